@@ -1,0 +1,1 @@
+"""Recipe controller, genealogy, MES hook, station daemon and the CLI."""

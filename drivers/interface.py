@@ -1,0 +1,278 @@
+"""The published interface of a tool kind: operations, parameters, results, alarms, consumables.
+
+One `ToolInterface` per kind (see `drivers/interfaces/`) is the single source of truth that the
+driver validates against, the simulator implements, and `docs/tools/<kind>.md` is generated
+from. It is pure data plus the tool's published parameter rules; no I/O lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+from drivers.errors import ParameterError, UnitError
+from drivers.units import Quantity, format_quantity, parse_quantity, to_unit
+
+Value = float | str
+"""A validated parameter value: a number in the parameter's canonical unit, or a choice."""
+
+
+class ToolState(IntEnum):
+    """Processing state of a tool. COMPLETE and ABORTED are resting states like IDLE."""
+
+    IDLE = 0
+    SETUP = 1
+    RUNNING = 2
+    COMPLETE = 3
+    ALARM = 4
+    ABORTED = 5
+
+
+class JobState(IntEnum):
+    """State of one job as the tool remembers it; UNKNOWN if it has no record of the id."""
+
+    UNKNOWN = 0
+    SETUP = 1
+    RUNNING = 2
+    COMPLETE = 3
+    ALARM = 4
+    ABORTED = 5
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.COMPLETE, JobState.ALARM, JobState.ABORTED)
+
+
+JOB_ID_MAX = 32
+"""Longest job id any tool accepts (a Modbus string field of 16 registers)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed job parameter. Numbers are held in `unit`; choices are upper-case mnemonics."""
+
+    name: str
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    default: Value | None = None
+    integer: bool = False
+    setup: str | None = None  # name of the setup field this value must be installed in
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    @property
+    def is_choice(self) -> bool:
+        return bool(self.choices)
+
+    def describe_range(self) -> str:
+        if self.is_choice:
+            return "one of " + ", ".join(self.choices)
+        lo = "-inf" if self.min is None else format_quantity(self.min, "")
+        hi = "inf" if self.max is None else format_quantity(self.max, "")
+        return f"{lo}–{hi} {self.unit}".rstrip()
+
+    def coerce(self, raw: object) -> Value:
+        """Validate one raw value (string with unit, Quantity, number, choice) for this param."""
+        if self.is_choice:
+            text = str(raw).strip().upper()
+            if text not in self.choices:
+                raise ParameterError(
+                    f"parameter {self.name!r} = {raw!r} is not allowed ({self.describe_range()})"
+                )
+            return text
+        if not isinstance(raw, str | int | float | Quantity) or isinstance(raw, bool):
+            raise ParameterError(f"parameter {self.name!r}: expected a number, got {raw!r}")
+        try:
+            value = to_unit(raw, self.unit)
+        except UnitError as e:
+            raise UnitError(f"parameter {self.name!r}: {e}") from None
+        if self.integer and value != int(value):
+            raise ParameterError(f"parameter {self.name!r} = {raw!r} must be a whole number")
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
+            shown = raw if isinstance(raw, str) else str(parse_quantity(raw))
+            raise ParameterError(
+                f"parameter {self.name!r} = {shown} is outside the allowed range"
+                f" {self.describe_range()}"
+            )
+        return value
+
+    def encode(self, value: Value) -> float:
+        """Numeric wire form: choices travel as their index (Modbus f32 slot)."""
+        if self.is_choice:
+            return float(self.choices.index(str(value)))
+        return float(value)
+
+    def decode(self, number: float) -> Value:
+        if self.is_choice:
+            idx = int(round(number))
+            if not 0 <= idx < len(self.choices):
+                raise ValueError(f"{self.name}: choice code {idx} out of range")
+            return self.choices[idx]
+        return number
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured result a job reports, in `unit`."""
+
+    name: str
+    unit: str = ""
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A published cross-parameter constraint; `check` returns a reason when violated."""
+
+    doc: str
+    check: Callable[[Mapping[str, Value]], str | None]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    code: int  # Modbus operation code; SCPI uses the upper-case name
+    doc: str
+    params: tuple[Param, ...]
+    results: tuple[Result, ...]
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def mnemonic(self) -> str:
+        return self.name.upper()
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ParameterError(
+            f"operation {self.name!r} has no parameter {name!r}"
+            f" (parameters: {', '.join(p.name for p in self.params)})"
+        )
+
+    def validate(self, raw: Mapping[str, object]) -> dict[str, Value]:
+        """Check every parameter and the rules; fill defaults. Raises ParameterError."""
+        for name in raw:
+            self.param(name)  # unknown names are an error
+        values: dict[str, Value] = {}
+        for p in self.params:
+            if p.name in raw:
+                values[p.name] = p.coerce(raw[p.name])
+            elif p.default is not None:
+                values[p.name] = p.default
+            else:
+                raise ParameterError(
+                    f"operation {self.name!r}: missing parameter {p.name!r} ({p.describe_range()})"
+                )
+        for rule in self.rules:
+            reason = rule.check(values)
+            if reason:
+                raise ParameterError(f"operation {self.name!r}: {reason}")
+        return values
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A tool alarm. A warning is reported in status but does not stop a job."""
+
+    code: int
+    name: str
+    text: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Consumable:
+    """A wearing part or supply. `limit` is where the tool refuses new jobs; a warning alarm
+    is raised at `warn` × limit."""
+
+    name: str
+    unit: str
+    limit: float
+    doc: str = ""
+    warn: float = 0.9
+    supply: bool = False  # True: counts down from `limit` (ball supply); False: wear counts up
+
+
+@dataclass(frozen=True)
+class SetupField:
+    """Something an engineer installs on the tool: targets, baths, blade, ball alloy."""
+
+    name: str
+    choices: tuple[str, ...]
+    multi: bool = True
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ToolInterface:
+    kind: str
+    protocol: Literal["scpi", "modbus"]
+    title: str
+    vendor: str
+    model: str
+    operations: tuple[Operation, ...]
+    alarms: tuple[Alarm, ...]
+    consumables: tuple[Consumable, ...]
+    setup: tuple[SetupField, ...] = ()
+    default_setup: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    doc: str = ""
+
+    def operation(self, name: str) -> Operation:
+        for op in self.operations:
+            if op.name == name:
+                return op
+        raise ParameterError(
+            f"{self.kind} has no operation {name!r}"
+            f" (operations: {', '.join(o.name for o in self.operations)})"
+        )
+
+    def operation_by_code(self, code: int) -> Operation:
+        for op in self.operations:
+            if op.code == code:
+                return op
+        raise KeyError(code)
+
+    def alarm(self, code: int) -> Alarm:
+        for a in self.alarms:
+            if a.code == code:
+                return a
+        return Alarm(code, "UNKNOWN", f"unknown alarm {code}")
+
+    def alarm_named(self, name: str) -> Alarm:
+        for a in self.alarms:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def setup_field(self, name: str) -> SetupField:
+        for f in self.setup:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def check_setup(
+    op: Operation, values: Mapping[str, Value], setup: Mapping[str, tuple[str, ...]]
+) -> str | None:
+    """Reason the job cannot run with what is installed on the tool, or None."""
+    for p in op.params:
+        if p.setup is None:
+            continue
+        installed = setup.get(p.setup, ())
+        if values[p.name] not in installed:
+            have = ", ".join(installed) or "nothing"
+            return (
+                f"parameter {p.name!r} = {values[p.name]} is not set up on this tool"
+                f" ({p.setup} installed: {have})"
+            )
+    return None

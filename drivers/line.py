@@ -1,0 +1,105 @@
+"""A line: the tools a station controls and how to reach them.
+
+The same file format serves the simulator launcher (`fabline sim --line FILE`, where ports
+may be 0 = pick a free one and `setup` says what is installed) and every command that talks
+to tools (`--line FILE`). `fabline sim --json` prints a running line in this format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from drivers.errors import FablineError
+from drivers.interfaces import KINDS, interface_for
+
+
+class LineError(FablineError):
+    """A line file is missing, unreadable or invalid."""
+
+
+class ToolEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    kind: str
+    protocol: Literal["scpi", "modbus"] | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    resource: str | None = None  # any VISA resource string (SCPI tools); overrides host/port
+    setup: dict[str, list[str]] | None = None  # simulator only: what is installed
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in KINDS:
+            raise ValueError(f"unknown tool kind {v!r} (kinds: {', '.join(KINDS)})")
+        return v
+
+    def model_post_init(self, context: Any) -> None:
+        published = interface_for(self.kind).protocol
+        if self.protocol is None:
+            self.protocol = published
+        elif self.protocol != published:
+            raise ValueError(f"{self.kind} tools speak {published}, not {self.protocol}")
+
+
+class FaultEndpoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    host: str
+    port: int
+    protocol: str = "json-lines"
+
+
+class Line(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line: str = "line"
+    tools: list[ToolEntry]
+    faults: FaultEndpoint | None = None
+
+    def tool(self, tool_id: str) -> ToolEntry:
+        for t in self.tools:
+            if t.id == tool_id:
+                return t
+        raise LineError(
+            f"line {self.line!r} has no tool {tool_id!r} (tools: {', '.join(self.ids())})"
+        )
+
+    def ids(self) -> list[str]:
+        return [t.id for t in self.tools]
+
+    def model_post_init(self, context: Any) -> None:
+        seen: set[str] = set()
+        for t in self.tools:
+            if t.id in seen:
+                raise ValueError(f"duplicate tool id {t.id!r}")
+            seen.add(t.id)
+
+
+def parse_line(data: object, source: str) -> Line:
+    try:
+        return Line.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
+        )
+        raise LineError(f"{source}: {problems}") from None
+
+
+def load_line(path: str | Path) -> Line:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise LineError(f"{p}: cannot read line file ({e.strerror})") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise LineError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
+    return parse_line(data, str(p))

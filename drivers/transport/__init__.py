@@ -1,0 +1,1 @@
+"""Transports: SCPI over pyvisa and Modbus TCP over pymodbus."""

@@ -1,0 +1,1 @@
+"""Simulated tools on real sockets: process physics, wear and faults."""

@@ -1,0 +1,71 @@
+"""Faults a test or an engineer injects into a running simulated tool.
+
+Alarm and consumable faults act on the process model (`SimTool`); link faults act on the
+replies of whichever protocol server fronts the tool, so drop, garble, stall, slow and
+offline behave the same for SCPI and Modbus tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import Enum
+
+FAULTS = ("alarm", "drop", "garble", "stall", "slow", "offline", "exhaust", "clear")
+
+
+class Reply(Enum):
+    NORMAL = "normal"
+    GARBLE = "garble"
+    STALL = "stall"
+
+
+@dataclass
+class FaultPlan:
+    pending_alarms: list[tuple[int, float]] = field(default_factory=list)
+    garble: int = 0  # next N replies are garbage
+    stall: int = 0  # next N requests get no reply
+    slow_delay: float = 0.0  # seconds added to each of the next `slow_count` replies
+    slow_count: int = 0
+    offline_until: float = 0.0  # loop time until which connections are refused
+    connections: set[asyncio.BaseTransport] = field(default_factory=set)
+
+    def next_reply(self) -> tuple[Reply, float]:
+        """How to treat the next reply, and how long to delay it (real seconds)."""
+        delay = 0.0
+        if self.slow_count > 0:
+            self.slow_count -= 1
+            delay = self.slow_delay
+        if self.stall > 0:
+            self.stall -= 1
+            return Reply.STALL, delay
+        if self.garble > 0:
+            self.garble -= 1
+            return Reply.GARBLE, delay
+        return Reply.NORMAL, delay
+
+    def offline(self) -> bool:
+        return asyncio.get_running_loop().time() < self.offline_until
+
+    def drop_connections(self) -> int:
+        n = len(self.connections)
+        for t in list(self.connections):
+            t.abort()
+        self.connections.clear()
+        return n
+
+    def clear(self) -> None:
+        self.pending_alarms.clear()
+        self.garble = self.stall = self.slow_count = 0
+        self.slow_delay = 0.0
+        self.offline_until = 0.0
+
+
+_ASCII = {"µ": "u", "μ": "u", "°": "deg", "²": "2", "σ": "sigma", "–": "-", "—": "-",
+          "≤": "<=", "≥": ">=", "×": "x", "Ω": "ohm", "·": "*", "₂": "2"}  # fmt: skip
+
+
+def wire_text(text: str) -> str:
+    """Tool texts go on the wire as ASCII (SCPI is ASCII; Modbus strings are bytes)."""
+    out = "".join(_ASCII.get(ch, ch) for ch in text)
+    return out.encode("ascii", "replace").decode("ascii")

@@ -1,0 +1,125 @@
+"""Start a whole simulated line: one simulator and server per tool, plus fault control."""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+
+import structlog
+
+from drivers.interfaces import KINDS
+from drivers.line import FaultEndpoint, Line, ToolEntry
+from simulators.control import FaultControlServer, apply_fault
+from simulators.faults import FAULTS
+from simulators.kinds import server_for, sim_class
+from simulators.server import ToolServer
+from simulators.tool import SimTool
+
+log = structlog.get_logger("fabline.sim")
+
+TOOL_PREFIX = {
+    "sputter": "SPUT",
+    "plating": "PLAT",
+    "bonder": "BOND",
+    "dicing": "DICE",
+    "ball": "BALL",
+}
+
+
+def default_line() -> Line:
+    """One tool of every kind, on free ports."""
+    return Line(
+        line="sim",
+        tools=[ToolEntry(id=f"{TOOL_PREFIX.get(k, k.upper())}-1", kind=k) for k in KINDS],
+    )
+
+
+class SimLine:
+    """A running simulated line. Use `async with SimLine(...) as line:`; `line.describe()`
+    is the running line (with real ports) in the line-file format."""
+
+    def __init__(
+        self,
+        line: Line | None = None,
+        *,
+        seed: int = 0,
+        time_scale: float = 1000.0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.spec = line or default_line()
+        self.seed = seed
+        self.time_scale = time_scale
+        self.host = host
+        self.servers: dict[str, ToolServer] = {}
+        self.control: FaultControlServer | None = None
+
+    async def start(self) -> Line:
+        try:
+            for entry in self.spec.tools:
+                tool = sim_class(entry.kind)(
+                    entry.id, seed=self.seed, time_scale=self.time_scale, setup=entry.setup
+                )
+                server = server_for(tool)
+                await server.start(self.host, entry.port)
+                self.servers[entry.id] = server
+            self.control = FaultControlServer(self.servers)
+            await self.control.start(self.host)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("sim.line_started", tools=len(self.servers), time_scale=self.time_scale)
+        return self.describe()
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            await server.stop()
+        self.servers.clear()
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+
+    def describe(self) -> Line:
+        assert self.control is not None, "line not started"
+        return Line(
+            line=self.spec.line,
+            tools=[
+                ToolEntry(
+                    id=tid,
+                    kind=s.tool.interface.kind,
+                    protocol=s.tool.interface.protocol,  # type: ignore[arg-type]
+                    host=s.host,
+                    port=s.port,
+                )
+                for tid, s in self.servers.items()
+            ],
+            faults=FaultEndpoint(
+                host=self.control.host,
+                port=self.control.port,
+                protocol="json-lines",
+                faults=list(FAULTS),
+                example={"tool": next(iter(self.servers)), "fault": "alarm", "at": 0.5},
+            ),
+        )
+
+    def fault(self, tool_id: str, fault: str, **options: object) -> str:
+        """In-process fault injection (tests); other processes use the control endpoint."""
+        return apply_fault(self.servers, {"tool": tool_id, "fault": fault, **options})
+
+    def sim(self, tool_id: str) -> SimTool:
+        return self.servers[tool_id].tool
+
+    async def __aenter__(self) -> SimLine:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+INSTANT = math.inf
+"""time_scale for jobs that take no time at all (benchmarks, fast tests)."""

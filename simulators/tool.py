@@ -1,0 +1,421 @@
+"""A simulated tool: processing state machine, job table, consumables, alarms and faults.
+
+Protocol servers (`scpi_server`, `modbus_server`) translate wire messages into the calls
+below; subclasses (one per kind) supply the process physics: how long a job takes, what it
+measures, what it wears. Time runs `time_scale` times faster than the wall clock; noise is
+seeded per (seed, tool, job) so a run is reproducible whatever order jobs arrive in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from drivers.errors import ParameterError
+from drivers.interface import (
+    Consumable,
+    JobState,
+    Operation,
+    Param,
+    ToolInterface,
+    ToolState,
+    Value,
+    check_setup,
+)
+from drivers.interfaces.modbus_map import Refusal
+from simulators.faults import FaultPlan
+
+log = structlog.get_logger("fabline.sim")
+
+JOB_MEMORY = 10_000  # jobs remembered for result-by-id after the controller restarts
+
+
+class Refused(Exception):
+    """The tool refuses a command; servers map `reason` onto their protocol's error."""
+
+    def __init__(self, reason: Refusal, text: str, param: str | None = None) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+        self.param = param
+
+
+@dataclass
+class Plan:
+    """What a job will do, decided when it starts: simulated duration, results, wear, and
+    an alarm (code, fraction of the job) if the physics or an injected fault calls for one."""
+
+    duration_s: float
+    results: dict[str, float]
+    wear: dict[str, float] = field(default_factory=dict)
+    alarm: tuple[int, float] | None = None
+
+
+@dataclass
+class SimJob:
+    job_id: str
+    op: Operation
+    values: dict[str, Value] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    state: JobState = JobState.SETUP
+    started: float = 0.0
+    real_duration: float = 0.0
+    results: dict[str, float] = field(default_factory=dict)
+    alarm: int = 0
+    handle: asyncio.TimerHandle | None = None
+
+    def progress(self, now: float) -> float:
+        """Percent done."""
+        if self.state is JobState.COMPLETE:
+            return 100.0
+        if self.state is not JobState.RUNNING or self.real_duration <= 0:
+            return 0.0
+        return min(100.0, 100.0 * (now - self.started) / self.real_duration)
+
+
+class SimTool:
+    """Base of every simulated tool; one instance per tool of a line."""
+
+    interface: ToolInterface
+    # consumable name -> (alarm code when exhausted, warning code near the limit)
+    consumable_alarms: Mapping[str, tuple[int, int]] = {}
+
+    def __init__(
+        self,
+        tool_id: str,
+        *,
+        seed: int = 0,
+        time_scale: float = 1000.0,
+        setup: Mapping[str, list[str]] | None = None,
+        serial: str | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0 (use math.inf for instant jobs)")
+        self.tool_id = tool_id
+        self.seed = seed
+        self.time_scale = time_scale
+        self.serial = serial or f"SN-{tool_id}"
+        self.revision = "1.0.0"
+        self.setup: dict[str, tuple[str, ...]] = {
+            f.name: tuple(self.interface.default_setup.get(f.name, ())) for f in self.interface.setup
+        }
+        for name, values in (setup or {}).items():
+            self._set_setup(name, values)
+        self.levels: dict[str, float] = {
+            c.name: (c.limit if c.supply else 0.0) for c in self.interface.consumables
+        }
+        self.state = ToolState.IDLE
+        self.current: SimJob | None = None
+        self.jobs: OrderedDict[str, SimJob] = OrderedDict()
+        self.alarms: list[int] = []
+        self.jobs_done = 0
+        self.faults = FaultPlan()
+
+    # -- identity and status ----------------------------------------------------------------
+
+    @property
+    def vendor(self) -> str:
+        return self.interface.vendor
+
+    @property
+    def model(self) -> str:
+        return self.interface.model
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def warnings(self) -> list[int]:
+        out = []
+        for c in self.interface.consumables:
+            codes = self.consumable_alarms.get(c.name)
+            if codes and self.used_fraction(c) >= c.warn:
+                out.append(codes[1])
+        return sorted(set(out))
+
+    def used_fraction(self, c: Consumable) -> float:
+        level = self.levels[c.name]
+        return 1.0 - level / c.limit if c.supply else level / c.limit
+
+    def progress(self) -> float:
+        return self.current.progress(self.now()) if self.current else 0.0
+
+    # -- job commands -----------------------------------------------------------------------
+
+    def new_job(self, job_id: str, operation: str) -> None:
+        self._ready_for_job()
+        if not job_id or len(job_id) > 32 or not job_id.isascii() or not job_id.isprintable():
+            raise Refused(Refusal.BAD_JOB_ID, f"bad job id {job_id!r} (1-32 ASCII characters)")
+        if job_id in self.jobs:
+            old = self.jobs[job_id]
+            raise Refused(Refusal.DUPLICATE_JOB, f"job {job_id} already exists ({old.state.name})")
+        try:
+            op = self.interface.operation(operation.lower())
+        except ParameterError:
+            names = " ".join(o.mnemonic for o in self.interface.operations)
+            raise Refused(
+                Refusal.UNKNOWN_OPERATION, f"unknown operation {operation} (have {names})"
+            ) from None
+        if self.current is not None and self.current.state is JobState.SETUP:
+            self.jobs.pop(self.current.job_id, None)  # replace an unstarted job
+        self.current = SimJob(job_id, op)
+        self.jobs[job_id] = self.current
+        self._forget_old_jobs()
+        self.state = ToolState.SETUP
+
+    def set_param(self, name: str, raw: object) -> None:
+        job = self.current
+        if job is None or job.state is not JobState.SETUP:
+            raise Refused(Refusal.NO_JOB, "no job in set-up (send JOB:NEW first)")
+        try:
+            param = job.op.param(name.lower())
+        except ParameterError:
+            job.refused.append(name)
+            names = " ".join(p.name.upper() for p in job.op.params)
+            raise Refused(
+                Refusal.OUT_OF_RANGE, f"{job.op.mnemonic} has no parameter {name} (have {names})",
+                name,
+            ) from None
+        try:
+            job.values[param.name] = _coerce(param, raw)
+        except Refused:
+            job.refused.append(param.name)
+            raise
+        job.refused = [n for n in job.refused if n != param.name]  # a good value mends it
+
+    def start(self) -> None:
+        job = self.current
+        if job is None or job.state is not JobState.SETUP:
+            raise Refused(Refusal.NO_JOB, "no job in set-up (send JOB:NEW first)")
+        if job.refused:
+            raise Refused(
+                Refusal.RULE, f"job {job.job_id} has refused parameters: {' '.join(job.refused)}"
+            )
+        self._launch(job)
+
+    def load_and_start(self, job_id: str, op_code: int, slots: list[float]) -> None:
+        """The Modbus path: a whole job block at once. `Refused.param` names the slot."""
+        try:
+            op = self.interface.operation_by_code(op_code)
+        except KeyError:
+            raise Refused(Refusal.UNKNOWN_OPERATION, f"unknown operation code {op_code}") from None
+        self.new_job(job_id, op.name)
+        job = self.current
+        assert job is not None
+        try:
+            for i, p in enumerate(op.params):
+                try:
+                    raw = p.decode(slots[i])
+                except ValueError as e:
+                    raise Refused(Refusal.OUT_OF_RANGE, str(e).upper(), p.name) from None
+                job.values[p.name] = _coerce(p, raw)
+            self._launch(job)
+        except Refused:
+            self.jobs.pop(job_id, None)
+            self.current = None
+            self.state = ToolState.ALARM if self.alarms else ToolState.IDLE
+            raise
+
+    def abort(self) -> None:
+        job = self.current
+        if job is None or job.state not in (JobState.RUNNING, JobState.SETUP):
+            raise Refused(Refusal.NO_JOB, "no job to abort")
+        if job.handle:
+            job.handle.cancel()
+        job.state = JobState.ABORTED
+        self.state = ToolState.ABORTED
+        self.jobs_done += 1
+        log.info("sim.aborted", tool_id=self.tool_id, job_id=job.job_id)
+
+    def clear_alarms(self) -> None:
+        if self.state is ToolState.RUNNING:
+            raise Refused(Refusal.BUSY, "cannot clear alarms while a job runs")
+        self.alarms.clear()
+        if self.state is ToolState.ALARM:
+            self.state = ToolState.IDLE
+
+    def reset(self) -> None:
+        if self.current and self.current.state is JobState.RUNNING:
+            self.abort()
+        self.alarms.clear()
+        self.state = ToolState.IDLE
+
+    def replace_consumable(self, name: str) -> None:
+        if self.state is ToolState.RUNNING:
+            raise Refused(Refusal.BUSY, "cannot replace a consumable while a job runs")
+        spec = next((c for c in self.interface.consumables if c.name == name.lower()), None)
+        if spec is None:
+            raise Refused(Refusal.BAD_COMMAND, f"no consumable {name}")
+        self.levels[spec.name] = spec.limit if spec.supply else 0.0
+        codes = self.consumable_alarms.get(spec.name)
+        if codes:
+            self.alarms = [a for a in self.alarms if a != codes[0]]
+            if not self.alarms and self.state is ToolState.ALARM:
+                self.state = ToolState.IDLE
+        log.info("sim.consumable_replaced", tool_id=self.tool_id, consumable=spec.name)
+
+    def job(self, job_id: str) -> SimJob | None:
+        return self.jobs.get(job_id)
+
+    # -- fault hooks used by the control server ---------------------------------------------
+
+    def exhaust(self, name: str) -> None:
+        spec = next((c for c in self.interface.consumables if c.name == name), None)
+        if spec is None:
+            names = ", ".join(c.name for c in self.interface.consumables)
+            raise ValueError(f"{self.tool_id} has no consumable {name!r} ({names})")
+        self.levels[name] = 0.0 if spec.supply else spec.limit
+
+    def inject_alarm(self, code: int, at: float) -> None:
+        """Alarm the running job at fraction `at` (now, if already past), else the next job."""
+        job = self.current
+        if job is not None and job.state is JobState.RUNNING:
+            done = job.progress(self.now()) / 100.0
+            delay = max(0.0, (at - done) * job.real_duration)
+            if job.handle:
+                job.handle.cancel()
+            job.handle = asyncio.get_running_loop().call_later(delay, self._alarm, job, code)
+        else:
+            self.faults.pending_alarms.append((code, at))
+
+    # -- physics hooks (subclasses) ---------------------------------------------------------
+
+    def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
+        raise NotImplementedError(f"{type(self).__name__} must model its process")
+
+    def refuse_reason(self, op: Operation, values: Mapping[str, Value]) -> str | None:
+        """A tool-specific reason to refuse a job beyond ranges, rules and setup."""
+        return None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _ready_for_job(self) -> None:
+        if self.state is ToolState.RUNNING:
+            assert self.current is not None
+            raise Refused(Refusal.BUSY, f"busy with job {self.current.job_id}")
+        if self.state is ToolState.ALARM:
+            codes = " ".join(str(a) for a in self.alarms)
+            raise Refused(Refusal.IN_ALARM, f"alarm active ({codes}): clear it first")
+
+    def _launch(self, job: SimJob) -> None:
+        op, values = job.op, job.values
+        missing = [p.name.upper() for p in op.params if p.name not in values and p.required]
+        if missing:
+            raise Refused(Refusal.RULE, f"missing parameters: {' '.join(missing)}")
+        for p in op.params:
+            if p.name not in values and p.default is not None:
+                values[p.name] = p.default
+        for rule in op.rules:
+            reason = rule.check(values)
+            if reason:
+                raise Refused(Refusal.RULE, reason)
+        reason = check_setup(op, values, self.setup)
+        if reason:
+            raise Refused(Refusal.NOT_SET_UP, reason)
+        reason = self.refuse_reason(op, values)
+        if reason:
+            raise Refused(Refusal.RULE, reason)
+        rng = random.Random(f"{self.seed}/{self.tool_id}/{job.job_id}")
+        plan = self.plan(op, values, rng)
+        self._check_consumables(plan)
+        if self.faults.pending_alarms:
+            code, at = self.faults.pending_alarms.pop(0)
+            plan.alarm = (code, at)
+        loop = asyncio.get_running_loop()
+        job.state = JobState.RUNNING
+        job.started = loop.time()
+        job.real_duration = 0.0 if math.isinf(self.time_scale) else plan.duration_s / self.time_scale
+        self.state = ToolState.RUNNING
+        if plan.alarm is not None:
+            code, at = plan.alarm
+            job.handle = loop.call_later(at * job.real_duration, self._alarm, job, code)
+        else:
+            job.handle = loop.call_later(job.real_duration, self._complete, job, plan)
+        log.debug("sim.started", tool_id=self.tool_id, job_id=job.job_id, op=op.name)
+
+    def _check_consumables(self, plan: Plan) -> None:
+        for name, amount in plan.wear.items():
+            spec = next(c for c in self.interface.consumables if c.name == name)
+            level = self.levels[name]
+            short = level < amount if spec.supply else level >= spec.limit
+            if short:
+                codes = self.consumable_alarms.get(name)
+                if codes:
+                    self._raise_alarm(codes[0])
+                have = f"{level:.6g} {spec.unit} left" if spec.supply else (
+                    f"{level:.6g} of {spec.limit:.6g} {spec.unit} used"
+                )
+                raise Refused(
+                    Refusal.CONSUMABLE_EXHAUSTED, f"{name} exhausted ({have}): replace it"
+                )
+
+    def _complete(self, job: SimJob, plan: Plan) -> None:
+        job.handle = None
+        for name, amount in plan.wear.items():
+            spec = next(c for c in self.interface.consumables if c.name == name)
+            self.levels[name] += -amount if spec.supply else amount
+        job.results = plan.results
+        job.state = JobState.COMPLETE
+        self.jobs_done += 1
+        self.state = ToolState.COMPLETE
+
+    def _alarm(self, job: SimJob, code: int) -> None:
+        job.handle = None
+        job.state = JobState.ALARM
+        job.alarm = code
+        self.jobs_done += 1
+        self._raise_alarm(code)
+        log.info("sim.alarm", tool_id=self.tool_id, job_id=job.job_id, code=code)
+
+    def _raise_alarm(self, code: int) -> None:
+        if code not in self.alarms:
+            self.alarms.append(code)
+        self.state = ToolState.ALARM
+
+    def _forget_old_jobs(self) -> None:
+        while len(self.jobs) > JOB_MEMORY:
+            self.jobs.popitem(last=False)
+
+    def _set_setup(self, name: str, values: list[str]) -> None:
+        try:
+            f = self.interface.setup_field(name)
+        except KeyError:
+            fields = ", ".join(f.name for f in self.interface.setup) or "none"
+            raise ValueError(f"{self.tool_id}: no setup field {name!r} (fields: {fields})") from None
+        bad = [v for v in values if v not in f.choices]
+        if bad:
+            raise ValueError(f"{self.tool_id}: setup {name}: unknown {bad} (choices: {f.choices})")
+        self.setup[name] = tuple(values)
+
+
+def _coerce(param: Param, raw: object) -> Value:
+    """Validate a wire value: numbers arrive in the parameter's canonical unit."""
+    if param.is_choice:
+        text = str(raw).strip().upper()
+        if text not in param.choices:
+            raise Refused(
+                Refusal.OUT_OF_RANGE,
+                f"{param.name.upper()} {text} not allowed ({' '.join(param.choices)})",
+                param.name,
+            )
+        return text
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise Refused(Refusal.OUT_OF_RANGE, f"{param.name.upper()} {raw} is not a number",
+                      param.name) from None
+    if not math.isfinite(value) or (param.min is not None and value < param.min) or (
+        param.max is not None and value > param.max
+    ):
+        raise Refused(
+            Refusal.OUT_OF_RANGE,
+            f"{param.name.upper()} {value:g} out of range {param.min:g}-{param.max:g}"
+            f" {param.unit}".rstrip(),
+            param.name,
+        )
+    return value

@@ -1,0 +1,58 @@
+"""Every published tool interface is self-consistent, fits the wire maps, and its sheet in
+docs/tools is up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drivers.interface import ToolInterface
+from drivers.interface_doc import render
+from drivers.interfaces import KINDS, interface_for
+from drivers.interfaces import modbus_map as mm
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tools"
+
+
+@pytest.fixture(params=KINDS)
+def iface(request: pytest.FixtureRequest) -> ToolInterface:
+    return interface_for(request.param)
+
+
+def test_defaults_lie_within_their_own_ranges(iface: ToolInterface) -> None:
+    for op in iface.operations:
+        for p in op.params:
+            if p.default is not None:
+                assert p.coerce(p.default if p.is_choice else f"{p.default} {p.unit}") == p.default, (
+                    f"{iface.kind}.{op.name}.{p.name}"
+                )
+
+
+def test_fits_the_wire_maps(iface: ToolInterface) -> None:
+    codes = [op.code for op in iface.operations]
+    assert len(set(codes)) == len(codes) and all(c > 0 for c in codes)
+    for op in iface.operations:
+        assert len(op.params) <= mm.PARAM_SLOTS, op.name
+        assert len(op.results) <= mm.RESULT_SLOTS, op.name
+        assert len({p.name for p in op.params}) == len(op.params), op.name
+    assert len(iface.consumables) <= mm.CONSUMABLE_SLOTS
+    assert len(iface.setup) <= mm.SETUP_SLOTS
+    assert all(len(f.choices) <= 16 for f in iface.setup)
+    alarm_codes = [a.code for a in iface.alarms]
+    assert len(set(alarm_codes)) == len(alarm_codes)
+    for field, installed in iface.default_setup.items():
+        assert set(installed) <= set(iface.setup_field(field).choices)
+
+
+def test_setup_params_name_a_setup_field(iface: ToolInterface) -> None:
+    for op in iface.operations:
+        for p in op.params:
+            if p.setup:
+                assert set(p.choices) <= set(iface.setup_field(p.setup).choices)
+
+
+def test_interface_sheet_is_current(iface: ToolInterface) -> None:
+    sheet = DOCS / f"{iface.kind}.md"
+    assert sheet.exists(), "run: python -m drivers.interface_doc docs/tools"
+    assert sheet.read_text() == render(iface), "run: python -m drivers.interface_doc docs/tools"

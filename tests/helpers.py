@@ -1,0 +1,25 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+from drivers.base import ToolDriver
+from drivers.line import Line
+from drivers.registry import make_driver
+
+# Fast enough that a 30-minute step takes ~18 ms, slow enough that progress is observable.
+TEST_TIME_SCALE = 1e5
+
+_ids = itertools.count(1)
+
+
+def new_job_id(prefix: str) -> str:
+    """A job id unique within the test session (tools refuse a duplicate id)."""
+    return f"{prefix}-{next(_ids)}"
+
+
+async def connected(line: Line, tool_id: str, **options: float) -> ToolDriver:
+    driver = make_driver(line.tool(tool_id), **options)
+    await driver.connect()
+    return driver
