@@ -51,6 +51,8 @@ UNITS: dict[str, Unit] = {
     **_units("angle", {"mdeg": 1e-3, "deg": 1.0}),
     **_units("resistance", {"mΩ/sq": 1e-3, "Ω/sq": 1.0}),
     **_units("count", {"count": 1.0}),
+    **_units("thermal_resistance", {"K/W": 1.0}),
+    **_units("viscosity", {"mPa·s": 1e-3, "Pa·s": 1.0}),
     "°C": Unit("°C", "temperature", 1.0, 0.0),
     "K": Unit("K", "temperature", 1.0, -273.15),
     "": Unit("", "dimensionless", 1.0),
@@ -86,6 +88,9 @@ ALIASES: dict[str, str] = {
     "ml/min": "mL/min",
     "ml": "mL",
     "pcs": "count",
+    "mPa.s": "mPa·s",
+    "cP": "mPa·s",
+    "Pa.s": "Pa·s",
 }
 
 DIMENSION_EXAMPLE: dict[str, str] = {
