@@ -113,7 +113,7 @@ class Param:
 
     def decode(self, number: float) -> Value:
         if self.is_choice:
-            idx = int(round(number))
+            idx = round(number)
             if not 0 <= idx < len(self.choices):
                 raise ValueError(f"{self.name}: choice code {idx} out of range")
             return self.choices[idx]

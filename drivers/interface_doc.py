@@ -30,9 +30,11 @@ def _default(p: Param) -> str:
 def _param_wire(iface: ToolInterface, p: Param, i: int) -> str:
     if iface.protocol == "scpi":
         return f"`JOB:PAR {p.name.upper()},<v>`"
-    codes = f"; code = index ({', '.join(f'{c}={n}' for n, c in enumerate(p.choices))})" if (
-        p.is_choice
-    ) else ""
+    codes = (
+        f"; code = index ({', '.join(f'{c}={n}' for n, c in enumerate(p.choices))})"
+        if (p.is_choice)
+        else ""
+    )
     return f"HR {mm.HR_PARAMS + 2 * i}–{mm.HR_PARAMS + 2 * i + 1} f32{codes}"
 
 
@@ -91,7 +93,7 @@ def render(iface: ToolInterface) -> str:
         for i, f in enumerate(iface.setup):
             default = " ".join(iface.default_setup.get(f.name, ())) or "—"
             wire = (
-                f"`TOOL:SET?` → `{f.name.upper()},\"<installed>\"`"
+                f'`TOOL:SET?` → `{f.name.upper()},"<installed>"`'
                 if iface.protocol == "scpi"
                 else f"IR {mm.IR_SETUP + i} bitmask, bit n = choice n"
             )
@@ -109,12 +111,12 @@ def render(iface: ToolInterface) -> str:
             f" limit; REPLACE_CONSUMABLE {i}"
         )
         counts = "down (supply left)" if c.supply else "up (wear used)"
-        out.append(
-            f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {wire} |"
-        )
+        out.append(f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {wire} |")
     out += ["", "## Alarms", "", "| code | name | meaning | stops the job |", "|---|---|---|---|"]
     for a in iface.alarms:
-        out.append(f"| {a.code} | `{a.name}` | {a.text} | {'no (warning)' if a.warning else 'yes'} |")
+        out.append(
+            f"| {a.code} | `{a.name}` | {a.text} | {'no (warning)' if a.warning else 'yes'} |"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -101,5 +101,7 @@ def load_line(path: str | Path) -> Line:
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise LineError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
+        raise LineError(
+            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}"
+        ) from None
     return parse_line(data, str(p))

@@ -49,7 +49,9 @@ class ModbusDriver(ToolDriver):
                 revision=info[mm.OBJ_REVISION],
             )
         except KeyError as e:
-            raise GarbledReply(self.tool_id, f"identification lacks object {e}", "FC43/14") from None
+            raise GarbledReply(
+                self.tool_id, f"identification lacks object {e}", "FC43/14"
+            ) from None
 
     async def _status(self) -> ToolStatus:
         r = await self.link.read_input(0, mm.STATUS_BLOCK)
@@ -99,7 +101,7 @@ class ModbusDriver(ToolDriver):
     async def _job_progress(self, job_id: str) -> JobProgress:
         # One read answers for the current job; older jobs need a query by id.
         r = await self.link.read_input(0, mm.IR_JOB_ID + mm.JOB_ID_REGS)
-        if mm.regs_to_str(r[mm.IR_JOB_ID:]) == job_id:
+        if mm.regs_to_str(r[mm.IR_JOB_ID :]) == job_id:
             try:
                 state = _JOB_STATE_OF_TOOL[ToolState(r[mm.IR_STATE])]
             except ValueError:
@@ -129,7 +131,9 @@ class ModbusDriver(ToolDriver):
             for i, res in enumerate(op.results)
         }
         code = q[mm.IR_QUERY_ALARM - base]
-        return JobResult(job_id, op.name, state, results, self.interface.alarm(code) if code else None)
+        return JobResult(
+            job_id, op.name, state, results, self.interface.alarm(code) if code else None
+        )
 
     async def _abort(self) -> None:
         await self._command(mm.Command.ABORT)

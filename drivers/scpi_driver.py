@@ -17,7 +17,6 @@ from drivers.interface import JobState, Operation, ToolInterface, ToolState, Val
 from drivers.interfaces.scpi_syntax import quote, split_top, unquote
 from drivers.transport.scpi import ScpiTransport
 
-
 HARDWARE_MISSING = -241  # SCPI error: the job needs a target/bath that is not installed
 
 

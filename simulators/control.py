@@ -28,7 +28,7 @@ def apply_fault(servers: Mapping[str, ToolServer], req: Mapping[str, Any]) -> st
     fault = req.get("fault")
     if fault not in FAULTS:
         raise FaultRequestError(f"unknown fault {fault!r} (faults: {', '.join(FAULTS)})")
-    if tool_id not in servers:
+    if not isinstance(tool_id, str) or tool_id not in servers:
         raise FaultRequestError(f"unknown tool {tool_id!r} (tools: {', '.join(servers)})")
     server = servers[tool_id]
     tool, plan = server.tool, server.tool.faults
@@ -68,7 +68,7 @@ def apply_fault(servers: Mapping[str, ToolServer], req: Mapping[str, Any]) -> st
             raise FaultRequestError(str(e)) from None
         return f"{tool_id}: {name} exhausted"
     plan.clear()
-    asyncio.ensure_future(server.come_online())
+    server.bring_online()
     return f"{tool_id}: faults cleared"
 
 
@@ -123,4 +123,3 @@ async def send_fault(host: str, port: int, request: Mapping[str, Any], timeout: 
     if not reply.get("ok"):
         raise FaultRequestError(str(reply.get("error")))
     return str(reply["detail"])
-

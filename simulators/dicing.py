@@ -32,7 +32,8 @@ EXPOSURE_UM = {"HUB_20": 700.0, "HUB_30": 1000.0, "HUB_50": 1300.0, "RESIN_150":
 SPINDLE_IDLE_A = 1.2
 SPINDLE_LIMIT_A = 6.0
 INDEX_S = 0.4  # seconds per street for the index move
-KERF_OFFSET_SIGMA_UM = 1.2
+KERF_OFFSET_SIGMA_UM = 0.6
+KERF_DRIFT_UM = 4.0  # systematic offset of a blade at its wear limit
 KERF_OFFSET_LIMIT_UM = 5.0
 
 
@@ -92,10 +93,17 @@ class DicingSim(SimTool):
         wear = WEAR_UM_PER_M[material] * cut_mm / 1000.0 * (1.0 + depth / 1000.0)
         runout = rng.uniform(2.0, 5.0)
         worn = self.levels["blade_wear"]
-        offsets = [abs(rng.gauss(0.0, KERF_OFFSET_SIGMA_UM)) for _ in range(8)]
-        current = SPINDLE_IDLE_A + 0.9 * HARDNESS[material] * (feed / 50.0) * (depth / 300.0) * (
-            BLADE_THICKNESS_UM[blade] / 30.0
-        ) ** 0.5
+        # a worn blade wanders: the systematic part grows with wear, the noise stays small
+        drift = KERF_DRIFT_UM * worn / self.interface.consumables[0].limit
+        offsets = [abs(drift + rng.gauss(0.0, KERF_OFFSET_SIGMA_UM)) for _ in range(8)]
+        current = (
+            SPINDLE_IDLE_A
+            + 0.9
+            * HARDNESS[material]
+            * (feed / 50.0)
+            * (depth / 300.0)
+            * (BLADE_THICKNESS_UM[blade] / 30.0) ** 0.5
+        )
         results = {
             "kerf_width": BLADE_THICKNESS_UM[blade] + 2 * runout + 0.01 * worn,
             "kerf_offset": max(offsets),

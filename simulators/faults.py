@@ -28,7 +28,7 @@ class FaultPlan:
     slow_delay: float = 0.0  # seconds added to each of the next `slow_count` replies
     slow_count: int = 0
     offline_until: float = 0.0  # loop time until which connections are refused
-    connections: set[asyncio.BaseTransport] = field(default_factory=set)
+    connections: set[asyncio.Transport] = field(default_factory=set)
 
     def next_reply(self) -> tuple[Reply, float]:
         """How to treat the next reply, and how long to delay it (real seconds)."""

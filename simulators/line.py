@@ -86,7 +86,7 @@ class SimLine:
                 ToolEntry(
                     id=tid,
                     kind=s.tool.interface.kind,
-                    protocol=s.tool.interface.protocol,  # type: ignore[arg-type]
+                    protocol=s.tool.interface.protocol,
                     host=s.host,
                     port=s.port,
                 )

@@ -129,9 +129,15 @@ class ModbusServer(ToolServer):
     def _start(self) -> None:
         h = self.holding
         try:
-            job_id = bytes(
-                b for r in h[mm.HR_JOB_ID : mm.HR_JOB_ID + mm.JOB_ID_REGS] for b in r.to_bytes(2)
-            ).split(b"\0", 1)[0].decode("ascii")
+            job_id = (
+                bytes(
+                    b
+                    for r in h[mm.HR_JOB_ID : mm.HR_JOB_ID + mm.JOB_ID_REGS]
+                    for b in r.to_bytes(2)
+                )
+                .split(b"\0", 1)[0]
+                .decode("ascii")
+            )
         except UnicodeDecodeError:
             raise Refused(Refusal.BAD_JOB_ID, "job id is not ASCII") from None
         slots = [
@@ -161,7 +167,7 @@ class ModbusServer(ToolServer):
         t = self.tool
         r = [0] * mm.STATUS_BLOCK
         r[mm.IR_STATE] = int(t.state)
-        r[mm.IR_PROGRESS] = int(round(t.progress() * 10))
+        r[mm.IR_PROGRESS] = round(t.progress() * 10)
         alarms = t.alarms[: mm.ALARM_SLOTS]
         warnings = t.warnings()
         r[mm.IR_ALARM_CODE] = alarms[0] if alarms else 0
@@ -196,7 +202,7 @@ class ModbusServer(ToolServer):
             q[mm.IR_QUERY_STATE - base] = JobState.UNKNOWN
             return q
         q[mm.IR_QUERY_STATE - base] = int(job.state)
-        q[mm.IR_QUERY_PROGRESS - base] = int(round(job.progress(self.tool.now()) * 10))
+        q[mm.IR_QUERY_PROGRESS - base] = round(job.progress(self.tool.now()) * 10)
         q[mm.IR_QUERY_ALARM - base] = job.alarm
         q[mm.IR_QUERY_OPERATION - base] = job.op.code
         for i, res in enumerate(job.op.results[: mm.RESULT_SLOTS]):

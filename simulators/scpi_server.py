@@ -57,7 +57,7 @@ class _Node:
 
 
 def _compile(pattern: str) -> tuple[list[_Node], bool]:
-    """"SYSTem:ERRor[:NEXT]?" -> nodes, is_query."""
+    """ "SYSTem:ERRor[:NEXT]?" -> nodes, is_query."""
     query = pattern.endswith("?")
     nodes = []
     for m in re.finditer(r"(\[)?:?([A-Za-z*]+)\]?", pattern.rstrip("?")):
@@ -210,7 +210,8 @@ class ScpiServer(ToolServer):
     def _consumables(self, args: list[str]) -> str:
         t = self.tool
         items = [
-            f"{c.name.upper()},{t.levels[c.name]:.6g},{c.limit:.6g}" for c in t.interface.consumables
+            f"{c.name.upper()},{t.levels[c.name]:.6g},{c.limit:.6g}"
+            for c in t.interface.consumables
         ]
         return ",".join([str(len(items)), *items])
 
@@ -220,7 +221,7 @@ class ScpiServer(ToolServer):
 
     def _job_new(self, args: list[str]) -> None:
         if len(args) != 2:
-            raise ScpiError(-109 if len(args) < 2 else -108, "JOB:NEW needs \"<job id>\",<operation>")
+            raise ScpiError(-109 if len(args) < 2 else -108, 'JOB:NEW needs "<job id>",<operation>')
         self.tool.new_job(unquote(args[0]), unquote(args[1]))
 
     def _job_param(self, args: list[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
@@ -24,6 +26,7 @@ class ToolServer(ABC):
         self._server: asyncio.Server | None = None
         self._reopen: asyncio.TimerHandle | None = None
         self._garbage = random.Random(f"garbage/{tool.tool_id}")
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._server = await asyncio.start_server(self._accept, host, port)
@@ -49,7 +52,16 @@ class ToolServer(ABC):
             self._server = None
         if self._reopen:
             self._reopen.cancel()
-        self._reopen = loop.call_later(seconds, lambda: asyncio.ensure_future(self._listen_again()))
+        self._reopen = loop.call_later(seconds, self._spawn, self._listen_again())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
+
+    def bring_online(self) -> None:
+        """Schedule `come_online` (for callers that are not coroutines)."""
+        self._spawn(self.come_online())
 
     async def come_online(self) -> None:
         if self._reopen:
@@ -67,7 +79,9 @@ class ToolServer(ABC):
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conns = self.tool.faults.connections
-        conns.add(writer.transport)
+        transport = writer.transport
+        assert isinstance(transport, asyncio.Transport)
+        conns.add(transport)
         try:
             await self.serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -75,7 +89,7 @@ class ToolServer(ABC):
         except asyncio.CancelledError:
             pass  # the loop is shutting down; nothing to hand back to
         finally:
-            conns.discard(writer.transport)
+            conns.discard(transport)
             writer.close()
 
     async def reply(self, writer: asyncio.StreamWriter, data: bytes) -> None:

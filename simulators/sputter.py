@@ -75,8 +75,7 @@ class SputterSim(SimTool):
                 {
                     "thickness": thickness,
                     "wiw": max(0.3, rng.gauss(1.5 + 0.2 * pressure + 2.0 * erosion, 0.15)),
-                    "sheet_resistance": sheet_resistance(target, thickness)
-                    * rng.gauss(1.0, 0.01),
+                    "sheet_resistance": sheet_resistance(target, thickness) * rng.gauss(1.0, 0.01),
                     "stress": STRESS_MPA[target] + 30.0 * (pressure - 4.0) + rng.gauss(0, 10),
                     "rate": actual,
                 }
@@ -102,4 +101,3 @@ class SputterSim(SimTool):
         key = f"target_{target.lower()}"
         spec = next(c for c in self.interface.consumables if c.name == key)
         return min(1.0, self.levels[key] / spec.limit)
-

@@ -70,13 +70,24 @@ class SimJob:
     alarm: int = 0
     handle: asyncio.TimerHandle | None = None
 
+    stopped_at: float = 0.0  # percent done when an alarm or abort ended the job
+
     def progress(self, now: float) -> float:
         """Percent done."""
         if self.state is JobState.COMPLETE:
             return 100.0
+        if self.state in (JobState.ALARM, JobState.ABORTED):
+            return self.stopped_at
         if self.state is not JobState.RUNNING or self.real_duration <= 0:
             return 0.0
         return min(100.0, 100.0 * (now - self.started) / self.real_duration)
+
+    def stop(self, state: JobState, now: float) -> None:
+        self.stopped_at = self.progress(now)
+        self.state = state
+        if self.handle:
+            self.handle.cancel()
+            self.handle = None
 
 
 class SimTool:
@@ -103,7 +114,8 @@ class SimTool:
         self.serial = serial or f"SN-{tool_id}"
         self.revision = "1.0.0"
         self.setup: dict[str, tuple[str, ...]] = {
-            f.name: tuple(self.interface.default_setup.get(f.name, ())) for f in self.interface.setup
+            f.name: tuple(self.interface.default_setup.get(f.name, ()))
+            for f in self.interface.setup
         }
         for name, values in (setup or {}).items():
             self._set_setup(name, values)
@@ -178,7 +190,8 @@ class SimTool:
             job.refused.append(name)
             names = " ".join(p.name.upper() for p in job.op.params)
             raise Refused(
-                Refusal.OUT_OF_RANGE, f"{job.op.mnemonic} has no parameter {name} (have {names})",
+                Refusal.OUT_OF_RANGE,
+                f"{job.op.mnemonic} has no parameter {name} (have {names})",
                 name,
             ) from None
         try:
@@ -225,9 +238,7 @@ class SimTool:
         job = self.current
         if job is None or job.state not in (JobState.RUNNING, JobState.SETUP):
             raise Refused(Refusal.NO_JOB, "no job to abort")
-        if job.handle:
-            job.handle.cancel()
-        job.state = JobState.ABORTED
+        job.stop(JobState.ABORTED, self.now())
         self.state = ToolState.ABORTED
         self.jobs_done += 1
         log.info("sim.aborted", tool_id=self.tool_id, job_id=job.job_id)
@@ -329,7 +340,9 @@ class SimTool:
         loop = asyncio.get_running_loop()
         job.state = JobState.RUNNING
         job.started = loop.time()
-        job.real_duration = 0.0 if math.isinf(self.time_scale) else plan.duration_s / self.time_scale
+        job.real_duration = (
+            0.0 if math.isinf(self.time_scale) else plan.duration_s / self.time_scale
+        )
         self.state = ToolState.RUNNING
         if plan.alarm is not None:
             code, at = plan.alarm
@@ -347,8 +360,10 @@ class SimTool:
                 codes = self.consumable_alarms.get(name)
                 if codes:
                     self._raise_alarm(codes[0])
-                have = f"{level:.6g} {spec.unit} left" if spec.supply else (
-                    f"{level:.6g} of {spec.limit:.6g} {spec.unit} used"
+                have = (
+                    f"{level:.6g} {spec.unit} left"
+                    if spec.supply
+                    else (f"{level:.6g} of {spec.limit:.6g} {spec.unit} used")
                 )
                 raise Refused(
                     Refusal.CONSUMABLE_EXHAUSTED, f"{name} exhausted ({have}): replace it"
@@ -366,7 +381,7 @@ class SimTool:
 
     def _alarm(self, job: SimJob, code: int) -> None:
         job.handle = None
-        job.state = JobState.ALARM
+        job.stop(JobState.ALARM, self.now())
         job.alarm = code
         self.jobs_done += 1
         self._raise_alarm(code)
@@ -386,7 +401,9 @@ class SimTool:
             f = self.interface.setup_field(name)
         except KeyError:
             fields = ", ".join(f.name for f in self.interface.setup) or "none"
-            raise ValueError(f"{self.tool_id}: no setup field {name!r} (fields: {fields})") from None
+            raise ValueError(
+                f"{self.tool_id}: no setup field {name!r} (fields: {fields})"
+            ) from None
         bad = [v for v in values if v not in f.choices]
         if bad:
             raise ValueError(f"{self.tool_id}: setup {name}: unknown {bad} (choices: {f.choices})")
@@ -407,10 +424,13 @@ def _coerce(param: Param, raw: object) -> Value:
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise Refused(Refusal.OUT_OF_RANGE, f"{param.name.upper()} {raw} is not a number",
-                      param.name) from None
-    if not math.isfinite(value) or (param.min is not None and value < param.min) or (
-        param.max is not None and value > param.max
+        raise Refused(
+            Refusal.OUT_OF_RANGE, f"{param.name.upper()} {raw} is not a number", param.name
+        ) from None
+    if (
+        not math.isfinite(value)
+        or (param.min is not None and value < param.min)
+        or (param.max is not None and value > param.max)
     ):
         raise Refused(
             Refusal.OUT_OF_RANGE,

@@ -27,8 +27,6 @@ def interface_for(kind: str) -> ToolInterface:
     try:
         module, attr = _KINDS[kind]
     except KeyError:
-        raise ParameterError(
-            f"unknown tool kind {kind!r} (kinds: {', '.join(KINDS)})"
-        ) from None
+        raise ParameterError(f"unknown tool kind {kind!r} (kinds: {', '.join(KINDS)})") from None
     iface: ToolInterface = getattr(importlib.import_module(module), attr)
     return iface

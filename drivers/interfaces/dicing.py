@@ -93,9 +93,11 @@ DICING = ToolInterface(
                 Rule("STEP mode needs 0 < z1_depth < stack_thickness", _step_depth),
                 Rule(
                     "RECT work needs work_length",
-                    lambda v: "work_shape RECT needs work_length ≥ 10 mm"
-                    if v["work_shape"] == "RECT" and float(v["work_length"]) < 10
-                    else None,
+                    lambda v: (
+                        "work_shape RECT needs work_length ≥ 10 mm"
+                        if v["work_shape"] == "RECT" and float(v["work_length"]) < 10
+                        else None
+                    ),
                 ),
             ),
         ),

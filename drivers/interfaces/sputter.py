@@ -82,8 +82,7 @@ SPUTTER = ToolInterface(
         Alarm(190, "TARGET_LIFE_WARNING", "target life above 90 %", warning=True),
     ),
     consumables=tuple(
-        Consumable(f"target_{t.lower()}", "kWh", 2000.0, f"{t} target energy used")
-        for t in TARGETS
+        Consumable(f"target_{t.lower()}", "kWh", 2000.0, f"{t} target energy used") for t in TARGETS
     ),
     setup=(SetupField("targets", TARGETS, doc="targets installed on the cathodes"),),
     default_setup={"targets": ("CU", "AL", "ALCU", "TI", "TIW")},

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio import FIRST_COMPLETED
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -60,7 +59,9 @@ class ModbusTransport:
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._rx_unparsed = b""
-        self._lost = asyncio.Event()  # set when the current client's connection drops
+        self._client_no = 0  # which client the connection callbacks belong to
+        self._inflight: asyncio.Task[Any] | None = None  # the task awaiting a reply
+        self._dropped = False  # set when the connection dropped under _inflight
 
     @property
     def connected(self) -> bool:
@@ -74,25 +75,35 @@ class ModbusTransport:
         async with self._lock:
             self._discard()
 
-    async def read_input(self, address: int, count: int, *, timeout: float | None = None) -> list[int]:
-        return await self._call(
+    async def read_input(
+        self, address: int, count: int, *, timeout: float | None = None
+    ) -> list[int]:
+        return await self._read(
             lambda c: c.read_input_registers(address, count=count, device_id=self.device_id),
             f"IR {address}+{count}",
             timeout,
-            idempotent=True,
-            expect=count,
+            count,
         )
 
     async def read_holding(
         self, address: int, count: int, *, timeout: float | None = None
     ) -> list[int]:
-        return await self._call(
+        return await self._read(
             lambda c: c.read_holding_registers(address, count=count, device_id=self.device_id),
             f"HR {address}+{count}",
             timeout,
-            idempotent=True,
-            expect=count,
+            count,
         )
+
+    async def _read(
+        self,
+        fn: Callable[[AsyncModbusTcpClient], Awaitable[Any]],
+        where: str,
+        timeout: float | None,
+        count: int,
+    ) -> list[int]:
+        regs: list[int] = await self._call(fn, where, timeout, idempotent=True, expect=count)
+        return regs
 
     async def write(
         self, address: int, values: Sequence[int], *, timeout: float | None = None
@@ -156,8 +167,20 @@ class ModbusTransport:
         remaining = max(0.001, deadline - time.monotonic())
         client.comm_params.timeout_connect = remaining
         self._rx_unparsed = b""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight, self._dropped = task, False
         try:
-            rr = await self._unless_lost(fn(client), remaining + 0.5)
+            async with asyncio.timeout(remaining + 0.5):
+                rr = await fn(client)
+        except asyncio.CancelledError:
+            if not self._dropped:
+                raise  # a real cancellation from our caller
+            task.uncancel()
+            self._discard()
+            raise ToolOffline(
+                self.tool_id, "connection lost while waiting for the reply", where
+            ) from None
         except (TimeoutError, ModbusIOException):
             garbage = self._rx_unparsed
             self._discard()  # resynchronise: a late reply must not answer the next request
@@ -172,6 +195,8 @@ class ModbusTransport:
         except ModbusException as e:
             self._discard()
             raise GarbledReply(self.tool_id, f"bad reply ({e})", where) from None
+        finally:
+            self._inflight = None
         if isinstance(rr, ExceptionResponse) or rr.isError():
             code = getattr(rr, "exception_code", 0)
             name = EXCEPTION_NAMES.get(code, "exception")
@@ -189,32 +214,20 @@ class ModbusTransport:
             self._rx_unparsed = data
         return data
 
-    def _watch(self, lost: asyncio.Event) -> Callable[[bool], None]:
-        """Connection callback bound to one client, so a stale client's close never flags
-        the link that replaced it."""
+    def _watch(self, client_no: int) -> Callable[[bool], None]:
+        """Connection callback bound to one client. pymodbus would wait out the whole timeout
+        for a reply that cannot come once the connection drops; cancel the waiting request
+        instead. Bound to the client so a stale client's close never hits its successor."""
 
         def on_connect(up: bool) -> None:
-            if not up:
-                lost.set()
-                log.info("modbus.disconnected", tool_id=self.tool_id)
+            if up or client_no != self._client_no:
+                return
+            log.info("modbus.disconnected", tool_id=self.tool_id)
+            if self._inflight is not None and not self._inflight.done():
+                self._dropped = True
+                self._inflight.cancel()
 
         return on_connect
-
-    async def _unless_lost(self, request: Awaitable[Any], timeout: float) -> Any:
-        """Await a request, but fail at once if the connection drops under it: pymodbus
-        would otherwise wait out the whole timeout for a reply that cannot come."""
-        req = asyncio.ensure_future(request)
-        lost = asyncio.ensure_future(self._lost.wait())
-        try:
-            done, _ = await asyncio.wait({req, lost}, timeout=timeout, return_when=FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-        if req in done:
-            return req.result()
-        req.cancel()
-        if lost in done:
-            raise ConnectionException("connection lost while waiting for the reply")
-        raise TimeoutError
 
     async def _ensure_open(self, deadline: float) -> None:
         if self._client is not None and self._client.connected:
@@ -223,7 +236,7 @@ class ModbusTransport:
 
         async def attempt() -> None:
             remaining = max(0.05, deadline - time.monotonic())
-            lost = asyncio.Event()
+            self._client_no += 1
             client = AsyncModbusTcpClient(
                 self.host,
                 port=self.port,
@@ -232,7 +245,7 @@ class ModbusTransport:
                 reconnect_delay=0,
                 name=self.tool_id,
                 trace_packet=self._trace,
-                trace_connect=self._watch(lost),
+                trace_connect=self._watch(self._client_no),
             )
             try:
                 ok = await asyncio.wait_for(client.connect(), remaining + 0.5)
@@ -243,12 +256,13 @@ class ModbusTransport:
                 raise ToolOffline(
                     self.tool_id, f"cannot connect to {self.host}:{self.port}", "connect"
                 )
-            self._client, self._lost = client, lost
+            self._client = client
             log.info("modbus.connected", tool_id=self.tool_id, host=self.host, port=self.port)
 
         await retry_until(attempt, deadline=deadline, backoff=self.backoff, retry_on=(ToolError,))
 
     def _discard(self) -> None:
         client, self._client = self._client, None
+        self._client_no += 1  # callbacks of the closing client no longer count
         if client is not None:
             client.close()

@@ -1,15 +1,23 @@
 """SCPI over PyVISA (pyvisa-py by default; any VISA resource string).
 
-PyVISA is blocking, so each instrument gets one worker thread: its I/O is serialised and the
-event loop never blocks. Every message is sent as `<units>;:SYST:ERR?`, so one round trip both
-runs the command and tells whether the tool refused it. After a timeout or a garbled reply
-the link is dropped, because a late or partial reply would otherwise be read as the answer to
-the next message; the next call reconnects with backoff.
+PyVISA is blocking; the event loop must never wait on it. Each instrument gets one worker
+thread that opens and closes the link and carries the I/O of resources that give no socket
+to watch (GPIB, USB, serial, or another VISA library). For pyvisa-py TCPIP SOCKET resources
+the I/O stays on the event loop without ever blocking it: a message is a few hundred bytes
+written into an idle socket, and PyVISA reads the reply only once the loop has seen a whole
+line arrive. That saves two thread hops per message — on a 2-core VM a hop costs more than
+the round trip itself (bench/driver_overhead.py measures both).
+
+Every message is sent as `<units>;:SYST:ERR?`, so one round trip both runs the command and
+tells whether the tool refused it. After a timeout or a garbled reply the link is dropped,
+because a late or partial reply would otherwise answer the next message; the next call
+reconnects with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 import socket
 import threading
@@ -45,7 +53,11 @@ _resource_managers: dict[str, pyvisa.ResourceManager] = {}
 
 
 class _NoReply(Exception):
-    """Raised in the worker when no reply byte arrived within the call's timeout."""
+    """No reply line arrived within the call's timeout."""
+
+
+class _StaleLink(Exception):
+    """Before sending: the tool closed the link or left unread bytes. Nothing was sent."""
 
 
 def _resource_manager(library: str) -> pyvisa.ResourceManager:
@@ -56,6 +68,16 @@ def _resource_manager(library: str) -> pyvisa.ResourceManager:
         return rm
 
 
+def _raw_socket(inst: Any) -> tuple[socket.socket | None, Any]:
+    """The socket under a pyvisa-py TCPIP SOCKET resource, or (None, None)."""
+    sessions = getattr(getattr(inst, "visalib", None), "sessions", {})
+    session = sessions.get(getattr(inst, "session", None))
+    sock = getattr(session, "interface", None)
+    if isinstance(sock, socket.socket) and hasattr(session, "_pending_buffer"):
+        return sock, session
+    return None, None
+
+
 def socket_resource(host: str, port: int) -> str:
     """VISA resource string of a raw SCPI socket."""
     return f"TCPIP0::{host}::{port}::SOCKET"
@@ -64,7 +86,7 @@ def socket_resource(host: str, port: int) -> str:
 class ScpiTransport:
     """One SCPI instrument. Safe to share between tasks: calls run one at a time, in order."""
 
-    # extra seconds the event loop waits beyond the VISA timeout before abandoning a worker
+    # extra seconds the loop waits beyond the VISA timeout before abandoning a stuck worker
     _GUARD = 1.0
 
     def __init__(
@@ -82,6 +104,9 @@ class ScpiTransport:
         self.backoff = backoff or Backoff()
         self._library = visa_library
         self._inst: Any = None
+        # pyvisa-py's socket and session, when it exposes them (the event-loop path)
+        self._sock: socket.socket | None = None
+        self._session: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
         self.identity: str | None = None
@@ -112,8 +137,8 @@ class ScpiTransport:
         """Send `message` (one or more `;`-separated units) and return the reply units.
 
         The tool's error queue is read in the same round trip: a refusal raises
-        `ValueRefused` naming the tool's code and text. An idempotent message is sent once
-        more if the link dropped under it."""
+        `ValueRefused` (or `ToolBusy`) with the tool's code and text. An idempotent message
+        is sent once more if the link dropped under it."""
         async with self._lock:
             deadline = time.monotonic() + (timeout or self.timeout)
             try:
@@ -130,19 +155,24 @@ class ScpiTransport:
         if units:
             raise GarbledReply(self.tool_id, f"unexpected reply {units!r}", message)
 
-    # -- internals ------------------------------------------------------------------------
+    # -- one message ----------------------------------------------------------------------
 
     async def _exchange(self, message: str, deadline: float) -> list[str]:
-        await self._ensure_open(deadline)
-        if not await self._in_worker(self._link_is_clean, message, 1.0):
-            log.info("scpi.reconnect", tool_id=self.tool_id, reason="peer closed or stale bytes")
-            await self._discard()
-            await self._ensure_open(deadline)
         line = f"{message};:SYST:ERR?"
-        remaining = max(0.001, deadline - time.monotonic())
-        reply = await self._in_worker(
-            lambda: self._roundtrip(line, remaining), message, remaining
-        )
+        while True:
+            await self._ensure_open(deadline)
+            remaining = max(0.001, deadline - time.monotonic())
+            try:
+                if self._sock is not None:
+                    reply = await self._on_loop(line, remaining, message)
+                else:
+                    reply = await self._in_worker(
+                        lambda: self._blocking_roundtrip(line), message, remaining
+                    )
+                break
+            except _StaleLink:
+                log.info("scpi.reconnect", tool_id=self.tool_id, reason="closed or stale link")
+                await self._discard()
         try:
             units = split_top(reply, ";")
             code, text = parse_error(units[-1])
@@ -155,53 +185,71 @@ class ScpiTransport:
             raise cls(self.tool_id, f"refused: {code} {text}", message, code=code)
         return units[:-1]
 
-    async def _drain_errors(self) -> None:
-        """Clear the rest of the error queue so the next call starts clean."""
+    async def _on_loop(self, line: str, timeout: float, where: str) -> str:
+        """Write, wait on the loop for a whole reply line, then let PyVISA read it."""
+        sock = self._sock
+        assert sock is not None
+        readable, writable, _ = select.select([sock], [sock], [], 0)
+        if readable or not writable or self._session._pending_buffer:
+            # bytes before we asked (EOF or a late reply), or a tool that stopped reading
+            raise _StaleLink
         try:
-            await self._in_worker(lambda: self._roundtrip("*CLS;:SYST:ERR?", 1.0), "*CLS", 1.0)
-        except ToolError:
-            pass
+            self._inst.write(line)
+            await self._line_ready(sock, timeout)
+            reply: str = self._inst.read()
+            return reply
+        except BaseException as e:
+            raise await self._io_error(e, where, timeout) from None
 
-    # pyvisa-py reads a socket the tool closed as "no data yet" until the timeout. Where the
-    # backend exposes its socket, watch it directly; other VISA backends report it themselves.
+    async def _line_ready(self, sock: socket.socket, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
 
-    def _socket(self) -> tuple[socket.socket, Any] | None:
-        inst = self._inst
-        sessions = getattr(getattr(inst, "visalib", None), "sessions", {})
-        session = sessions.get(getattr(inst, "session", None))
-        sock = getattr(session, "interface", None)
-        return (sock, session) if isinstance(sock, socket.socket) else None
+        def check() -> None:
+            if ready.done():
+                return
+            try:
+                data = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                ready.set_exception(e)
+                return
+            if not data:
+                ready.set_exception(ConnectionResetError("the tool closed the connection"))
+            elif b"\n" in data:
+                ready.set_result(None)
 
-    def _link_is_clean(self) -> bool:
-        """False if the tool closed the link or left unread bytes (a late reply)."""
-        found = self._socket()
-        if found is None:
-            return True
-        sock, session = found
-        if getattr(session, "_pending_buffer", b""):
-            return False
-        readable, _, _ = select.select([sock], [], [], 0)
-        return not readable
+        fd = sock.fileno()
+        loop.add_reader(fd, check)
+        try:
+            async with asyncio.timeout(timeout):
+                await ready
+        except TimeoutError:
+            raise _NoReply from None
+        finally:
+            loop.remove_reader(fd)
 
-    def _await_reply(self, timeout: float) -> None:
-        found = self._socket()
-        if found is None or getattr(found[1], "_pending_buffer", b""):
-            return
-        readable, _, _ = select.select([found[0]], [], [], timeout)
-        if not readable:
-            raise _NoReply
-        if found[0].recv(1, socket.MSG_PEEK) == b"":
-            raise ConnectionResetError("the tool closed the connection")
-
-    def _roundtrip(self, line: str, timeout: float) -> str:
+    def _blocking_roundtrip(self, line: str) -> str:
+        """Worker-thread path: PyVISA's own timeout bounds the read."""
         inst = self._inst
         if inst is None:
             raise ConnectionResetError("link closed")
-        inst.timeout = max(1, int(timeout * 1000))
         inst.write(line)
-        self._await_reply(timeout)
         reply: str = inst.read()
         return reply
+
+    async def _drain_errors(self) -> None:
+        """Clear the rest of the error queue so the next call starts clean."""
+        with contextlib.suppress(ToolError, _StaleLink):
+            await self._exchange_raw("*CLS;:SYST:ERR?")
+
+    async def _exchange_raw(self, line: str) -> str:
+        if self._sock is not None:
+            return await self._on_loop(line, 1.0, line)
+        return await self._in_worker(lambda: self._blocking_roundtrip(line), line, 1.0)
+
+    # -- link management ------------------------------------------------------------------
 
     async def _ensure_open(self, deadline: float) -> None:
         if self._inst is not None:
@@ -223,10 +271,12 @@ class ScpiTransport:
             inst.timeout = max(1, int(timeout * 1000))
             inst.write("*IDN?")
             self.identity = inst.read().strip()
+            inst.timeout = max(1, int(self.timeout * 1000))
         except BaseException:
             inst.close()
             raise
         self._inst = inst
+        self._sock, self._session = _raw_socket(inst)
         log.info("scpi.connected", tool_id=self.tool_id, resource=self.resource)
 
     async def _in_worker(self, fn: Callable[[], T], where: str, timeout: float) -> T:
@@ -234,43 +284,48 @@ class ScpiTransport:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"scpi-{self.tool_id}")
         fut = asyncio.get_running_loop().run_in_executor(self._executor, fn)
         try:
-            return await asyncio.wait_for(fut, timeout + self._GUARD)
+            async with asyncio.timeout(timeout + self._GUARD):
+                return await fut
         except TimeoutError:
             # The worker is stuck beyond its VISA timeout: abandon it and its link.
             self._abandon_worker()
             raise ToolTimeout(self.tool_id, f"no reply within {timeout:.3g} s", where) from None
-        except _NoReply:
-            await self._discard()
-            raise ToolTimeout(self.tool_id, f"no reply within {timeout:.3g} s", where) from None
-        except pyvisa.errors.VisaIOError as e:
-            await self._discard()
-            if e.error_code == pyvisa.constants.StatusCode.error_timeout:
-                raise ToolTimeout(
-                    self.tool_id, f"no reply within {timeout:.3g} s", where
-                ) from None
-            raise ToolOffline(self.tool_id, f"I/O error: {e.description}", where) from None
-        except UnicodeDecodeError as e:
-            await self._discard()
-            raise GarbledReply(self.tool_id, f"reply is not text ({e.reason})", where) from None
-        except (OSError, pyvisa.errors.Error, Exception) as e:  # noqa: BLE001 - library edge
-            if isinstance(e, ToolError):
-                raise
-            await self._discard()
-            raise ToolOffline(self.tool_id, f"link failed: {e}", where) from None
+        except BaseException as e:
+            raise await self._io_error(e, where, timeout) from None
+
+    async def _io_error(self, e: BaseException, where: str, timeout: float) -> BaseException:
+        """Map a failure of one exchange to the typed error the caller sees; drop the link
+        unless nothing was sent."""
+        if isinstance(e, _StaleLink | ToolError | asyncio.CancelledError):
+            return e
+        await self._discard()
+        if isinstance(e, _NoReply) or (
+            isinstance(e, pyvisa.errors.VisaIOError)
+            and e.error_code == pyvisa.constants.StatusCode.error_timeout
+        ):
+            return ToolTimeout(self.tool_id, f"no reply within {timeout:.3g} s", where)
+        if isinstance(e, UnicodeDecodeError):
+            return GarbledReply(self.tool_id, f"reply is not text ({e.reason})", where)
+        if isinstance(e, pyvisa.errors.VisaIOError):
+            return ToolOffline(self.tool_id, f"I/O error: {e.description}", where)
+        if isinstance(e, Exception):
+            return ToolOffline(self.tool_id, f"link failed: {e}", where)
+        return e
 
     async def _discard(self) -> None:
         inst, self._inst = self._inst, None
+        self._sock = self._session = None
         if inst is None or self._executor is None:
             return
         try:
             await asyncio.wait_for(
                 asyncio.get_running_loop().run_in_executor(self._executor, inst.close), 1.0
             )
-        except Exception:  # noqa: BLE001 - closing a broken link may fail any way it likes
+        except Exception:
             self._abandon_worker()
 
     def _abandon_worker(self) -> None:
-        self._inst = None
+        self._inst = self._sock = self._session = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

@@ -43,7 +43,9 @@ TIMEOUT = 0.5
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fault_line() -> AsyncIterator[SimLine]:
-    spec = Line(tools=[ToolEntry(id="SPUT-1", kind="sputter"), ToolEntry(id="DICE-1", kind="dicing")])
+    spec = Line(
+        tools=[ToolEntry(id="SPUT-1", kind="sputter"), ToolEntry(id="DICE-1", kind="dicing")]
+    )
     # slow enough that a job is still running when a test looks at it (a sputter job ≈ 0.5 s)
     async with SimLine(spec, time_scale=500) as line:
         yield line

@@ -24,9 +24,9 @@ def test_defaults_lie_within_their_own_ranges(iface: ToolInterface) -> None:
     for op in iface.operations:
         for p in op.params:
             if p.default is not None:
-                assert p.coerce(p.default if p.is_choice else f"{p.default} {p.unit}") == p.default, (
-                    f"{iface.kind}.{op.name}.{p.name}"
-                )
+                assert (
+                    p.coerce(p.default if p.is_choice else f"{p.default} {p.unit}") == p.default
+                ), f"{iface.kind}.{op.name}.{p.name}"
 
 
 def test_fits_the_wire_maps(iface: ToolInterface) -> None:

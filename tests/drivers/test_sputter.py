@@ -43,7 +43,9 @@ async def test_deposit_follows_rate_and_size_effect(
     # the rate sags at most 8 % with erosion, ±1 % noise
     assert 0.9 * thickness_nm < r["thickness"] < 1.03 * thickness_nm
     assert r["rate"] == pytest.approx(nominal_rate(target, power_kw, 4.0), rel=0.1)
-    assert r["sheet_resistance"] == pytest.approx(sheet_resistance(target, r["thickness"]), rel=0.05)
+    assert r["sheet_resistance"] == pytest.approx(
+        sheet_resistance(target, r["thickness"]), rel=0.05
+    )
     # energy = P · t
     assert r["energy"] == pytest.approx(power_kw * r["duration"] / 60.0, rel=1e-3)
     assert 0 < r["wiw"] < 10
@@ -56,8 +58,12 @@ async def test_seed_stack_reports_barrier_and_seed(line: Line) -> None:
         Job(
             new_job_id("seed"),
             "seed_stack",
-            {"barrier": "TI", "barrier_thickness": "0.1 µm", "seed_thickness": "300nm",
-             "power": "6 kW"},
+            {
+                "barrier": "TI",
+                "barrier_thickness": "0.1 µm",
+                "seed_thickness": "300nm",
+                "power": "6 kW",
+            },
         )
     )
     assert res.results["barrier_measured"] == pytest.approx(100, rel=0.1)
@@ -72,7 +78,9 @@ async def test_target_wear_accumulates(line: Line) -> None:
         Job(new_job_id("wear"), "deposit", {"target": "AL", "thickness": "1 µm", "power": "10 kW"})
     )
     after = {c.name: c.level for c in (await d.status()).consumables}
-    assert after["target_al"] - before["target_al"] == pytest.approx(res.results["energy"], rel=1e-4)
+    assert after["target_al"] - before["target_al"] == pytest.approx(
+        res.results["energy"], rel=1e-4
+    )
     assert after["target_cu"] == before["target_cu"]
     await d.close()
 
@@ -107,6 +115,6 @@ async def test_bad_parameters_are_refused_before_sending(
 
 async def test_unknown_operation_lists_the_operations(line: Line) -> None:
     d = await connected(line, "SPUT-1")
-    with pytest.raises(ParameterError, match="no operation 'etch'.*deposit, seed_stack"):
+    with pytest.raises(ParameterError, match=r"no operation 'etch'.*deposit, seed_stack"):
         await d.start(Job(new_job_id("op"), "etch", {}))
     await d.close()

@@ -62,7 +62,7 @@ async def test_deposit_by_the_sheet(line: Line) -> None:
     )
     assert await c.ask("SYST:ERR?") == '0,"No error"'
     while True:
-        state, progress, alarm = (await c.ask('JOB:STAT? "WIRE-1"')).split(",")
+        state, _progress, alarm = (await c.ask('JOB:STAT? "WIRE-1"')).split(",")
         assert alarm == "0"
         if state == "COMPLETE":
             break
@@ -81,7 +81,7 @@ async def test_refusals_use_scpi_error_numbers(line: Line) -> None:
     await c.send('JOB:NEW "WIRE-2",DEPOSIT;:JOB:PAR POWER,99')
     code, text = (await c.ask("SYST:ERR?")).split(",", 1)
     assert code == "-222" and "POWER" in text
-    await c.send(':JOB:PAR TARGET,AU;:JOB:PAR THICKNESS,100;:JOB:PAR POWER,5;:JOB:STAR')
+    await c.send(":JOB:PAR TARGET,AU;:JOB:PAR THICKNESS,100;:JOB:PAR POWER,5;:JOB:STAR")
     assert (await c.ask("SYST:ERR?")).startswith("-241")  # AU target not installed
     await c.send("JOB:FLY")
     assert (await c.ask("SYST:ERR?")).startswith("-113")

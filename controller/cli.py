@@ -1,0 +1,280 @@
+"""The `fabline` command.
+
+Every command prints one clear line for an error and exits with a distinct code (see
+controller.console): 0 ok, 1 a tool or job failed, 2 bad usage or input, 3 a lot ended held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import signal
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from controller.console import EXIT_FAILED, EXIT_USAGE, error, out
+from controller.lines import publish_running_line, resolve_line, withdraw_running_line
+from controller.logs import configure_logging
+from drivers.errors import FablineError, ParameterError
+from drivers.line import LineError, load_line
+
+app = typer.Typer(
+    name="fabline",
+    help="Equipment control and MES integration for an advanced-packaging line.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+LineOption = Annotated[
+    Path | None,
+    typer.Option("--line", help="Line file (YAML/JSON); default: the running `fabline sim`."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def fail(message: str, code: int) -> NoReturn:
+    error(message)
+    raise typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, int | None]) -> None:
+    """Run a command's coroutine; turn fabline errors into one line and an exit code."""
+    try:
+        code = asyncio.run(coro)
+    except (ParameterError, LineError) as e:
+        fail(str(e), EXIT_USAGE)
+    except FablineError as e:
+        fail(str(e), EXIT_FAILED)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at info level.")] = False,
+) -> None:
+    configure_logging("info" if verbose else None)
+
+
+# -- fabline sim ------------------------------------------------------------------------------
+
+
+@app.command()
+def sim(
+    line: Annotated[
+        Path | None, typer.Option("--line", help="Tools to simulate (default: one of each kind).")
+    ] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option("--time-scale", help="Simulated seconds per real second ('inf': instant)."),
+    ] = 1000.0,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed: same seed, same results.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a simulated line on loopback and serve until SIGINT or SIGTERM."""
+    from simulators.line import SimLine  # only this command and tests import simulators
+
+    if not time_scale > 0:
+        fail("--time-scale must be > 0 (use inf for instant jobs)", EXIT_USAGE)
+
+    async def serve() -> None:
+        spec = load_line(line) if line else None
+        sl = SimLine(spec, seed=seed, time_scale=time_scale)
+        try:
+            running = await sl.start()
+        except ValueError as e:  # e.g. a setup field in the line file
+            raise LineError(f"{line}: {e}") from None
+        except OSError as e:
+            raise LineError(f"cannot listen: {e.strerror} (port taken?)") from None
+        state = publish_running_line(running)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if as_json:
+            print(json.dumps(running.model_dump(mode="json", exclude_none=True)), flush=True)
+        else:
+            _print_line(running, time_scale, state)
+        try:
+            await stop.wait()
+        finally:
+            await sl.stop()
+            withdraw_running_line(running)
+
+    run(serve())
+
+
+def _print_line(running: Any, time_scale: float, state: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"simulated line '{running.line}'", title_justify="left")
+    for col in ("tool", "kind", "protocol", "address"):
+        table.add_column(col)
+    for t in running.tools:
+        table.add_row(t.id, t.kind, t.protocol, f"{t.host}:{t.port}")
+    out.print(table)
+    scale = "instant jobs" if math.isinf(time_scale) else f"time scale {time_scale:g}×"
+    out.print(f"{scale}; line published in {state}")
+    f = running.faults
+    out.print(f"fault injection: `fabline fault TOOL FAULT` or JSON lines to {f.host}:{f.port}")
+    out.print("Ctrl-C to stop.")
+    out.file.flush()
+
+
+# -- fabline fault ----------------------------------------------------------------------------
+
+
+@app.command()
+def fault(
+    tool: Annotated[str, typer.Argument(help="Tool id, e.g. SPUT-1.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="FAULT", help="alarm, drop, garble, stall, slow, offline, exhaust or clear."
+        ),
+    ],
+    code: Annotated[int | None, typer.Option(help="alarm: the tool's alarm code.")] = None,
+    at: Annotated[float | None, typer.Option(help="alarm: fraction of the job (0-1).")] = None,
+    count: Annotated[int | None, typer.Option(help="garble/stall/slow: how many replies.")] = None,
+    delay: Annotated[float | None, typer.Option(help="slow: seconds added per reply.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="offline: how long.")] = None,
+    consumable: Annotated[str | None, typer.Option(help="exhaust: which consumable.")] = None,
+    line: LineOption = None,
+) -> None:
+    """Inject a fault into a tool of a running simulated line."""
+    from simulators.control import FaultRequestError, send_fault
+
+    options = {"code": code, "at": at, "count": count, "delay": delay, "seconds": seconds,
+               "consumable": consumable}  # fmt: skip
+    request = {"tool": tool, "fault": kind, **{k: v for k, v in options.items() if v is not None}}
+
+    async def inject() -> None:
+        running = resolve_line(line)
+        if running.faults is None:
+            raise LineError(f"line {running.line!r} is not a simulated line (no fault endpoint)")
+        try:
+            detail = await send_fault(running.faults.host, running.faults.port, request)
+        except FaultRequestError as e:
+            raise ParameterError(str(e)) from None
+        except OSError as e:
+            raise LineError(
+                f"simulated line not reachable ({e}); is `fabline sim` running?"
+            ) from None
+        out.print(detail)
+
+    run(inject())
+
+
+# -- fabline tool ... -------------------------------------------------------------------------
+
+tool_app = typer.Typer(
+    help="Drive one tool of a line by hand: status, operations, qualification runs.",
+    no_args_is_help=True,
+)
+app.add_typer(tool_app, name="tool")
+
+
+@tool_app.command("status")
+def tool_status(
+    tool: Annotated[str | None, typer.Argument(help="Tool id (default: every tool).")] = None,
+    line: LineOption = None,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per tool.")] = 2.0,
+) -> None:
+    """State, job, progress, alarms and consumables of one or every tool."""
+    from controller.tool_commands import show_status
+
+    run(show_status(resolve_line(line), tool, as_json=as_json, timeout=timeout))
+
+
+@tool_app.command("run")
+def tool_run(
+    tool: Annotated[str, typer.Argument(help="Tool id, e.g. SPUT-1.")],
+    operation: Annotated[str, typer.Argument(help="Operation (see `fabline tool ops TOOL`).")],
+    params: Annotated[
+        list[str] | None, typer.Argument(metavar="KEY=VALUE...", help="e.g. power=5kW target=CU")
+    ] = None,
+    job_id: Annotated[str | None, typer.Option("--job-id", help="Default: generated.")] = None,
+    line: LineOption = None,
+    as_json: JsonOption = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per call to the tool.")] = 2.0,
+) -> None:
+    """Run one operation on one tool, showing progress and the measured results."""
+    from controller.tool_commands import run_operation
+
+    values: dict[str, str] = {}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            fail(f"parameter {item!r} is not KEY=VALUE (e.g. power=5kW)", EXIT_USAGE)
+        if key in values:
+            fail(f"parameter {key!r} given twice", EXIT_USAGE)
+        values[key] = value
+    jid = job_id or f"MAN-{tool}-{time.strftime('%H%M%S')}-{secrets.token_hex(2)}"
+    run(run_operation(resolve_line(line), tool, operation, values, jid, as_json, timeout))
+
+
+@tool_app.command("ops")
+def tool_ops(
+    what: Annotated[
+        str | None, typer.Argument(metavar="[KIND|TOOL]", help="A tool kind or a tool id.")
+    ] = None,
+    line: LineOption = None,
+) -> None:
+    """Operations of a tool kind with their parameters, units, ranges and defaults."""
+    from controller.tool_commands import show_operations
+
+    run(show_operations(what, line))
+
+
+@tool_app.command("clear")
+def tool_clear(tool: str, line: LineOption = None) -> None:
+    """Acknowledge and clear a tool's alarms."""
+    from controller.tool_commands import maintenance
+
+    run(maintenance(resolve_line(line), tool, "clear"))
+
+
+@tool_app.command("abort")
+def tool_abort(tool: str, line: LineOption = None) -> None:
+    """Abort the job a tool is running."""
+    from controller.tool_commands import maintenance
+
+    run(maintenance(resolve_line(line), tool, "abort"))
+
+
+@tool_app.command("replace")
+def tool_replace(tool: str, consumable: str, line: LineOption = None) -> None:
+    """Record that a consumable (target, bath, blade, balls) was replaced."""
+    from controller.tool_commands import maintenance
+
+    run(maintenance(resolve_line(line), tool, "replace", consumable))
+
+
+# -- fabline demo -----------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    time_scale: Annotated[float, typer.Option("--time-scale")] = 1e4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the embedded simulated line and run one operation on every tool."""
+    from controller.demo import run_demo
+
+    run(run_demo(time_scale=time_scale, seed=seed, as_json=as_json))
+
+
+def main() -> None:
+    app()

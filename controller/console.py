@@ -1,0 +1,70 @@
+"""Terminal output shared by the commands: one-line errors, progress, result tables."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drivers.base import ProgressCallback
+from drivers.interface import JobState, Operation
+from drivers.units import format_quantity
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+# Exit codes shared by every command
+EXIT_OK = 0
+EXIT_FAILED = 1  # a tool or job failed (alarm, offline, refused by the tool)
+EXIT_USAGE = 2  # bad usage, bad parameter, invalid recipe or line file
+EXIT_HELD = 3  # a lot ended held
+
+
+def error(message: str) -> None:
+    """One line on stderr; never a traceback."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+
+
+@contextmanager
+def job_progress(label: str) -> Iterator[ProgressCallback]:
+    """A progress callback: a bar on a terminal, a plain line per 10 % when piped."""
+    if sys.stdout.isatty():
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(label, total=100.0, state="")
+
+            def update(percent: float, state: JobState) -> None:
+                bar.update(task, completed=percent, state=state.name.lower())
+
+            yield update
+        return
+    last = [-10.0]
+
+    def plain(percent: float, state: JobState) -> None:
+        if percent >= last[0] + 10 or state.finished:
+            last[0] = percent
+            print(f"{label}: {percent:5.1f}% {state.name.lower()}", flush=True)
+
+    yield plain
+
+
+def results_table(title: str, op: Operation, results: Mapping[str, float]) -> Table:
+    units = {r.name: r.unit for r in op.results}
+    table = Table(title=title, title_justify="left")
+    table.add_column("result")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for name, value in results.items():
+        table.add_row(name, format_quantity(value, ""), units.get(name, ""))
+    return table

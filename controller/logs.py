@@ -1,0 +1,52 @@
+"""Logging: structlog to stderr, readable on a terminal, JSON in production.
+
+`FABLINE_LOG` sets the level (debug, info, warning; default warning for commands) and
+`FABLINE_LOG_JSON=1` switches to JSON lines. Stdlib loggers (pymodbus, aiomqtt) go through
+the same renderer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
+    name = (level or os.environ.get("FABLINE_LOG") or "warning").upper()
+    numeric = logging.getLevelName(name)
+    if not isinstance(numeric, int):
+        numeric = logging.WARNING
+    as_json = json if json is not None else os.environ.get("FABLINE_LOG_JSON") == "1"
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # Libraries that report, often as hex dumps, what fabline already raises as typed errors.
+    quiet = numeric if numeric <= logging.DEBUG else logging.CRITICAL
+    for noisy in ("pymodbus", "mqtt", "aiomqtt"):
+        logging.getLogger(noisy).setLevel(quiet)
