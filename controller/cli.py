@@ -194,7 +194,7 @@ def tool_status(
     """State, job, progress, alarms and consumables of one or every tool."""
     from controller.tool_commands import show_status
 
-    run(show_status(resolve_line(line), tool, as_json=as_json, timeout=timeout))
+    run(show_status(line, tool, as_json=as_json, timeout=timeout))
 
 
 @tool_app.command("run")
@@ -221,7 +221,7 @@ def tool_run(
             fail(f"parameter {key!r} given twice", EXIT_USAGE)
         values[key] = value
     jid = job_id or f"MAN-{tool}-{time.strftime('%H%M%S')}-{secrets.token_hex(2)}"
-    run(run_operation(resolve_line(line), tool, operation, values, jid, as_json, timeout))
+    run(run_operation(line, tool, operation, values, jid, as_json, timeout))
 
 
 @tool_app.command("ops")
@@ -242,7 +242,7 @@ def tool_clear(tool: str, line: LineOption = None) -> None:
     """Acknowledge and clear a tool's alarms."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(resolve_line(line), tool, "clear"))
+    run(maintenance(line, tool, "clear"))
 
 
 @tool_app.command("abort")
@@ -250,7 +250,7 @@ def tool_abort(tool: str, line: LineOption = None) -> None:
     """Abort the job a tool is running."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(resolve_line(line), tool, "abort"))
+    run(maintenance(line, tool, "abort"))
 
 
 @tool_app.command("replace")
@@ -258,7 +258,7 @@ def tool_replace(tool: str, consumable: str, line: LineOption = None) -> None:
     """Record that a consumable (target, bath, blade, balls) was replaced."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(resolve_line(line), tool, "replace", consumable))
+    run(maintenance(line, tool, "replace", consumable))
 
 
 # -- fabline demo -----------------------------------------------------------------------------

@@ -14,6 +14,12 @@ from drivers.registry import make_driver
 DEMO_JOBS: dict[str, tuple[str, dict[str, str]]] = {
     "sputter": ("seed_stack", {"barrier": "TI", "barrier_thickness": "100 nm",
                                "seed_thickness": "300 nm", "power": "6 kW"}),
+    "plating": ("electroplate", {"chemistry": "CU_ACID", "thickness": "5 µm",
+                                 "current_density": "20 mA/cm²", "feature": "RDL",
+                                 "open_area": "30 %"}),
+    "ball": ("wafer_bump", {"alloy": "SAC305", "ball_size": "D300", "ball_count": "5000",
+                            "pitch": "500 µm", "pad_diameter": "250 µm",
+                            "flux_thickness": "120 µm", "peak_temp": "245 °C"}),
     "dicing": ("dice", {"blade": "HUB_30", "material": "SI", "stack_thickness": "100 µm",
                         "cut_depth": "130 µm", "feed": "50 mm/s", "die_x": "5 mm",
                         "die_y": "5 mm", "work_width": "300 mm"}),

@@ -47,7 +47,10 @@ def _status_dict(st: ToolStatus) -> dict[str, Any]:
     }
 
 
-async def show_status(line: Line, tool_id: str | None, *, as_json: bool, timeout: float) -> int:
+async def show_status(
+    line_path: Path | None, tool_id: str | None, *, as_json: bool, timeout: float
+) -> int:
+    line = resolve_line(line_path)
     ids = [tool_id] if tool_id else line.ids()
     if tool_id:
         line.tool(tool_id)  # unknown id -> clear error
@@ -83,7 +86,7 @@ async def show_status(line: Line, tool_id: str | None, *, as_json: bool, timeout
 
 
 async def run_operation(
-    line: Line,
+    line_path: Path | None,
     tool_id: str,
     operation: str,
     params: dict[str, str],
@@ -91,7 +94,7 @@ async def run_operation(
     as_json: bool,
     timeout: float,
 ) -> int:
-    driver = await _connect(line, tool_id, timeout)
+    driver = await _connect(resolve_line(line_path), tool_id, timeout)
     try:
         job = Job(job_id, operation, params)
         op, _ = driver.validate(job)  # a bad parameter fails here, before the progress bar
@@ -157,8 +160,10 @@ async def show_operations(what: str | None, line_path: Path | None) -> int:
     return EXIT_OK
 
 
-async def maintenance(line: Line, tool_id: str, action: str, consumable: str = "") -> int:
-    driver = await _connect(line, tool_id, 2.0)
+async def maintenance(
+    line_path: Path | None, tool_id: str, action: str, consumable: str = ""
+) -> int:
+    driver = await _connect(resolve_line(line_path), tool_id, 2.0)
     try:
         if action == "clear":
             await driver.clear_alarms()

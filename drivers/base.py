@@ -156,9 +156,9 @@ class ToolDriver(ABC):
         try:
             values = op.validate(job.params)
             if self._setup is not None:
-                reason = check_setup(op, values, self._setup)
-                if reason:
-                    raise ParameterError(f"operation {op.name!r}: {reason}")
+                missing = check_setup(op, values, self._setup)
+                if missing:
+                    raise ParameterError(f"operation {op.name!r}: {missing[1]}")
         except ParameterError as e:
             raise type(e)(f"{self.tool_id}: {e}") from None
         return op, values

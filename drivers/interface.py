@@ -263,16 +263,17 @@ class ToolInterface:
 
 def check_setup(
     op: Operation, values: Mapping[str, Value], setup: Mapping[str, tuple[str, ...]]
-) -> str | None:
-    """Reason the job cannot run with what is installed on the tool, or None."""
+) -> tuple[str, str] | None:
+    """(parameter, reason) when the job needs something not installed on the tool."""
     for p in op.params:
         if p.setup is None:
             continue
         installed = setup.get(p.setup, ())
         if values[p.name] not in installed:
-            have = ", ".join(installed) or "nothing"
-            return (
-                f"parameter {p.name!r} = {values[p.name]} is not set up on this tool"
-                f" ({p.setup} installed: {have})"
+            have = " ".join(installed) or "nothing"
+            # key facts first: a Modbus refusal text keeps only 64 characters
+            return p.name, (
+                f"{p.name} {values[p.name]} not set up (installed: {have}); parameter"
+                f" {p.name!r} needs one of the {p.setup} installed on this tool"
             )
     return None

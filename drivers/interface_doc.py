@@ -98,7 +98,8 @@ def render(iface: ToolInterface) -> str:
                 else f"IR {mm.IR_SETUP + i} bitmask, bit n = choice n"
             )
             choices = " ".join(f"`{c}`" for c in f.choices)
-            out.append(f"| `{f.name}` | {choices} | {default} | {wire} |")
+            one = "" if f.multi else " (one at a time)"
+            out.append(f"| `{f.name}`{one} | {choices} | {default} | {wire} |")
     else:
         out.append("Nothing to install.")
     out += ["", "## Consumables", ""]

@@ -166,11 +166,13 @@ def to_unit(text: str | int | float | Quantity, target: str) -> float:
     """Parse `text` and return its value in `target` units. Missing units are an error
     unless the target itself is dimensionless."""
     q = parse_quantity(text)
+    if q.unit == "" and unit(target).dimension == "count":
+        return q.value  # a bare number is a count
     if q.unit == "" and unit(target).dimension != "dimensionless":
         raise UnitError(f"missing unit: {text!r} (expected {target!r} or a unit of the same kind)")
     return convert(q.value, q.unit, target)
 
 
 def format_quantity(value: float, symbol: str) -> str:
-    text = f"{value:.6g}"
+    text = str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.6g}"
     return f"{text} {symbol}" if symbol else text

@@ -52,7 +52,7 @@ class ToolServer(ABC):
             self._server = None
         if self._reopen:
             self._reopen.cancel()
-        self._reopen = loop.call_later(seconds, self._spawn, self._listen_again())
+        self._reopen = loop.call_later(seconds, lambda: self._spawn(self._listen_again()))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -55,6 +55,7 @@ class Plan:
     results: dict[str, float]
     wear: dict[str, float] = field(default_factory=dict)
     alarm: tuple[int, float] | None = None
+    warnings: list[int] = field(default_factory=list)  # raised at completion; do not stop
 
 
 @dataclass
@@ -69,6 +70,7 @@ class SimJob:
     results: dict[str, float] = field(default_factory=dict)
     alarm: int = 0
     handle: asyncio.TimerHandle | None = None
+    plan: Plan | None = None
 
     stopped_at: float = 0.0  # percent done when an alarm or abort ended the job
 
@@ -126,6 +128,7 @@ class SimTool:
         self.current: SimJob | None = None
         self.jobs: OrderedDict[str, SimJob] = OrderedDict()
         self.alarms: list[int] = []
+        self.process_warnings: set[int] = set()  # from the last job's physics
         self.jobs_done = 0
         self.faults = FaultPlan()
 
@@ -148,7 +151,7 @@ class SimTool:
             codes = self.consumable_alarms.get(c.name)
             if codes and self.used_fraction(c) >= c.warn:
                 out.append(codes[1])
-        return sorted(set(out))
+        return sorted(set(out) | self.process_warnings)
 
     def used_fraction(self, c: Consumable) -> float:
         level = self.levels[c.name]
@@ -239,6 +242,8 @@ class SimTool:
         if job is None or job.state not in (JobState.RUNNING, JobState.SETUP):
             raise Refused(Refusal.NO_JOB, "no job to abort")
         job.stop(JobState.ABORTED, self.now())
+        if job.plan is not None:
+            self._wear(job.plan, job.stopped_at / 100.0)
         self.state = ToolState.ABORTED
         self.jobs_done += 1
         log.info("sim.aborted", tool_id=self.tool_id, job_id=job.job_id)
@@ -325,9 +330,9 @@ class SimTool:
             reason = rule.check(values)
             if reason:
                 raise Refused(Refusal.RULE, reason)
-        reason = check_setup(op, values, self.setup)
-        if reason:
-            raise Refused(Refusal.NOT_SET_UP, reason)
+        not_set_up = check_setup(op, values, self.setup)
+        if not_set_up:
+            raise Refused(Refusal.NOT_SET_UP, not_set_up[1], not_set_up[0])
         reason = self.refuse_reason(op, values)
         if reason:
             raise Refused(Refusal.RULE, reason)
@@ -338,6 +343,8 @@ class SimTool:
             code, at = self.faults.pending_alarms.pop(0)
             plan.alarm = (code, at)
         loop = asyncio.get_running_loop()
+        self.process_warnings.clear()
+        job.plan = plan
         job.state = JobState.RUNNING
         job.started = loop.time()
         job.real_duration = (
@@ -371,18 +378,24 @@ class SimTool:
 
     def _complete(self, job: SimJob, plan: Plan) -> None:
         job.handle = None
-        for name, amount in plan.wear.items():
-            spec = next(c for c in self.interface.consumables if c.name == name)
-            self.levels[name] += -amount if spec.supply else amount
+        self._wear(plan, 1.0)
+        self.process_warnings.update(plan.warnings)
         job.results = plan.results
         job.state = JobState.COMPLETE
         self.jobs_done += 1
         self.state = ToolState.COMPLETE
 
+    def _wear(self, plan: Plan, fraction: float) -> None:
+        for name, amount in plan.wear.items():
+            spec = next(c for c in self.interface.consumables if c.name == name)
+            self.levels[name] += -amount * fraction if spec.supply else amount * fraction
+
     def _alarm(self, job: SimJob, code: int) -> None:
         job.handle = None
         job.stop(JobState.ALARM, self.now())
         job.alarm = code
+        if job.plan is not None:  # the part of the job done before the alarm still wore
+            self._wear(job.plan, job.stopped_at / 100.0)
         self.jobs_done += 1
         self._raise_alarm(code)
         log.info("sim.alarm", tool_id=self.tool_id, job_id=job.job_id, code=code)
@@ -404,6 +417,8 @@ class SimTool:
             raise ValueError(
                 f"{self.tool_id}: no setup field {name!r} (fields: {fields})"
             ) from None
+        if not f.multi and len(values) > 1:
+            raise ValueError(f"{self.tool_id}: setup {name} takes one value, not {values}")
         bad = [v for v in values if v not in f.choices]
         if bad:
             raise ValueError(f"{self.tool_id}: setup {name}: unknown {bad} (choices: {f.choices})")
@@ -427,15 +442,20 @@ def _coerce(param: Param, raw: object) -> Value:
         raise Refused(
             Refusal.OUT_OF_RANGE, f"{param.name.upper()} {raw} is not a number", param.name
         ) from None
+    if param.integer and value != int(value):
+        raise Refused(
+            Refusal.OUT_OF_RANGE, f"{param.name.upper()} {value:g} must be whole", param.name
+        )
     if (
         not math.isfinite(value)
         or (param.min is not None and value < param.min)
         or (param.max is not None and value > param.max)
     ):
+        lo = "-inf" if param.min is None else f"{param.min:g}"
+        hi = "inf" if param.max is None else f"{param.max:g}"
         raise Refused(
             Refusal.OUT_OF_RANGE,
-            f"{param.name.upper()} {value:g} out of range {param.min:g}-{param.max:g}"
-            f" {param.unit}".rstrip(),
+            f"{param.name.upper()} {value:g} out of range {lo}-{hi} {param.unit}".rstrip(),
             param.name,
         )
     return value

@@ -92,7 +92,7 @@ async def test_target_wear_accumulates(line: Line) -> None:
         ({"power": "5"}, UnitError, ["'power'", "missing unit"]),
         ({"power": "5 mm"}, UnitError, ["'power'", "length", "power"]),
         ({"thickness": "20 µm"}, ParameterError, ["'thickness'", "10–10000 nm"]),
-        ({"target": "AU"}, ParameterError, ["'target'", "AU", "not set up", "CU, AL"]),
+        ({"target": "AU"}, ParameterError, ["'target'", "AU", "not set up", "CU AL"]),
         ({"target": "GOLD"}, ParameterError, ["'target'", "GOLD", "one of"]),
         ({"bias": "5 V"}, ParameterError, ["no parameter 'bias'"]),
     ],

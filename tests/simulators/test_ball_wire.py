@@ -1,0 +1,114 @@
+"""Ball mounter wire interface with a stock pymodbus client and literal registers from
+docs/tools/ball.md and docs/tools/modbus-map.md (independent of drivers/interfaces)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
+
+from drivers.line import Line
+
+
+def f32(v: float) -> list[int]:
+    return list(struct.unpack(">HH", struct.pack(">f", v)))
+
+
+def text(s: str, regs: int) -> list[int]:
+    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
+
+
+def unf32(regs: Sequence[int]) -> float:
+    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
+
+
+def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
+    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation code, job id, 2 spare
+    for p in params:
+        block += f32(p)
+    return block
+
+
+async def client(line: Line) -> AsyncModbusTcpClient:
+    t = line.tool("BALL-1")
+    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
+    assert await c.connect()
+    return c
+
+
+async def test_identification(line: Line) -> None:
+    c = await client(line)
+    rr = await c.read_device_information(read_code=1, device_id=1)
+    assert isinstance(rr, ReadDeviceInformationResponse)
+    assert rr.information[0] == b"FABLINE-SIM"
+    assert rr.information[1] == b"SPHERA-760"
+    assert rr.information[2] == b"1.0.0"
+    c.close()
+
+
+async def test_wafer_bump_by_the_register_map(line: Line) -> None:
+    c = await client(line)
+    # setup bitmasks: alloy SAC305 = bit 1, ball_size D300 = bit 5
+    assert (await c.read_input_registers(66, count=2, device_id=1)).registers == [2, 32]
+    supply_before = unf32((await c.read_input_registers(74, count=2, device_id=1)).registers)
+    # wafer_bump (op 3): alloy SAC305=1, ball_size D300=5, ball_count 5000, work_pieces 1,
+    # pitch 500, pad 250, hole 0 x 0, warpage 0, flux 120, missing_limit 10,
+    # peak 245, peak_limit 260, tal 75, o2 100
+    params = [1, 5, 5000, 1, 500, 250, 0, 0, 0, 120, 10, 245, 260, 75, 100]
+    rr = await c.write_registers(0, job_block(3, "WIRE-B1", params), device_id=1)
+    assert not rr.isError()
+    await c.write_registers(100, text("WIRE-B1", 16), device_id=1)
+    while True:
+        q = (await c.read_input_registers(200, count=68, device_id=1)).registers
+        if q[16] == 3:  # COMPLETE
+            break
+        assert q[16] == 2  # RUNNING
+    assert q[19] == 3  # operation code
+
+    def result(i: int) -> float:
+        return unf32(q[20 + 2 * i : 22 + 2 * i])
+
+    assert result(0) + result(1) == 5000  # placed + missing
+    assert 240 < result(7) < 255  # ball_height: D 300 µm on a 250 µm pad, h ≈ 249 µm
+    assert result(13) == 0  # nonwet
+    supply_after = unf32((await c.read_input_registers(74, count=2, device_id=1)).registers)
+    assert supply_before - supply_after == result(6)  # balls_used
+    c.close()
+
+
+async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
+    c = await client(line)
+    # reflow (op 2) with peak_temp (slot 10) at 270 °C, above the 260 °C hard limit
+    params = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 270, 260, 75, 100]
+    rr = await c.write_registers(0, job_block(2, "WIRE-B2", params), device_id=1)
+    assert rr.isError() and rr.exception_code == 3
+    r = (await c.read_input_registers(5, count=2, device_id=1)).registers
+    assert r == [1, 20 + 2 * 10]  # OUT_OF_RANGE at the peak_temp slot
+    reason = (await c.read_input_registers(26, count=32, device_id=1)).registers
+    assert b"PEAK_TEMP" in struct.pack(">32H", *reason)
+    c.close()
+
+
+async def test_rule_and_setup_refusals(line: Line) -> None:
+    c = await client(line)
+    # ball_place (op 1) with flux 80 µm for a 300 µm ball: refusal 8 (RULE)
+    place = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 80, 10]
+    rr = await c.write_registers(0, job_block(1, "WIRE-B3", place), device_id=1)
+    assert rr.isError() and rr.exception_code == 3
+    assert (await c.read_input_registers(5, count=1, device_id=1)).registers == [8]
+    reason = struct.pack(
+        ">32H", *(await c.read_input_registers(26, count=32, device_id=1)).registers
+    )
+    assert reason.startswith(b"flux_thickness 80 um not in 100-150 um")
+    # SNPB63 (0) balls are not loaded: refusal 4 (NOT_SET_UP)
+    place[0], place[10] = 0, 120
+    rr = await c.write_registers(0, job_block(1, "WIRE-B4", place), device_id=1)
+    assert rr.isError() and rr.exception_code == 3
+    assert (await c.read_input_registers(5, count=1, device_id=1)).registers == [4]
+    reason = struct.pack(
+        ">32H", *(await c.read_input_registers(26, count=32, device_id=1)).registers
+    )
+    assert reason.startswith(b"alloy SNPB63 not set up (installed: SAC305)")
+    c.close()
