@@ -16,6 +16,11 @@ _SIMS: dict[str, tuple[str, str]] = {
     "bonder": ("simulators.bonder", "BonderSim"),
     "dicing": ("simulators.dicing", "DicingSim"),
     "ball": ("simulators.ball", "BallSim"),
+    "coater": ("simulators.coater", "CoaterSim"),
+    "mold": ("simulators.mold", "MoldSim"),
+    "grinder": ("simulators.grinder", "GrinderSim"),
+    "litho": ("simulators.litho", "LithoSim"),
+    "wirebonder": ("simulators.wirebonder", "WirebonderSim"),
 }
 
 

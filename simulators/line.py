@@ -23,6 +23,11 @@ TOOL_PREFIX = {
     "bonder": "BOND",
     "dicing": "DICE",
     "ball": "BALL",
+    "coater": "COAT",
+    "mold": "MOLD",
+    "grinder": "GRIND",
+    "litho": "LITHO",
+    "wirebonder": "WB",
 }
 
 

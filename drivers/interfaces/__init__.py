@@ -18,6 +18,11 @@ _KINDS: dict[str, tuple[str, str]] = {
     "bonder": ("drivers.interfaces.bonder", "BONDER"),
     "dicing": ("drivers.interfaces.dicing", "DICING"),
     "ball": ("drivers.interfaces.ball", "BALL"),
+    "coater": ("drivers.interfaces.coater", "COATER"),
+    "mold": ("drivers.interfaces.mold", "MOLD"),
+    "grinder": ("drivers.interfaces.grinder", "GRINDER"),
+    "litho": ("drivers.interfaces.litho", "LITHO"),
+    "wirebonder": ("drivers.interfaces.wirebonder", "WIREBONDER"),
 }
 
 KINDS: tuple[str, ...] = tuple(_KINDS)
