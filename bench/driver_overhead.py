@@ -96,7 +96,7 @@ def raw_scpi(port: int, n: int, jobs: int, tag: str) -> tuple[float, float]:
 async def raw_modbus(port: int, n: int, jobs: int, tag: str) -> tuple[float, float]:
     c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
     await c.connect()
-    status = await timed_async(n, lambda i: c.read_input_registers(0, count=106, device_id=1))
+    status = await timed_async(n, lambda i: c.read_input_registers(0, count=114, device_id=1))
     params = [0, 1, 0, 100, 130, 0, 30, 50, 1.5, 5, 5, 0, 20, 0]
     pregs = [r for p in params for r in struct.unpack(">HH", struct.pack(">f", p))]
 

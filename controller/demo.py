@@ -20,6 +20,8 @@ DEMO_JOBS: dict[str, tuple[str, dict[str, str]]] = {
     "ball": ("wafer_bump", {"alloy": "SAC305", "ball_size": "D300", "ball_count": "5000",
                             "pitch": "500 µm", "pad_diameter": "250 µm",
                             "flux_thickness": "120 µm", "peak_temp": "245 °C"}),
+    "bonder": ("w2w_adhesive", {"adhesive": "BCB", "adhesive_thickness": "4 µm",
+                                "temp": "250 °C", "force": "10 kN", "time": "60 min"}),
     "dicing": ("dice", {"blade": "HUB_30", "material": "SI", "stack_thickness": "100 µm",
                         "cut_depth": "130 µm", "feed": "50 mm/s", "die_x": "5 mm",
                         "die_y": "5 mm", "work_width": "300 mm"}),

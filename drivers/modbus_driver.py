@@ -61,8 +61,7 @@ class ModbusDriver(ToolDriver):
             raise GarbledReply(self.tool_id, f"unknown state {r[mm.IR_STATE]}", "IR 0") from None
         job_id = mm.regs_to_str(r[mm.IR_JOB_ID : mm.IR_JOB_ID + mm.JOB_ID_REGS]) or None
         codes = list(r[mm.IR_ALARM_CODES : mm.IR_ALARM_CODES + mm.ALARM_SLOTS])
-        if r[mm.IR_WARNING_CODE]:
-            codes.append(r[mm.IR_WARNING_CODE])
+        codes += r[mm.IR_WARNING_CODES : mm.IR_WARNING_CODES + mm.WARNING_SLOTS]
         alarms, warnings = self._split_alarms(sorted(set(codes)))
         consumables = tuple(
             ConsumableLevel(

@@ -183,6 +183,8 @@ class ModbusServer(ToolServer):
         )
         for i, a in enumerate(alarms):
             r[mm.IR_ALARM_CODES + i] = a
+        for i, w in enumerate(warnings[: mm.WARNING_SLOTS]):
+            r[mm.IR_WARNING_CODES + i] = w
         for i, f in enumerate(t.interface.setup[: mm.SETUP_SLOTS]):
             installed = t.setup.get(f.name, ())
             r[mm.IR_SETUP + i] = sum(1 << b for b, ch in enumerate(f.choices) if ch in installed)

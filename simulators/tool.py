@@ -33,6 +33,7 @@ from simulators.faults import FaultPlan
 
 log = structlog.get_logger("fabline.sim")
 
+F32_EPS = 2.0**-23  # relative rounding of an IEEE-754 single
 JOB_MEMORY = 10_000  # jobs remembered for result-by-id after the controller restarts
 
 
@@ -446,10 +447,13 @@ def _coerce(param: Param, raw: object) -> Value:
         raise Refused(
             Refusal.OUT_OF_RANGE, f"{param.name.upper()} {value:g} must be whole", param.name
         )
+    # Modbus carries f32: a limit like 1e-3 arrives as 0.0010000000474974513, so compare
+    # with a tolerance of f32 rounding rather than refuse a setpoint exactly at the limit.
+    slack = F32_EPS * max(abs(value), abs(param.min or 0.0), abs(param.max or 0.0))
     if (
         not math.isfinite(value)
-        or (param.min is not None and value < param.min)
-        or (param.max is not None and value > param.max)
+        or (param.min is not None and value < param.min - slack)
+        or (param.max is not None and value > param.max + slack)
     ):
         lo = "-inf" if param.min is None else f"{param.min:g}"
         hi = "inf" if param.max is None else f"{param.max:g}"

@@ -174,7 +174,8 @@ BONDER = ToolInterface(
         " v₀e^(−P/P₀)(1 + k·outgas); cure dα/dt = A·e^(−Ea/RT)(1−α)ⁿ with bond strength ∝ α;"
         " TCB collapse δ = F/(N·k_b(T)), bumps open where δ is below the bump-height spread;"
         " R_th = BLT/(kA). Wafer-to-panel runout beyond half the bump pitch alarms"
-        " OFFSET_TOLERANCE."
+        " OFFSET_TOLERANCE. Process warnings (380–383) flag the last job's voids, under-cure,"
+        " CTE shear and opens without stopping it."
     ),
     operations=(
         Operation(
@@ -402,6 +403,10 @@ BONDER = ToolInterface(
         Alarm(312, "COLLET_WORN", "pick collet at its cycle limit: replace it"),
         Alarm(313, "BOND_CHUCK_WORN", "wafer bond chuck at its cycle limit: replace it"),
         Alarm(314, "REEL_EMPTY", "film or lead reel empty: replace it"),
+        Alarm(380, "VOID_HIGH", "void area above 5 %", warning=True),
+        Alarm(381, "UNDERCURED", "adhesive below 80 % cure: post-cure it", warning=True),
+        Alarm(382, "CTE_SHEAR_HIGH", "bond-line CTE shear strain above 50 %", warning=True),
+        Alarm(383, "OPENS_DETECTED", "open joints detected", warning=True),
         Alarm(390, "BOND_HEAD_WARNING", "bond head above 90 % of its cycles", warning=True),
         Alarm(391, "COLLET_WARNING", "pick collet above 90 % of its cycles", warning=True),
         Alarm(392, "BOND_CHUCK_WARNING", "bond chuck above 90 % of its cycles", warning=True),

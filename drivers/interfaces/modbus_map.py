@@ -41,7 +41,9 @@ SETUP_SLOTS = 8
 IR_CONSUMABLE_LEVEL = 74  # f32 × 8: wear used, or supply left
 IR_CONSUMABLE_LIMIT = 90  # f32 × 8
 CONSUMABLE_SLOTS = 8
-STATUS_BLOCK = 106  # registers 0..105 are read in one request
+IR_WARNING_CODES = 106  # u16 × 8 active warning codes
+WARNING_SLOTS = 8
+STATUS_BLOCK = 114  # registers 0..113 are read in one request
 
 IR_QUERY_JOB_ID = 200  # string, 16 registers (echo of HR_QUERY_JOB_ID)
 IR_QUERY_STATE = 216  # u16 JobState
