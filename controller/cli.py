@@ -12,7 +12,7 @@ import math
 import secrets
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,6 +21,7 @@ import typer
 from controller.console import EXIT_FAILED, EXIT_USAGE, error, out
 from controller.lines import publish_running_line, resolve_line, withdraw_running_line
 from controller.logs import configure_logging
+from controller.recipes.catalog import RecipeError
 from drivers.errors import FablineError, ParameterError
 from drivers.line import LineError, load_line
 
@@ -45,10 +46,15 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run(coro: Coroutine[Any, Any, int | None]) -> None:
-    """Run a command's coroutine; turn fabline errors into one line and an exit code."""
+def run(work: Coroutine[Any, Any, int | None] | Callable[[], int | None]) -> None:
+    """Run a command's work (a coroutine, or a plain function); turn fabline errors into one
+    line each and an exit code."""
     try:
-        code = asyncio.run(coro)
+        code = asyncio.run(work) if asyncio.iscoroutine(work) else work()
+    except RecipeError as e:
+        for problem in e.problems:
+            error(problem)
+        raise typer.Exit(EXIT_USAGE) from None
     except (ParameterError, LineError) as e:
         fail(str(e), EXIT_USAGE)
     except FablineError as e:
@@ -259,6 +265,47 @@ def tool_replace(tool: str, consumable: str, line: LineOption = None) -> None:
     from controller.tool_commands import maintenance
 
     run(maintenance(line, tool, "replace", consumable))
+
+
+# -- fabline recipes ... ----------------------------------------------------------------------
+
+recipes_app = typer.Typer(
+    help="Recipes for the claimed methods: list, check, show expanded.", no_args_is_help=True
+)
+app.add_typer(recipes_app, name="recipes")
+
+
+@recipes_app.command("list")
+def recipes_list(as_json: JsonOption = False) -> None:
+    """Every recipe: id, version, status, claims, title."""
+    from controller.recipe_commands import list_recipes
+
+    run(lambda: list_recipes(as_json))
+
+
+@recipes_app.command("check")
+def recipes_check(
+    files: Annotated[list[Path] | None, typer.Argument(help="Default: every recipe.")] = None,
+) -> None:
+    """Validate recipe files: one line per problem (FILE:LINE: path: reason), exit 1."""
+    from controller.recipe_commands import check_recipes
+
+    run(lambda: check_recipes(files or []))
+
+
+@recipes_app.command("show")
+def recipes_show(
+    recipe: Annotated[str, typer.Argument(help="Recipe id (or content hash).")],
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE, repeatable.")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Default: the highest.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The expanded step list for the given options (loops unrolled, conditions applied)."""
+    from controller.recipe_commands import show_recipe
+
+    run(lambda: show_recipe(recipe, option or [], version, as_json))
 
 
 # -- fabline demo -----------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""`fabline recipes list | check | show`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from controller.console import EXIT_OK, EXIT_USAGE, err, out
+from controller.recipes import LoadedRecipe, PlannedStep, catalog, check_file, find, recipes_dir
+from controller.recipes.model import Recipe
+
+
+def claims_text(recipe: Recipe) -> str:
+    parts = []
+    for c in recipe.claims:
+        nums = sorted(c.claims)
+        runs: list[str] = []
+        start = prev = nums[0]
+        for n in [*nums[1:], None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            runs.append(str(start) if start == prev else f"{start}-{prev}")
+            if n is not None:
+                start = prev = n
+        parts.append(f"{c.seed}:{','.join(runs)}")
+    return " ".join(parts)
+
+
+def list_recipes(as_json: bool) -> int:
+    found = catalog()
+    if as_json:
+        print(json.dumps([
+            {"id": r.recipe.id, "version": r.recipe.version, "status": r.recipe.status,
+             "claims": claims_text(r.recipe), "title": r.recipe.title, "hash": r.hash,
+             "file": str(r.path)}
+            for r in found
+        ]))  # fmt: skip
+        return EXIT_OK
+    t = Table(title=f"recipes in {recipes_dir()}", title_justify="left")
+    for col in ("id", "version", "status", "claims", "title"):
+        t.add_column(col, overflow="fold")
+    for r in found:
+        t.add_row(r.recipe.id, str(r.recipe.version), r.recipe.status,
+                  claims_text(r.recipe), r.recipe.title)  # fmt: skip
+    out.print(t)
+    return EXIT_OK
+
+
+def check_recipes(files: list[Path]) -> int:
+    paths = files or sorted(recipes_dir().glob("*.yaml"))
+    if not paths:
+        err.print(f"no recipe files in {recipes_dir()}")
+        return EXIT_USAGE
+    problems = 0
+    for path in paths:
+        for line in check_file(path):
+            print(line, flush=True)
+            problems += 1
+    if problems:
+        err.print(f"{problems} problem(s) in {len(paths)} file(s)")
+        return 1
+    err.print(f"{len(paths)} recipe file(s) valid")
+    return EXIT_OK
+
+
+def _step_dict(s: PlannedStep) -> dict[str, Any]:
+    d: dict[str, Any] = {"index": s.index + 1, "id": s.id, "name": s.name, "kind": s.kind}
+    if s.role:
+        d["role"] = s.role
+    if s.kind == "tool":
+        d |= {"tool": s.tool, "operation": s.operation,
+              "params": {k: str(v) for k, v in s.params.items()}}  # fmt: skip
+        if s.spec:
+            d["spec"] = {k: {"min": lo, "max": hi} for k, (lo, hi) in s.spec.items()}
+        if s.consume:
+            d["consume"] = list(s.consume)
+    else:
+        d |= {"external": s.external, "returns": list(s.returns)}
+        if s.max_temp is not None:
+            d["max_temp_c"] = s.max_temp
+    if s.genealogy:
+        d["genealogy"] = s.genealogy
+    return d
+
+
+def show_recipe(recipe_id: str, options: list[str], version: int | None, as_json: bool) -> int:
+    given: dict[str, str] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"[bold red]error:[/] option {item!r} is not KEY=VALUE")
+            return EXIT_USAGE
+        given[key] = value
+    loaded: LoadedRecipe = find(recipe_id, version)
+    exp = loaded.expand(given)
+    steps = [_step_dict(s) for s in exp.steps]
+    r = loaded.recipe
+    if as_json:
+        print(json.dumps({"id": r.id, "version": r.version, "hash": loaded.hash,
+                          "status": r.status, "options": exp.options,
+                          "claims": [f"{s}:{n}" for s, n in sorted(exp.active_claims)],
+                          "steps": steps}))  # fmt: skip
+        return EXIT_OK
+    out.print(f"[bold]{r.id}[/] v{r.version} ({r.status}, {loaded.hash}) — {r.title}")
+    out.print(f"options: {exp.describe_options() or 'none'}")
+    active = " ".join(f"{s}:{n}" for s, n in sorted(exp.active_claims))
+    out.print(f"claims in force: {active}")
+    t = Table(show_lines=False)
+    for col in ("#", "step", "tool / operation", "parameters", "spec, genealogy"):
+        t.add_column(col, overflow="fold")
+    for s in steps:
+        if s["kind"] == "tool":
+            what = f"{s['tool']} {s['operation']}"
+            params = " ".join(f"{k}={v}" for k, v in s["params"].items())
+        else:
+            what = "external"
+            params = s["external"] + (
+                f" (returns {', '.join(s['returns'])})" if s["returns"] else ""
+            )
+        extra = []
+        for name, lim in s.get("spec", {}).items():
+            extra.append(f"{name} in [{lim['min']}, {lim['max']}]")
+        if "genealogy" in s:
+            extra.append(json.dumps(s["genealogy"]))
+        t.add_row(str(s["index"]), s["id"], what, params, "; ".join(extra))
+    out.print(t)
+    return EXIT_OK

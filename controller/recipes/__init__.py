@@ -1,0 +1,28 @@
+"""Recipes: the YAML format (model), expansion per option set, claim rules, interlocks, and
+the catalog of recipe files. See docs/recipes.md."""
+
+from controller.recipes.catalog import (
+    LoadedRecipe,
+    RecipeError,
+    catalog,
+    check,
+    check_file,
+    find,
+    load,
+    recipes_dir,
+)
+from controller.recipes.expand import Expansion, PlannedStep, expand
+
+__all__ = [
+    "Expansion",
+    "LoadedRecipe",
+    "PlannedStep",
+    "RecipeError",
+    "catalog",
+    "check",
+    "check_file",
+    "expand",
+    "find",
+    "load",
+    "recipes_dir",
+]

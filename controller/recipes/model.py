@@ -1,0 +1,284 @@
+"""The recipe file format (docs/recipes.md), as pydantic models.
+
+Every model forbids unknown keys, so a misspelt key is an error naming its path. Values that
+may hold `${option}` references stay strings here; `expand` resolves them per option set.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+ID = r"^[a-z0-9][a-z0-9-]{0,47}$"
+NAME = r"^[a-z][a-z0-9_]{0,31}$"
+CLAIM = re.compile(r"^(?P<seed>\d{3}):(?P<claims>\d+(?:[-,]\d+)*)$")
+
+UnitKind = Literal["wafer", "panel", "strip", "stack", "assembly", "die", "package", "film", "lead"]
+Scalar = str | int | float | bool
+
+
+def parse_claims(text: str) -> list[tuple[str, int]]:
+    """ "000:12-14" -> [("000", 12), ("000", 13), ("000", 14)]; "002:27,29" likewise."""
+    m = CLAIM.match(text.strip())
+    if not m:
+        raise ValueError(f"claim reference {text!r} is not SEED:CLAIMS (e.g. 000:11 or 000:12-14)")
+    out: list[tuple[str, int]] = []
+    for part in m.group("claims").split(","):
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if last < first:
+            raise ValueError(f"claim range {part!r} runs backwards")
+        out += [(m.group("seed"), n) for n in range(first, last + 1)]
+    return out
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClaimSet(Strict):
+    seed: Annotated[str, Field(pattern=r"^\d{3}$")]
+    claims: list[int] = Field(min_length=1)
+
+
+class InputSpec(Strict):
+    """Material a lot starts with. `count` is per lot ("1..25"); `per` ties the count to
+    another input (one panel per wafer); `supply` inputs are drawn one unit at a time by the
+    steps that merge them (blank wafers, dies)."""
+
+    kind: UnitKind
+    count: str | int | None = None
+    per: str | None = None
+    supply: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> InputSpec:
+        ways = sum(x is not None and x is not False for x in (self.count, self.per, self.supply))
+        if ways != 1:
+            raise ValueError("give exactly one of count, per or supply")
+        if isinstance(self.count, str) and not re.fullmatch(r"\d+(\.\.\d+)?", self.count):
+            raise ValueError(f"count {self.count!r} must be N or MIN..MAX")
+        return self
+
+    def count_range(self) -> tuple[int, int] | None:
+        if self.count is None:
+            return None
+        lo, _, hi = str(self.count).partition("..")
+        return int(lo), int(hi or lo)
+
+
+class OptionSpec(Strict):
+    """An option drawn from dependent claims. Either named `values`, each with attributes
+    steps refer to as ${option.attribute} (and the claims that value brings in), or an
+    integer between `min` and `max`."""
+
+    description: str = ""
+    claim: str | None = None
+    default: Scalar
+    values: dict[str, dict[str, Any]] | None = None
+    type: Literal["choice", "int"] = "choice"
+    min: int | None = None
+    max: int | None = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _string_keys(cls, v: Any) -> Any:
+        # YAML 1.1 reads yes/no/on/off/true/false keys as booleans; option values are names
+        if isinstance(v, dict):
+            return {
+                (str(k).lower() if isinstance(k, bool) else str(k)): (x if x is not None else {})
+                for k, x in v.items()
+            }
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> OptionSpec:
+        if self.claim is not None:
+            parse_claims(self.claim)
+        if self.type == "int":
+            if self.values is not None or self.min is None or self.max is None:
+                raise ValueError("an int option needs min and max and no values")
+            if not isinstance(self.default, int) or not self.min <= self.default <= self.max:
+                raise ValueError(
+                    f"default {self.default!r} is not an int in {self.min}..{self.max}"
+                )
+            return self
+        if not self.values:
+            raise ValueError("a choice option needs values")
+        default = str(self.default).lower() if isinstance(self.default, bool) else self.default
+        if default not in self.values:
+            raise ValueError(f"default {self.default!r} is not one of {', '.join(self.values)}")
+        for name, attrs in self.values.items():
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ValueError(f"option value {name!r} must be lower-case letters, digits, _")
+            for claim in attrs.get("claims", []):
+                parse_claims(str(claim))
+        return self
+
+    def choices(self) -> list[str | int]:
+        if self.type == "int":
+            assert self.min is not None and self.max is not None
+            return list(range(self.min, self.max + 1))
+        assert self.values is not None
+        return list(self.values)
+
+    def default_value(self) -> str | int:
+        if self.type == "int":
+            assert isinstance(self.default, int)
+            return self.default
+        return str(self.default).lower() if isinstance(self.default, bool) else str(self.default)
+
+
+Condition = dict[str, Scalar | list[Scalar]]
+
+
+class Constraint(Strict):
+    """An option combination that cannot run, and why (usually an interlock)."""
+
+    when: Condition
+    reason: str
+    claim: str | None = None
+
+
+class Limit(Strict):
+    min: str | float | None = None
+    max: str | float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Limit:
+        if self.min is None and self.max is None:
+            raise ValueError("a spec limit needs min or max")
+        return self
+
+
+class Merge(Strict):
+    """Units of each `from` kind join one unit of kind `into` (created if the lot has none);
+    `per` parts of each kind per `into` unit."""
+
+    into: UnitKind
+    from_: list[str] = Field(alias="from", min_length=1)
+    per: str | int = 1
+
+
+class Split(Strict):
+    """Each `from` unit is cut into `into` units following the step's die map."""
+
+    from_: UnitKind = Field(alias="from")
+    into: UnitKind
+
+
+class Genealogy(Strict):
+    merge: Merge | None = None
+    split: Split | None = None
+
+
+class StepBase(Strict):
+    id: Annotated[str, Field(pattern=ID)]
+    name: str = ""
+    role: Annotated[str, Field(pattern=NAME)] | None = None
+    when: Condition | None = None
+    unless: Condition | None = None
+    genealogy: Genealogy | None = None
+    attributes: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class ToolStep(StepBase):
+    tool: str
+    operation: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    spec: dict[str, Limit] = Field(default_factory=dict)
+    consume: list[str] = Field(default_factory=list)
+
+
+class ExternalStep(StepBase):
+    """Work outside packaging (front-end device fabrication, incoming parts). The lot waits
+    for a confirmation carrying `returns` fields."""
+
+    external: str
+    returns: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=list)
+    max_temp: str | None = None
+
+
+class Repeat(Strict):
+    var: Annotated[str, Field(pattern=NAME)]
+    from_: int | str = Field(alias="from")
+    to: int | str
+
+
+class RepeatStep(Strict):
+    repeat: Repeat
+    when: Condition | None = None
+    unless: Condition | None = None
+    steps: list[Step] = Field(min_length=1)
+
+
+def _step_tag(v: Any) -> str | None:
+    if isinstance(v, dict):
+        if "repeat" in v:
+            return "repeat"
+        if "external" in v:
+            return "external"
+        return "tool"
+    return None
+
+
+Step = Annotated[
+    Annotated[ToolStep, Tag("tool")]
+    | Annotated[ExternalStep, Tag("external")]
+    | Annotated[RepeatStep, Tag("repeat")],
+    Discriminator(_step_tag),
+]
+
+
+class ThermalBudget(Strict):
+    """After step `after`, no process temperature may exceed `max` − `margin`."""
+
+    type: Literal["thermal_budget"]
+    after: str
+    max: str
+    margin: str = "0 °C"
+    reason: str
+
+
+class CteRunout(Strict):
+    """Edge run-out of a wafer bonded to a panel, (α_panel − α_Si)·ΔT·r, must stay below
+    `max_pitch_fraction` × the bump pitch of step `step`."""
+
+    type: Literal["cte_runout"]
+    step: str
+    max_pitch_fraction: float = Field(gt=0, le=1)
+    reason: str
+
+
+Interlock = Annotated[ThermalBudget | CteRunout, Field(discriminator="type")]
+
+
+class Recipe(Strict):
+    id: Annotated[str, Field(pattern=ID)]
+    version: int = Field(ge=1)
+    title: str
+    status: Literal["draft", "approved"]
+    claims: list[ClaimSet] = Field(min_length=1)
+    description: str = ""
+    inputs: dict[Annotated[str, Field(pattern=NAME)], InputSpec] = Field(min_length=1)
+    options: dict[Annotated[str, Field(pattern=NAME)], OptionSpec] = Field(default_factory=dict)
+    constraints: list[Constraint] = Field(default_factory=list)
+    interlocks: list[Interlock] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+
+    def claimed(self) -> set[tuple[str, int]]:
+        return {(c.seed, n) for c in self.claims for n in c.claims}
+
+
+RepeatStep.model_rebuild()
