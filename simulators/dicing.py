@@ -13,11 +13,10 @@ import random
 from collections.abc import Mapping
 
 from drivers.interface import Operation, Value
-from drivers.interfaces.dicing import BLADE_THICKNESS_UM, DICING
+from drivers.interfaces.dicing import BLADE_THICKNESS_UM, DICING, die_positions
 from simulators.tool import Plan, SimTool
 
 BLADE_DIAMETER_MM = 56.0
-EDGE_EXCLUSION_MM = 3.0
 # chipping at the reference cut (50 mm/s, 30 krpm, 100 µm deep, 100 µm stack), µm
 CHIP_REF_UM = {"SI": 8.0, "SI_STACK": 12.0, "SUBSTRATE": 25.0, "MOLDED": 20.0, "GLASS": 15.0}
 BACKSIDE_FACTOR = 1.3
@@ -41,20 +40,11 @@ def street_layout(
     shape: str, width_mm: float, length_mm: float, die_x: float, die_y: float
 ) -> tuple[int, float]:
     """(whole dies, total cut length in mm) for a round wafer or a rectangular panel."""
+    dies = len(die_positions(shape, width_mm, length_mm, die_x, die_y))
     if shape == "RECT":
         nx, ny = int(width_mm // die_x), int(length_mm // die_y)
-        return nx * ny, (nx + 1) * length_mm + (ny + 1) * width_mm
+        return dies, (nx + 1) * length_mm + (ny + 1) * width_mm
     r = width_mm / 2.0
-    usable = r - EDGE_EXCLUSION_MM
-    nx = int(2 * r // die_x)
-    dies = 0
-    for i in range(nx):
-        # column i spans [x0, x1]; a die fits where both corners stay inside the usable circle
-        x0 = -r + i * die_x
-        edge = max(abs(x0), abs(x0 + die_x))
-        if edge < usable:
-            half = math.sqrt(usable**2 - edge**2)
-            dies += int(2 * half // die_y)
     cut = 0.0
     for pitch in (die_x, die_y):
         n = int(2 * r // pitch)

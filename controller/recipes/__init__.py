@@ -9,6 +9,7 @@ from controller.recipes.catalog import (
     check_file,
     find,
     load,
+    load_text,
     recipes_dir,
 )
 from controller.recipes.expand import Expansion, PlannedStep, expand
@@ -24,5 +25,6 @@ __all__ = [
     "expand",
     "find",
     "load",
+    "load_text",
     "recipes_dir",
 ]

@@ -58,6 +58,7 @@ class LoadedRecipe:
     recipe: Recipe
     lines: Mapping[tuple[str | int, ...], int]
     hash: str  # content hash of the recipe without its status: identifies the version
+    text: str  # the file as written, stored with every lot that runs it
 
     def where(self, problem: Problem) -> str:
         return (
@@ -88,6 +89,11 @@ def load(path: str | Path) -> LoadedRecipe:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RecipeError([f"{p}:1: (file): cannot read ({e})"]) from None
+    return load_text(text, p)
+
+
+def load_text(text: str, p: Path) -> LoadedRecipe:
+    """Load recipe text (a file's, or the copy a lot stored); `p` names it in errors."""
     try:
         data, lines = load_with_lines(text)
     except YamlProblem as e:
@@ -104,7 +110,7 @@ def load(path: str | Path) -> LoadedRecipe:
                 for err in e.errors()
             ]
         ) from None
-    loaded = LoadedRecipe(p, recipe, lines, content_hash(data))
+    loaded = LoadedRecipe(p, recipe, lines, content_hash(data), text)
     static = _static_problems(recipe)
     if static:
         raise RecipeError([loaded.where(s) for s in static])

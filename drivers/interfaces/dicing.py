@@ -21,8 +21,34 @@ BLADE_THICKNESS_UM = {"HUB_20": 20.0, "HUB_30": 30.0, "HUB_50": 50.0, "RESIN_150
                       "METAL_200": 200.0}  # fmt: skip
 MATERIALS = ("SI", "SI_STACK", "SUBSTRATE", "MOLDED", "GLASS")
 
+EDGE_EXCLUSION_MM = 3.0  # no whole die within this distance of a round wafer's edge
 TAPE_MIN_UM = 20.0  # the blade must reach at least this far into the dicing tape ...
 TAPE_MAX_UM = 50.0  # ... and no further, or it cuts the tape through
+
+
+def die_positions(
+    shape: str, width_mm: float, length_mm: float, die_x: float, die_y: float
+) -> list[tuple[int, int]]:
+    """The die map the saw cuts: (column, row) of every whole die, column-major.
+
+    The grid starts at the work piece's left/top edge. On a ROUND wafer a die counts when all
+    four corners lie within the wafer radius less the edge exclusion; on a RECT panel or strip
+    every whole pitch counts. The saw's `die_count` result is the length of this list."""
+    if shape == "RECT":
+        return [
+            (i, j) for i in range(int(width_mm // die_x)) for j in range(int(length_mm // die_y))
+        ]
+    r = width_mm / 2.0
+    usable2 = (r - EDGE_EXCLUSION_MM) ** 2
+    out = []
+    for i in range(int(width_mm // die_x)):
+        x0, x1 = -r + i * die_x, -r + (i + 1) * die_x
+        xx = max(x0 * x0, x1 * x1)
+        for j in range(int(width_mm // die_y)):
+            y0, y1 = -r + j * die_y, -r + (j + 1) * die_y
+            if xx + max(y0 * y0, y1 * y1) <= usable2:
+                out.append((i, j))
+    return out
 
 
 def _cut_depth(v: Mapping[str, Value]) -> str | None:

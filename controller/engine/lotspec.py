@@ -1,0 +1,104 @@
+"""What a lot starts with: recipe, options and input material, and how units are named.
+
+Input material comes from the command line (`--wafers 5`, `--input panels=P1,P2`) or an MES
+dispatch (explicit unit ids with slots). Units are named after the lot: `L1-W03` is the wafer
+in slot 3 of lot L1, `L1-STK03` its stack, `L1-STK03-X012Y034` a package diced from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.recipes import LoadedRecipe
+from controller.recipes.model import InputSpec
+from drivers.errors import ParameterError
+
+LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+PREFIX = {"wafer": "W", "panel": "P", "strip": "S", "die": "D", "film": "F", "lead": "L"}
+
+
+def input_prefix(input_name: str) -> str:
+    return input_name[:3].upper()
+
+
+@dataclass(frozen=True)
+class InputUnit:
+    name: str
+    slot: int | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LotSpec:
+    lot_id: str
+    recipe: LoadedRecipe
+    options: Mapping[str, str] = field(default_factory=dict)
+    inputs: Mapping[str, list[InputUnit]] = field(default_factory=dict)
+    priority: int = 0
+
+
+def build_inputs(
+    lot_id: str, recipe: LoadedRecipe, given: Mapping[str, str | int | list[InputUnit]]
+) -> dict[str, list[InputUnit]]:
+    """Input units for every counted input: given ids, a given count, or the minimum; `per`
+    inputs get one unit per unit of the input they follow. Supply inputs are drawn later."""
+    if not LOT_ID.match(lot_id):
+        raise ParameterError(f"lot id {lot_id!r}: 1-32 letters, digits, '.', '_' or '-'")
+    specs = recipe.recipe.inputs
+    for name in given:
+        if name not in specs:
+            raise ParameterError(
+                f"recipe {recipe.recipe.id} has no input {name!r} (inputs: {', '.join(specs)})"
+            )
+    out: dict[str, list[InputUnit]] = {}
+    for name, spec in specs.items():
+        if spec.count is None:
+            continue
+        out[name] = _counted(lot_id, name, spec, given.get(name))
+    for name, spec in specs.items():
+        if spec.per is None:
+            continue
+        if spec.per not in out:
+            raise ParameterError(f"input {name!r} is per {spec.per!r}, which is not counted")
+        base = out[spec.per]
+        value = given.get(name)
+        if isinstance(value, list):
+            if len(value) != len(base):
+                raise ParameterError(
+                    f"input {name!r}: {len(value)} units for {len(base)} {spec.per}"
+                )
+            out[name] = value
+        else:
+            letter = PREFIX.get(spec.kind, spec.kind[0].upper())
+            out[name] = [InputUnit(f"{lot_id}-{letter}{u.slot:02d}", u.slot) for u in base]
+    return out
+
+
+def _counted(lot_id: str, name: str, spec: InputSpec, value: Any) -> list[InputUnit]:
+    lo, hi = spec.count_range() or (1, 1)
+    if isinstance(value, list):
+        units: list[InputUnit] = value
+    else:
+        n = lo if value is None else int(value)
+        letter = PREFIX.get(spec.kind, spec.kind[0].upper())
+        units = [InputUnit(f"{lot_id}-{letter}{i:02d}", i) for i in range(1, n + 1)]
+    if not lo <= len(units) <= hi:
+        raise ParameterError(f"input {name!r} takes {lo}..{hi} {spec.kind}s, not {len(units)}")
+    names = [u.name for u in units]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"input {name!r}: unit ids repeat")
+    return units
+
+
+def parse_input_arg(text: str) -> tuple[str, str | int | list[InputUnit]]:
+    """`wafers=5`, or `wafers=W01,W02` (slots in order), or `dies=DIELOT7` for a supply."""
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise ParameterError(f"input {text!r} is not NAME=COUNT or NAME=ID,ID,...")
+    if value.isdigit():
+        return name, int(value)
+    ids = [v.strip() for v in value.split(",") if v.strip()]
+    return name, [InputUnit(u, i + 1) for i, u in enumerate(ids)]

@@ -1,0 +1,292 @@
+"""A lot's material in memory, and what a step's genealogy declaration does to it.
+
+`Material` mirrors the lot's active units (loaded from the database when a runner starts,
+updated after each committed step). `plan_change` turns a step's `merge`/`split`/`consume`
+declaration and its results into a `Change`: new units, edges, units that end, bins — rows
+the store writes in the step's completion transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.engine.lotspec import input_prefix
+from controller.recipes.expand import PlannedStep
+from drivers.errors import FablineError
+from drivers.interfaces.dicing import die_positions
+
+# Results that count defective units, and the reject reason they give
+DEFECT_RESULTS: Mapping[str, str] = {
+    "missing": "missing ball",
+    "bridged": "bridged bumps",
+    "nonwet": "non-wet bump",
+    "opens": "open bump",
+    "nsop": "non-stick on pad",
+}
+KIND_PREFIX = {"stack": "STK", "assembly": "ASM", "strip": "S", "panel": "P", "wafer": "W"}
+
+
+class GenealogyError(FablineError):
+    pass
+
+
+@dataclass
+class UnitView:
+    name: str
+    kind: str
+    id: int | None = None
+    slot: int | None = None
+    source: str | None = None  # the recipe input it came from
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Change:
+    units: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)  # parent, child, kind
+    ended: dict[str, str] = field(default_factory=dict)  # name -> merged/split/consumed
+    bins: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> new attributes
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # type, data
+
+    def __bool__(self) -> bool:
+        return bool(self.units or self.edges or self.ended or self.bins or self.attributes)
+
+
+@dataclass
+class Material:
+    lot_id: str
+    active: dict[str, UnitView] = field(default_factory=dict)  # name -> unit, lot order
+    supply_counts: dict[str, int] = field(default_factory=dict)  # input -> units drawn
+
+    def of_kind(self, kind: str) -> list[UnitView]:
+        return [u for u in self.active.values() if u.kind == kind]
+
+    def from_source(self, source: str) -> list[UnitView]:
+        return [u for u in self.active.values() if u.source == source]
+
+    def apply(self, change: Change, ids: Mapping[str, int]) -> None:
+        for row in change.units:
+            self.active[row["name"]] = UnitView(
+                row["name"],
+                row["kind"],
+                ids.get(row["name"]),
+                row.get("slot"),
+                row["attributes"].get("input"),
+                row["attributes"],
+            )
+        for name in change.ended:
+            self.active.pop(name, None)
+
+    def processed(self) -> list[UnitView]:
+        """The physical items a lot step works on: every active unit."""
+        return list(self.active.values())
+
+
+def plan_change(
+    material: Material,
+    step: PlannedStep,
+    results: Mapping[str, float],
+    consumables: Mapping[str, str],
+    inputs: Mapping[str, Any],
+) -> Change:
+    """What the step did to the genealogy. `consumables` maps the step's consumable names to
+    the consumable lots loaded on the tool; `inputs` is the recipe's input declarations."""
+    change = Change()
+    g = step.genealogy
+    if "merge" in g:
+        _merge(material, step, g["merge"], inputs, change)
+    if "split" in g:
+        _split(material, step, g["split"], change)
+    processed = [u for u in material.processed() if u.name not in change.ended]
+    processed += [_view(row) for row in change.units]
+    for cname, lot_name in consumables.items():
+        for u in processed:
+            change.edges.append((lot_name, u.name, "consume"))
+        change.events.append(
+            (
+                "genealogy_consume",
+                {"consumable": cname, "consumable_lot": lot_name, "units": len(processed)},
+            )
+        )
+    _defects(step, results, processed, change)
+    return change
+
+
+def _view(row: dict[str, Any]) -> UnitView:
+    return UnitView(
+        row["name"],
+        row["kind"],
+        None,
+        row.get("slot"),
+        row["attributes"].get("input"),
+        row["attributes"],
+    )
+
+
+def _new_unit(kind: str, name: str, step: PlannedStep, **fields: Any) -> dict[str, Any]:
+    attributes = fields.pop("attributes", {})
+    return {
+        "name": name,
+        "kind": kind,
+        "created_step": step.index,
+        "state": "active",
+        "attributes": attributes,
+        **fields,
+    }
+
+
+def _merge(
+    material: Material,
+    step: PlannedStep,
+    spec: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    change: Change,
+) -> None:
+    into_kind = spec["into"]
+    per = int(spec.get("per", 1))
+    sources: list[str] = list(spec["from"])
+    targets = material.of_kind(into_kind)
+    if not targets:  # the first merge creates one `into` unit per unit of the first source
+        anchors = _available(material, sources[0], inputs, step, change, None)
+        for a in anchors:
+            suffix = f"{a.slot:02d}" if a.slot is not None else a.name.rsplit("-", 1)[-1]
+            prefix = KIND_PREFIX.get(into_kind, into_kind[:3].upper())
+            unit = _new_unit(
+                into_kind,
+                f"{material.lot_id}-{prefix}{suffix}",
+                step,
+                slot=a.slot,
+                attributes={"from": a.name},
+            )
+            change.units.append(unit)
+            change.edges.append((a.name, unit["name"], "merge"))
+            change.ended[a.name] = "merged"
+        targets = [_view(u) for u in change.units if u["kind"] == into_kind]
+        sources = sources[1:]
+    merged = 0
+    for target in targets:
+        for source in sources:
+            for part in _available(material, source, inputs, step, change, per):
+                change.edges.append((part.name, target.name, "merge"))
+                change.ended[part.name] = "merged"
+                merged += 1
+    change.events.append(
+        (
+            "genealogy_merge",
+            {"into": into_kind, "units": len(targets), "parts": merged + len(change.units)},
+        )
+    )
+
+
+def _available(
+    material: Material,
+    source: str,
+    inputs: Mapping[str, Any],
+    step: PlannedStep,
+    change: Change,
+    count: int | None,
+) -> list[UnitView]:
+    """Units of `source` (an input or a unit kind) not yet used; supply inputs are drawn new."""
+    spec = inputs.get(source)
+    if spec is not None and spec.supply:
+        n = count or 1
+        out = []
+        for _ in range(n):
+            k = material.supply_counts.get(source, 0) + 1
+            material.supply_counts[source] = k
+            name = f"{material.lot_id}-{input_prefix(source)}{k:03d}"
+            row = _new_unit(spec.kind, name, step, attributes={"input": source})
+            change.units.append(row)
+            out.append(_view(row))
+        return out
+    pool = material.from_source(source) if spec is not None else material.of_kind(source)
+    pool = [u for u in pool if u.name not in change.ended]
+    return pool if count is None else pool[:count]
+
+
+def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], change: Change) -> None:
+    parents = material.of_kind(spec["from"]) + [
+        _view(u) for u in change.units if u["kind"] == spec["from"]
+    ]
+    if not parents:
+        raise GenealogyError(f"step {step.id}: nothing of kind {spec['from']} to split")
+    v = step.values
+    try:
+        grid = die_positions(
+            str(v["work_shape"]),
+            float(v["work_width"]),
+            float(v["work_length"]),
+            float(v["die_x"]),
+            float(v["die_y"]),
+        )
+    except KeyError as e:
+        raise GenealogyError(f"step {step.id}: a split needs a dicing step ({e} missing)") from None
+    rect = v["work_shape"] == "RECT"
+    for parent in parents:
+        for x, y in grid:
+            pos = {"unit_x": x, "unit_y": y} if rect else {"die_x": x, "die_y": y}
+            if parent.kind == "assembly":  # a wafer on its panel: both positions
+                pos |= {"unit_x": x, "unit_y": y}
+            name = f"{parent.name}-X{x:03d}Y{y:03d}"
+            change.units.append(
+                _new_unit(
+                    spec["into"],
+                    name,
+                    step,
+                    bin="good",
+                    slot=parent.slot,
+                    attributes={"from": parent.name},
+                    **pos,
+                )
+            )
+            change.edges.append((parent.name, name, "split"))
+        change.ended[parent.name] = "split"
+        defects = parent.attributes.get("defects", {})
+        kids = [u for u in change.units if u["attributes"].get("from") == parent.name]
+        for reason, n in defects.items():
+            for name in _pick([k["name"] for k in kids], int(n), f"{parent.name}/{reason}"):
+                change.bins[name] = ("reject", reason)
+        change.events.append(
+            (
+                "genealogy_split",
+                {
+                    "parent": parent.name,
+                    "into": spec["into"],
+                    "count": len(grid),
+                    "die_map": f"fabline die-map {parent.name}",
+                },
+            )
+        )
+
+
+def _defects(
+    step: PlannedStep, results: Mapping[str, float], processed: Sequence[UnitView], change: Change
+) -> None:
+    """Spread defect counts a tool reports over the units it processed: packages get a
+    reject bin now; wafers and stacks carry the count until they are diced."""
+    for key, reason in DEFECT_RESULTS.items():
+        n = round(results.get(key, 0.0))
+        if n <= 0 or not processed:
+            continue
+        packages = [u for u in processed if u.kind in ("package", "die")]
+        if packages:
+            for name in _pick([u.name for u in packages], n, f"{step.id}/{key}"):
+                change.bins.setdefault(name, ("reject", reason))
+            continue
+        share, extra = divmod(n, len(processed))
+        for i, u in enumerate(processed):
+            d = u.attributes.setdefault("defects", {})
+            d[reason] = d.get(reason, 0) + share + (1 if i < extra else 0)
+            change.attributes[u.name] = u.attributes
+
+
+def _pick(names: Sequence[str], n: int, salt: str) -> list[str]:
+    """n names chosen reproducibly (hash order), so a rerun bins the same packages."""
+    ranked = sorted(
+        names, key=lambda nm: hashlib.blake2b(f"{salt}/{nm}".encode(), digest_size=8).digest()
+    )
+    return ranked[: min(n, len(ranked))]

@@ -1,0 +1,81 @@
+"""Tools pooled by kind: a tool runs one job at a time; waiting lots get tools in order of
+priority (higher first), then age (older first)."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from drivers.base import ToolDriver
+from drivers.errors import ParameterError
+
+
+@dataclass(order=True)
+class _Waiter:
+    key: tuple[int, float, int]
+    tool_id: str | None = field(compare=False)
+    future: asyncio.Future[ToolDriver] = field(compare=False)
+
+
+class ToolPool:
+    def __init__(self, drivers: Iterable[ToolDriver]) -> None:
+        self.drivers = {d.tool_id: d for d in drivers}
+        self._free: dict[str, list[ToolDriver]] = {}
+        for d in self.drivers.values():
+            self._free.setdefault(d.kind, []).append(d)
+        self._waiting: dict[str, list[_Waiter]] = {}
+        self._order = itertools.count()
+
+    def kinds(self) -> set[str]:
+        return {d.kind for d in self.drivers.values()}
+
+    @asynccontextmanager
+    async def acquire(
+        self, kind: str, *, priority: int = 0, since: float = 0.0, tool_id: str | None = None
+    ) -> AsyncIterator[ToolDriver]:
+        """A free tool of `kind` (or exactly `tool_id`), held until the block ends."""
+        if tool_id is not None and tool_id not in self.drivers:
+            raise ParameterError(f"the line has no tool {tool_id!r}")
+        if kind not in self.kinds():
+            raise ParameterError(f"the line has no {kind} tool (tools: {', '.join(self.drivers)})")
+        driver = self._take(kind, tool_id)
+        if driver is None:
+            loop = asyncio.get_running_loop()
+            waiter = _Waiter((-priority, since, next(self._order)), tool_id, loop.create_future())
+            heapq.heappush(self._waiting.setdefault(kind, []), waiter)
+            try:
+                driver = await waiter.future
+            except asyncio.CancelledError:
+                if waiter.future.done() and not waiter.future.cancelled():
+                    self._give_back(waiter.future.result())
+                else:
+                    self._waiting[kind].remove(waiter)
+                    heapq.heapify(self._waiting[kind])
+                raise
+        try:
+            yield driver
+        finally:
+            self._give_back(driver)
+
+    def _take(self, kind: str, tool_id: str | None) -> ToolDriver | None:
+        free = self._free.get(kind, [])
+        for i, d in enumerate(free):
+            if tool_id is None or d.tool_id == tool_id:
+                return free.pop(i)
+        return None
+
+    def _give_back(self, driver: ToolDriver) -> None:
+        waiters = self._waiting.get(driver.kind, [])
+        for w in sorted(waiters):
+            if w.future.done():
+                continue
+            if w.tool_id is None or w.tool_id == driver.tool_id:
+                waiters.remove(w)
+                heapq.heapify(waiters)
+                w.future.set_result(driver)
+                return
+        self._free.setdefault(driver.kind, []).append(driver)

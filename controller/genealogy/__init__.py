@@ -1,0 +1,1 @@
+"""Lot genealogy: schema, store, traces, die maps."""

@@ -1,0 +1,163 @@
+"""The genealogy schema (SQLModel): lots, units, edges, step runs, the MES outbox.
+
+Every traceable thing — wafer, panel, strip, stack, assembly, die, package, and consumable
+lot — is a row of `unit`; `edge` links parent to child (merge, split, consume) and names the
+step run that made it, so a backward or forward trace is one recursive query. Units are
+processed lot by lot: a unit's step history is the step runs of its lot between the step that
+created it (`created_step`) and the one that merged, split or consumed it (`ended_step`).
+Schema changes go through the Alembic migrations in `migrations/`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+# 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+LOT_STATES = ("queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped")
+"""waiting: at an external step until its confirmation arrives (not a problem, not a hold)."""
+
+STEP_STATES = ("started", "done", "alarm", "failed", "aborted", "lost", "waiting", "confirmed")
+"""started: intent persisted (the job may or may not have reached the tool); lost: the tool
+had no record of the job after a restart; waiting/confirmed: external steps."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecipeVersion(SQLModel, table=True):
+    """The exact recipe a lot runs with, so a restart re-expands the same steps."""
+
+    __tablename__ = "recipe_version"
+    hash: str = Field(primary_key=True, max_length=32)
+    recipe_id: str = Field(max_length=64, index=True)
+    version: int
+    status: str = Field(max_length=16)
+    text: str
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Lot(SQLModel, table=True):
+    __tablename__ = "lot"
+    id: str = Field(primary_key=True, max_length=64)
+    recipe_id: str = Field(max_length=64)
+    recipe_version: int
+    recipe_hash: str = Field(foreign_key="recipe_version.hash", max_length=32)
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    state: str = Field(max_length=16, index=True)
+    hold_reason: str | None = None
+    priority: int = 0
+    next_step: int = 0  # index of the next step of the expansion to run
+    step_count: int = 0
+    station: str = Field(default="", max_length=64)
+    owner: str | None = Field(default=None, max_length=128)  # host:pid of the driving controller
+    request: str | None = Field(default=None, max_length=16)  # hold/pause/abort asked of the owner
+    request_reason: str | None = None
+    event_seq: int = 0  # last MES sequence number used for this lot
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "unit"
+    __table_args__ = (Index("ix_unit_lot_kind", "lot_id", "kind"),)
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    name: str = Field(max_length=96, unique=True)
+    kind: str = Field(max_length=16)
+    lot_id: str | None = Field(default=None, foreign_key="lot.id", max_length=64)
+    slot: int | None = None
+    die_x: int | None = None  # position on its wafer or stack
+    die_y: int | None = None
+    unit_x: int | None = None  # position on its panel or strip
+    unit_y: int | None = None
+    bin: str | None = Field(default=None, max_length=16)  # good / reject
+    bin_reason: str | None = None
+    material: str | None = None
+    state: str = Field(default="active", max_length=16)  # active, merged, split, consumed, scrapped
+    created_step: int = -1  # step index that created it (-1: lot input or consumable lot)
+    ended_step: int | None = None  # step index that merged, split or consumed it
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Edge(SQLModel, table=True):
+    __tablename__ = "edge"
+    __table_args__ = (
+        Index("ix_edge_child_parent", "child_id", "parent_id"),
+        Index("ix_edge_parent_child", "parent_id", "child_id"),
+    )
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    parent_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("unit.id"), nullable=False))
+    child_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("unit.id"), nullable=False))
+    kind: str = Field(max_length=8)  # merge, split, consume
+    step_run_id: int | None = Field(default=None, foreign_key="step_run.id")
+
+
+class StepRun(SQLModel, table=True):
+    __tablename__ = "step_run"
+    __table_args__ = (UniqueConstraint("lot_id", "step_index", "attempt"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lot_id: str = Field(foreign_key="lot.id", max_length=64, index=True)
+    step_index: int
+    step_id: str = Field(max_length=96)
+    attempt: int = 1
+    kind: str = Field(max_length=8)  # tool, external
+    tool_id: str | None = Field(default=None, max_length=64)
+    tool_kind: str | None = Field(default=None, max_length=16)
+    operation: str | None = Field(default=None, max_length=32)
+    job_id: str | None = Field(default=None, max_length=32, unique=True)
+    recipe_id: str = Field(max_length=64)
+    recipe_hash: str = Field(max_length=32)
+    state: str = Field(max_length=16)
+    setpoints: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    results: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    message: str | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ConsumableLoad(SQLModel, table=True):
+    """Which consumable lot (a unit of kind `consumable`) is loaded on which tool."""
+
+    __tablename__ = "consumable_load"
+    id: int | None = Field(default=None, primary_key=True)
+    tool_id: str = Field(max_length=64, index=True)
+    consumable: str = Field(max_length=32)
+    unit_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("unit.id"), nullable=False))
+    loaded_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    unloaded_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Outbox(SQLModel, table=True):
+    """MES events, written in the same transaction as what they report; the MES relay
+    publishes them in id order and marks them sent once the broker acknowledged."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    event_id: str = Field(max_length=36, unique=True)
+    lot_id: str | None = Field(default=None, max_length=64, index=True)
+    seq: int | None = None
+    type: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))

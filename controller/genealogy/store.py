@@ -1,0 +1,249 @@
+"""Transactions of the genealogy store. Each function takes the open Session of one
+transaction (see Database.run), so what must be atomic is simply one call.
+
+Bulk rows (units, edges) go through Core `insert` with lists of dicts: building ORM objects
+costs ~17 µs each (STACK.md), far too slow for a diced stack of thousands of packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from controller.genealogy.models import (
+    ConsumableLoad,
+    Edge,
+    Lot,
+    Outbox,
+    RecipeVersion,
+    StepRun,
+    Unit,
+    utcnow,
+)
+from drivers.errors import FablineError
+
+
+class LotNotFound(FablineError):
+    pass
+
+
+class StaleStep(FablineError):
+    """A step run was already finished (by another controller, or twice): nothing applied."""
+
+
+# -- recipes and lots ---------------------------------------------------------------------
+
+
+def save_recipe(
+    s: Session, *, hash: str, recipe_id: str, version: int, status: str, text: str
+) -> None:
+    if s.get(RecipeVersion, hash) is None:
+        s.add(
+            RecipeVersion(hash=hash, recipe_id=recipe_id, version=version, status=status, text=text)
+        )
+        s.flush()
+
+
+def recipe_text(s: Session, hash: str) -> str:
+    rv = s.get(RecipeVersion, hash)
+    if rv is None:
+        raise FablineError(f"recipe version {hash} is not in the database")
+    return rv.text
+
+
+def get_lot(s: Session, lot_id: str, *, for_update: bool = False) -> Lot:
+    q = select(Lot).where(col(Lot.id) == lot_id)
+    if for_update:
+        q = q.with_for_update()
+    lot = s.scalars(q).first()
+    if lot is None:
+        raise LotNotFound(f"no lot {lot_id!r}")
+    return lot
+
+
+def list_lots(s: Session, states: Sequence[str] | None = None) -> list[Lot]:
+    q = select(Lot).order_by(col(Lot.created_at))
+    if states:
+        q = q.where(col(Lot.state).in_(states))
+    return list(s.scalars(q))
+
+
+def set_lot(lot: Lot, **changes: Any) -> None:
+    """Change a lot loaded in the current transaction."""
+    for k, v in changes.items():
+        setattr(lot, k, v)
+    lot.updated_at = utcnow()
+
+
+# -- units and edges ----------------------------------------------------------------------
+
+
+def insert_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert units; return name -> id."""
+    if not rows:
+        return {}
+    result = s.execute(
+        insert(Unit).returning(col(Unit.id), col(Unit.name), sort_by_parameter_order=True),
+        rows,
+    )
+    ids: dict[str, int] = {name: uid for uid, name in result.tuples() if uid is not None}
+    return ids
+
+
+def insert_edges(s: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        s.execute(insert(Edge), rows)
+
+
+def end_units(s: Session, ids: Iterable[int], state: str, step_index: int) -> None:
+    ids = list(ids)
+    for i in range(0, len(ids), 5000):
+        s.execute(
+            update(Unit)
+            .where(col(Unit.id).in_(ids[i : i + 5000]))
+            .values(state=state, ended_step=step_index)
+        )
+
+
+def set_bins(s: Session, bins: dict[int, tuple[str, str | None]]) -> None:
+    for uid, (bin_, reason) in bins.items():
+        s.execute(update(Unit).where(col(Unit.id) == uid).values(bin=bin_, bin_reason=reason))
+
+
+def set_attributes(s: Session, unit_id: int, attributes: dict[str, Any]) -> None:
+    s.execute(update(Unit).where(col(Unit.id) == unit_id).values(attributes=attributes))
+
+
+def lot_units(s: Session, lot_id: str, *, active_only: bool = True) -> list[Unit]:
+    q = select(Unit).where(col(Unit.lot_id) == lot_id).order_by(col(Unit.id))
+    if active_only:
+        q = q.where(col(Unit.state) == "active")
+    return list(s.scalars(q))
+
+
+def unit_by_name(s: Session, name: str) -> Unit | None:
+    return s.scalars(select(Unit).where(col(Unit.name) == name)).first()
+
+
+def count_units(s: Session, lot_id: str) -> dict[str, int]:
+    rows = s.execute(
+        select(col(Unit.kind), func.count())
+        .where(col(Unit.lot_id) == lot_id)
+        .group_by(col(Unit.kind))
+    )
+    return {kind: n for kind, n in rows}
+
+
+# -- consumable lots ----------------------------------------------------------------------
+
+
+def loaded_consumable(s: Session, tool_id: str, consumable: str) -> Unit | None:
+    q = (
+        select(Unit)
+        .join(ConsumableLoad, col(ConsumableLoad.unit_id) == col(Unit.id))
+        .where(
+            col(ConsumableLoad.tool_id) == tool_id,
+            col(ConsumableLoad.consumable) == consumable,
+            col(ConsumableLoad.unloaded_at).is_(None),
+        )
+        .order_by(col(ConsumableLoad.id).desc())
+    )
+    return s.scalars(q).first()
+
+
+def load_consumable(
+    s: Session, tool_id: str, consumable: str, lot_name: str, material: str
+) -> Unit:
+    """Record that consumable lot `lot_name` is now loaded for `consumable` on `tool_id`."""
+    s.execute(
+        update(ConsumableLoad)
+        .where(
+            col(ConsumableLoad.tool_id) == tool_id,
+            col(ConsumableLoad.consumable) == consumable,
+            col(ConsumableLoad.unloaded_at).is_(None),
+        )
+        .values(unloaded_at=utcnow())
+    )
+    unit = unit_by_name(s, lot_name)
+    if unit is None:
+        unit = Unit(name=lot_name, kind="consumable", material=material)
+        s.add(unit)
+        s.flush()
+    assert unit.id is not None
+    s.add(ConsumableLoad(tool_id=tool_id, consumable=consumable, unit_id=unit.id))
+    s.flush()
+    return unit
+
+
+# -- step runs ----------------------------------------------------------------------------
+
+
+def add_step_run(s: Session, **fields: Any) -> StepRun:
+    run = StepRun(**fields)
+    s.add(run)
+    s.flush()
+    return run
+
+
+def finish_step_run(s: Session, run_id: int, *, expect: Sequence[str], **changes: Any) -> StepRun:
+    """Move a step run out of one of the `expect` states; StaleStep if it already left."""
+    run = s.get(StepRun, run_id, with_for_update=True)
+    if run is None or run.state not in expect:
+        raise StaleStep(f"step run {run_id} is no longer {'/'.join(expect)}")
+    for k, v in changes.items():
+        setattr(run, k, v)
+    run.ended_at = utcnow()
+    s.flush()
+    return run
+
+
+def step_runs(s: Session, lot_id: str) -> list[StepRun]:
+    q = select(StepRun).where(col(StepRun.lot_id) == lot_id).order_by(col(StepRun.id))
+    return list(s.scalars(q))
+
+
+def open_step_run(s: Session, lot_id: str, step_index: int) -> StepRun | None:
+    """The newest run of this step, if any."""
+    q = (
+        select(StepRun)
+        .where(col(StepRun.lot_id) == lot_id, col(StepRun.step_index) == step_index)
+        .order_by(col(StepRun.attempt).desc())
+    )
+    return s.scalars(q).first()
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+def add_events(
+    s: Session, station: str, events: Sequence[dict[str, Any]], lot: Lot | None = None
+) -> None:
+    """Write events to the outbox; a lot's events get its next gapless sequence numbers."""
+    rows = []
+    for ev in events:
+        ev = {**ev, "station": station}
+        if lot is not None and ev.get("lot_id") == lot.id:
+            lot.event_seq += 1
+            ev["seq"] = lot.event_seq
+        rows.append(
+            {
+                "event_id": ev["event_id"],
+                "lot_id": ev.get("lot_id"),
+                "seq": ev.get("seq"),
+                "type": ev["type"],
+                "payload": ev,
+                "created_at": utcnow(),
+            }
+        )
+    if rows:
+        s.execute(insert(Outbox), rows)
+        s.flush()
+
+
+def lot_events(s: Session, lot_id: str) -> list[dict[str, Any]]:
+    q = select(col(Outbox.payload)).where(col(Outbox.lot_id) == lot_id).order_by(col(Outbox.id))
+    return [dict(p) for p in s.scalars(q)]
