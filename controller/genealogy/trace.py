@@ -80,8 +80,13 @@ class Node:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "lot": self.lot_id,
-                             "depth": self.depth, "relation": self.edge_kind}  # fmt: skip
+        d: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "lot": self.lot_id,
+            "depth": self.depth,
+            "relation": self.edge_kind,
+        }
         if self.position:
             d["position"] = self.position
         if self.bin:
@@ -113,13 +118,32 @@ def backward(s: Session, name: str) -> list[Node]:
         key = (r.id, r.depth)
         node = nodes.get(key)
         if node is None:
-            node = nodes[key] = Node(r.id, r.name, r.kind, r.lot_id, r.depth, r.edge_kind,
-                                     r.via, _position(r), r.bin, r.bin_reason, r.material)  # fmt: skip
+            node = nodes[key] = Node(
+                r.id,
+                r.name,
+                r.kind,
+                r.lot_id,
+                r.depth,
+                r.edge_kind,
+                r.via,
+                _position(r),
+                r.bin,
+                r.bin_reason,
+                r.material,
+            )
         if r.step_id is not None:
-            node.steps.append({"step": r.step_id, "index": r.step_index, "tool": r.tool_id,
-                               "operation": r.operation, "job_id": r.job_id,
-                               "setpoints": r.setpoints, "results": r.results,
-                               "at": str(r.ended_at)})  # fmt: skip
+            node.steps.append(
+                {
+                    "step": r.step_id,
+                    "index": r.step_index,
+                    "tool": r.tool_id,
+                    "operation": r.operation,
+                    "job_id": r.job_id,
+                    "setpoints": r.setpoints,
+                    "results": r.results,
+                    "at": str(r.ended_at),
+                }
+            )
     return list(nodes.values())
 
 
@@ -138,7 +162,7 @@ def forward(s: Session, name: str) -> list[Node]:
             _position(r),
             r.bin,
             r.bin_reason,
-        )  # fmt: skip
+        )
         for r in s.execute(FORWARD, {"uid": uid})
     ]
 
@@ -155,7 +179,7 @@ def die_map(s: Session, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]
             "y": r.die_y if r.die_y is not None else r.unit_y,
             "bin": r.bin or "good",
             "reason": r.bin_reason,
-        }  # fmt: skip
+        }
         for r in s.execute(DIE_MAP, {"uid": uid})
     ]
     if not rows:
