@@ -308,6 +308,180 @@ def recipes_show(
     run(lambda: show_recipe(recipe, option or [], version, as_json))
 
 
+# -- lots: run, resume, inspect, administer -------------------------------------------------
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL or SQLite path (default $FABLINE_DATABASE_URL,"
+                 " else ~/.fabline/fabline.db)."),
+]  # fmt: skip
+
+
+def _run_options(db: str | None, line: Path | None, as_json: bool, time_scale: float,
+                 seed: int, allow_draft: bool, retry_budget: float) -> Any:  # fmt: skip
+    from controller.run_commands import RunOptions
+
+    return RunOptions(db_url=db, line=line, time_scale=time_scale, seed=seed, as_json=as_json,
+                      allow_draft=allow_draft, retry_budget=retry_budget)  # fmt: skip
+
+
+TimeScaleOption = Annotated[
+    float, typer.Option("--time-scale", help="Embedded line only: simulated s per real s.")
+]
+RetryOption = Annotated[
+    float, typer.Option("--retry-budget", help="Seconds a tool may stay unreachable.")
+]
+
+
+@app.command("run")
+def run_lot(
+    recipe: Annotated[str, typer.Argument(help="Recipe id (see `fabline recipes list`).")],
+    lot: Annotated[str, typer.Option("--lot", help="New lot id.")],
+    wafers: Annotated[int | None, typer.Option(help="Number of wafers (slots 1..N).")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE, repeatable.")
+    ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    line: LineOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    time_scale: TimeScaleOption = 2e4,
+    seed: Annotated[int, typer.Option(help="Embedded line: noise seed.")] = 0,
+    allow_draft: Annotated[bool, typer.Option("--allow-draft", help="Run a draft recipe.")] = False,
+    retry_budget: RetryOption = 30.0,
+) -> None:
+    """Create a lot and run it. With no --line the embedded simulated line runs in-process.
+
+    Exit 0 completed, 3 held (reason printed), 4 waiting at an external step, 2 bad usage or
+    an invalid recipe, 1 aborted or failed."""
+    from controller.run_commands import run_command
+
+    opts = _run_options(db, line, as_json, time_scale, seed, allow_draft, retry_budget)
+    run(run_command(recipe, lot, option or [], input_ or [], wafers, priority, opts))
+
+
+@app.command("resume")
+def resume_lot(
+    lot: Annotated[str, typer.Argument(help="Lot id.")],
+    line: LineOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    time_scale: TimeScaleOption = 2e4,
+    retry_budget: RetryOption = 30.0,
+) -> None:
+    """Resume a lot after a crash, a release or a confirmation: re-attach to its job by id."""
+    from controller.run_commands import resume_command
+
+    opts = _run_options(db, line, as_json, time_scale, 0, True, retry_budget)
+    run(resume_command(lot, opts))
+
+
+@app.command("lots")
+def lots_list(
+    state: Annotated[list[str] | None, typer.Option(help="Only these states.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every lot: recipe, state, step, hold reason."""
+    from controller.lot_commands import list_lots
+
+    run(lambda: list_lots(db, state or [], as_json))
+
+
+lot_app = typer.Typer(help="One lot: its state, step history and events.", no_args_is_help=True)
+app.add_typer(lot_app, name="lot")
+
+
+@lot_app.command("show")
+def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """State, step history with setpoints and results, MES events."""
+    from controller.lot_commands import show_lot
+
+    run(lambda: show_lot(db, lot, as_json))
+
+
+def _lot_action(action: str, lot: str, reason: str | None, db: str | None,
+                line: Path | None = None) -> None:  # fmt: skip
+    from controller.lot_commands import lot_action
+
+    run(lot_action(db, lot, action, reason, line))
+
+
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (recorded, sent to MES).")]
+
+
+@app.command("hold")
+def hold_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Hold a lot (between steps when a controller drives it)."""
+    _lot_action("hold", lot, reason, db)
+
+
+@app.command("release")
+def release_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Release a held or paused lot; `fabline resume` then continues at the held step."""
+    _lot_action("release", lot, reason, db)
+
+
+@app.command("pause")
+def pause_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Pause a lot after its current step."""
+    _lot_action("pause", lot, reason, db)
+
+
+@app.command("abort")
+def abort_lot(
+    lot: str, reason: ReasonOption = None, db: DbOption = None, line: LineOption = None
+) -> None:
+    """Abort a lot: stop the tool's job, hold the material as aborted."""
+    _lot_action("abort", lot, reason, db, line)
+
+
+@app.command("confirm")
+def confirm_lot(
+    lot: str,
+    fields: Annotated[list[str] | None, typer.Argument(metavar="FIELD=VALUE...")] = None,
+    db: DbOption = None,
+) -> None:
+    """Confirm the external step a lot waits at, with the returned material's data."""
+    from controller.lot_commands import confirm
+
+    run(confirm(db, lot, fields or []))
+
+
+@app.command("trace")
+def trace_unit(
+    unit: Annotated[str, typer.Argument(help="A unit: package, wafer, stack, consumable lot.")],
+    forward: Annotated[
+        bool, typer.Option("--forward/--backward", help="Default: backward.")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Backward: what a package is made of (dies, wafers, lots, consumables, tools, step data).
+    Forward: every package a wafer or consumable lot went into."""
+    from controller.lot_commands import show_trace
+
+    run(lambda: show_trace(db, unit, forward, as_json))
+
+
+@app.command("die-map")
+def die_map_cmd(
+    unit: Annotated[str, typer.Argument(help="A diced wafer, stack, panel or strip.")],
+    fmt: Annotated[str, typer.Option("--format", help="xml (SEMI E142 style) or json.")] = "xml",
+    db: DbOption = None,
+) -> None:
+    """Which position of a diced unit became which package, with its bin."""
+    from controller.lot_commands import die_map
+
+    if fmt not in ("xml", "json"):
+        fail("--format is xml or json", EXIT_USAGE)
+    run(lambda: die_map(db, unit, fmt))
+
+
 # -- fabline demo -----------------------------------------------------------------------------
 
 

@@ -162,7 +162,8 @@ def convert(value: float, source: str, target: str) -> float:
     if src is dst:
         return value
     base = value * src.factor + src.offset
-    return (base - dst.offset) / dst.factor
+    # 12 significant digits: 0.8 mm is 800 µm, not 800.0000000000001 µm beyond a limit
+    return float(f"{(base - dst.offset) / dst.factor:.12g}")
 
 
 def to_unit(text: str | int | float | Quantity, target: str) -> float:
