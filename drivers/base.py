@@ -163,6 +163,13 @@ class ToolDriver(ABC):
             raise type(e)(f"{self.tool_id}: {e}") from None
         return op, values
 
+    def setup_problem(self, operation: str, values: Mapping[str, Value]) -> str | None:
+        """Why this tool, as last seen, is not set up for the job (None: it is, or unknown)."""
+        if self._setup is None:
+            return None
+        missing = check_setup(self.interface.operation(operation), values, self._setup)
+        return None if missing is None else missing[1]
+
     async def start(self, job: Job) -> None:
         """Validate then send the job. Safe to repeat with the same job after a lost reply:
         a job id the tool already runs with the same operation counts as started."""

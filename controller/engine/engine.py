@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from controller.engine.lotspec import LotSpec
 from controller.engine.material import Change, Material, UnitView, plan_change
-from controller.engine.pool import ToolPool
+from controller.engine.pool import NoToolFits, ToolPool
 from controller.events import event
 from controller.genealogy import store
 from controller.genealogy.db import Database
@@ -375,41 +375,64 @@ class LotRunner:
         assert step.tool is not None and step.operation is not None
         prior = await self.db.run(lambda s: store.open_step_run(s, self.lot_id, step.index))
         reattach = prior if prior is not None and prior.state == "started" else None
-        since = ctx.lot.created_at.timestamp()
-        async with self.engine.pool.acquire(
-            step.tool,
-            priority=ctx.lot.priority,
-            since=since,
-            tool_id=reattach.tool_id if reattach else None,
-        ) as driver:
-            if reattach is not None:
-                run_id, job_id = reattach.id, reattach.job_id
-                assert run_id is not None and job_id is not None
-                log.info("engine.reattach", job_id=job_id, tool_id=driver.tool_id)
-            else:
-                begun = await self._begin(ctx, step, driver, prior)
-                if begun is None:
-                    return  # a hold/pause/abort request took effect instead
-                run_id, job_id = begun
-                if not await self._start(ctx, step, driver, run_id, job_id):
-                    return
-            self.engine.notify(
-                self.lot_id,
-                "step",
-                {
-                    "step": step,
-                    "total": len(ctx.expansion.steps),
-                    "tool": driver.tool_id,
-                    "job_id": job_id,
-                },
-            )
-            result = await self._wait(
-                ctx, step, driver, run_id, job_id, reattached=reattach is not None
-            )
-            if result is None:
-                return
-            consumables = await self._consumable_lots(driver, step)
-        await self._commit(ctx, step, driver, run_id, result, consumables)
+        operation = step.operation
+        try:
+            async with self.engine.pool.acquire(
+                step.tool,
+                priority=ctx.lot.priority,
+                since=ctx.lot.created_at.timestamp(),
+                tool_id=reattach.tool_id if reattach else None,
+                fits=lambda d: d.setup_problem(operation, step.values) is None,
+            ) as driver:
+                done = await self._run_on(ctx, step, driver, prior, reattach)
+        except NoToolFits as e:
+            await self._hold(ctx, step, f"step {step.id}: {e} ({self._setups(step)})")
+            return
+        if done is not None:  # the tool is free again before the database commit
+            await self._commit(ctx, step, driver, *done)
+
+    def _setups(self, step: PlannedStep) -> str:
+        """What each tool of the step's kind lacks, for the hold reason."""
+        parts = []
+        for d in self.engine.pool.drivers.values():
+            if d.kind == step.tool:
+                why = d.setup_problem(step.operation or "", step.values)
+                parts.append(f"{d.tool_id}: {why}" if why else d.tool_id)
+        return "; ".join(parts)
+
+    async def _run_on(
+        self,
+        ctx: _Context,
+        step: PlannedStep,
+        driver: ToolDriver,
+        prior: StepRun | None,
+        reattach: StepRun | None,
+    ) -> tuple[int, JobResult, dict[str, str]] | None:
+        """Start (or re-attach to) the step's job and wait for it; None if the lot stopped."""
+        if reattach is not None:
+            run_id, job_id = reattach.id, reattach.job_id
+            assert run_id is not None and job_id is not None
+            log.info("engine.reattach", job_id=job_id, tool_id=driver.tool_id)
+        else:
+            begun = await self._begin(ctx, step, driver, prior)
+            if begun is None:
+                return None  # a hold/pause/abort request took effect instead
+            run_id, job_id = begun
+            if not await self._start(ctx, step, driver, run_id, job_id):
+                return None
+        info = {
+            "step": step,
+            "total": len(ctx.expansion.steps),
+            "tool": driver.tool_id,
+            "job_id": job_id,
+        }
+        self.engine.notify(self.lot_id, "step", info)
+        result = await self._wait(
+            ctx, step, driver, run_id, job_id, reattached=reattach is not None
+        )
+        if result is None:
+            return None
+        return run_id, result, await self._consumable_lots(driver, step)
 
     async def _begin(
         self, ctx: _Context, step: PlannedStep, driver: ToolDriver, prior: StepRun | None

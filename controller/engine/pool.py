@@ -6,19 +6,31 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from drivers.base import ToolDriver
 from drivers.errors import ParameterError
 
+Fits = Callable[[ToolDriver], bool]
+
+
+class NoToolFits(ParameterError):
+    """No tool of the line is set up for what the step needs."""
+
 
 @dataclass(order=True)
 class _Waiter:
     key: tuple[int, float, int]
     tool_id: str | None = field(compare=False)
+    fits: Fits | None = field(compare=False)
     future: asyncio.Future[ToolDriver] = field(compare=False)
+
+    def wants(self, driver: ToolDriver) -> bool:
+        return (self.tool_id is None or driver.tool_id == self.tool_id) and (
+            self.fits is None or self.fits(driver)
+        )
 
 
 class ToolPool:
@@ -35,17 +47,28 @@ class ToolPool:
 
     @asynccontextmanager
     async def acquire(
-        self, kind: str, *, priority: int = 0, since: float = 0.0, tool_id: str | None = None
+        self,
+        kind: str,
+        *,
+        priority: int = 0,
+        since: float = 0.0,
+        tool_id: str | None = None,
+        fits: Fits | None = None,
     ) -> AsyncIterator[ToolDriver]:
-        """A free tool of `kind` (or exactly `tool_id`), held until the block ends."""
+        """A free tool of `kind` (exactly `tool_id`, if given; one that `fits`, if given),
+        held until the block ends. NoToolFits if no tool of the line could ever serve."""
         if tool_id is not None and tool_id not in self.drivers:
             raise ParameterError(f"the line has no tool {tool_id!r}")
         if kind not in self.kinds():
-            raise ParameterError(f"the line has no {kind} tool (tools: {', '.join(self.drivers)})")
-        driver = self._take(kind, tool_id)
+            raise NoToolFits(f"the line has no {kind} tool (tools: {', '.join(self.drivers)})")
+        probe = _Waiter((0, 0.0, 0), tool_id, fits, asyncio.get_running_loop().create_future())
+        if not any(probe.wants(d) for d in self.drivers.values() if d.kind == kind):
+            raise NoToolFits(f"no {kind} tool of the line is set up for this step")
+        driver = self._take(kind, probe)
         if driver is None:
             loop = asyncio.get_running_loop()
-            waiter = _Waiter((-priority, since, next(self._order)), tool_id, loop.create_future())
+            key = (-priority, since, next(self._order))
+            waiter = _Waiter(key, tool_id, fits, loop.create_future())
             heapq.heappush(self._waiting.setdefault(kind, []), waiter)
             try:
                 driver = await waiter.future
@@ -61,10 +84,10 @@ class ToolPool:
         finally:
             self._give_back(driver)
 
-    def _take(self, kind: str, tool_id: str | None) -> ToolDriver | None:
+    def _take(self, kind: str, waiter: _Waiter) -> ToolDriver | None:
         free = self._free.get(kind, [])
         for i, d in enumerate(free):
-            if tool_id is None or d.tool_id == tool_id:
+            if waiter.wants(d):
                 return free.pop(i)
         return None
 
@@ -73,7 +96,7 @@ class ToolPool:
         for w in sorted(waiters):
             if w.future.done():
                 continue
-            if w.tool_id is None or w.tool_id == driver.tool_id:
+            if w.wants(driver):
                 waiters.remove(w)
                 heapq.heapify(waiters)
                 w.future.set_result(driver)
