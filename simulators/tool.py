@@ -354,7 +354,7 @@ class SimTool:
         self.state = ToolState.RUNNING
         if plan.alarm is not None:
             code, at = plan.alarm
-            job.handle = loop.call_later(at * job.real_duration, self._alarm, job, code)
+            job.handle = loop.call_later(at * job.real_duration, self._alarm, job, code, at)
         else:
             job.handle = loop.call_later(job.real_duration, self._complete, job, plan)
         log.debug("sim.started", tool_id=self.tool_id, job_id=job.job_id, op=op.name)
@@ -391,9 +391,11 @@ class SimTool:
             spec = next(c for c in self.interface.consumables if c.name == name)
             self.levels[name] += -amount * fraction if spec.supply else amount * fraction
 
-    def _alarm(self, job: SimJob, code: int) -> None:
+    def _alarm(self, job: SimJob, code: int, at: float | None = None) -> None:
         job.handle = None
         job.stop(JobState.ALARM, self.now())
+        if at is not None:  # the planned point, not when a busy event loop got round to it
+            job.stopped_at = 100.0 * at
         job.alarm = code
         if job.plan is not None:  # the part of the job done before the alarm still wore
             self._wear(job.plan, job.stopped_at / 100.0)
