@@ -31,12 +31,18 @@ TOOL_PREFIX = {
 }
 
 
+# Tools beyond one per kind, set up for what the recipes need: an implanter holds one ball
+# alloy and size at a time, so the claimed flows need several.
+EXTRA_TOOLS = (
+    ToolEntry(id="BALL-2", kind="ball", setup={"alloy": ["SNPB63"], "ball_size": ["D300"]}),
+    ToolEntry(id="BALL-3", kind="ball", setup={"alloy": ["SN100"], "ball_size": ["D150"]}),
+)
+
+
 def default_line() -> Line:
-    """One tool of every kind, on free ports."""
-    return Line(
-        line="sim",
-        tools=[ToolEntry(id=f"{TOOL_PREFIX.get(k, k.upper())}-1", kind=k) for k in KINDS],
-    )
+    """One tool of every kind, plus the extra set-ups the recipes need, on free ports."""
+    tools = [ToolEntry(id=f"{TOOL_PREFIX.get(k, k.upper())}-1", kind=k) for k in KINDS]
+    return Line(line="sim", tools=[*tools, *EXTRA_TOOLS])
 
 
 class SimLine:

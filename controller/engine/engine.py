@@ -777,11 +777,8 @@ def _write_change(
     new_ids = store.insert_units(s, change.units)
     ids = {name: u.id for name, u in ctx.material.active.items() if u.id is not None}
     ids |= new_ids
-    missing = {p for p, _, _ in change.edges if p not in ids}
-    for name in missing:  # consumable lots live outside the lot
-        unit = store.unit_by_name(s, name)
-        if unit is not None and unit.id is not None:
-            ids[name] = unit.id
+    # parts merged earlier (chips on a strip) and consumable lots are not active lot units
+    ids |= store.ids_by_name(s, {p for p, _, _ in change.edges if p not in ids})
     store.insert_edges(
         s,
         [

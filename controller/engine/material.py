@@ -101,8 +101,10 @@ def plan_change(
         _merge(material, step, g["merge"], inputs, change)
     if "split" in g:
         _split(material, step, g["split"], change)
+    # what comes out of the step: consumption and defects attach to these, not to parts
+    # merged away in it
     processed = [u for u in material.processed() if u.name not in change.ended]
-    processed += [_view(row) for row in change.units]
+    processed += [_view(row) for row in change.units if row["name"] not in change.ended]
     for cname, lot_name in consumables.items():
         for u in processed:
             change.edges.append((lot_name, u.name, "consume"))
@@ -170,10 +172,15 @@ def _merge(
     merged = 0
     for target in targets:
         for source in sources:
-            for part in _available(material, source, inputs, step, change, per):
+            parts = _available(material, source, inputs, step, change, per)
+            for part in parts:
                 change.edges.append((part.name, target.name, "merge"))
                 change.ended[part.name] = "merged"
                 merged += 1
+            if per > 1 and parts:  # parts placed on sites: remember which went where
+                sites = target.attributes.setdefault("sites", {})
+                sites[source] = [*sites.get(source, []), *(p.name for p in parts)]
+                change.attributes[target.name] = target.attributes
     change.events.append(
         (
             "genealogy_merge",
@@ -227,11 +234,19 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
         raise GenealogyError(f"step {step.id}: a split needs a dicing step ({e} missing)") from None
     rect = v["work_shape"] == "RECT"
     for parent in parents:
-        for x, y in grid:
+        # parts placed on the parent's sites (chips on a strip) go into the package cut there
+        placed = {
+            i: names[i]
+            for names in parent.attributes.get("sites", {}).values()
+            for i in range(min(len(names), len(grid)))
+        }
+        for k, (x, y) in enumerate(grid):
             pos = {"unit_x": x, "unit_y": y} if rect else {"die_x": x, "die_y": y}
             if parent.kind == "assembly":  # a wafer on its panel: both positions
                 pos |= {"unit_x": x, "unit_y": y}
             name = f"{parent.name}-X{x:03d}Y{y:03d}"
+            if k in placed:
+                change.edges.append((placed[k], name, "merge"))
             change.units.append(
                 _new_unit(
                     spec["into"],

@@ -125,6 +125,15 @@ def lot_units(s: Session, lot_id: str, *, active_only: bool = True) -> list[Unit
     return list(s.scalars(q))
 
 
+def ids_by_name(s: Session, names: Iterable[str]) -> dict[str, int]:
+    wanted = list(names)
+    out: dict[str, int] = {}
+    for i in range(0, len(wanted), 5000):
+        q = select(col(Unit.name), col(Unit.id)).where(col(Unit.name).in_(wanted[i : i + 5000]))
+        out |= {name: uid for name, uid in s.execute(q).tuples() if uid is not None}
+    return out
+
+
 def unit_by_name(s: Session, name: str) -> Unit | None:
     return s.scalars(select(Unit).where(col(Unit.name) == name)).first()
 
