@@ -7,6 +7,7 @@ from types import TracebackType
 
 import structlog
 
+from drivers.interface import ToolState
 from drivers.interfaces import KINDS
 from drivers.line import FaultEndpoint, Line, ToolEntry
 from simulators.control import FaultControlServer, apply_fault
@@ -115,6 +116,15 @@ class SimLine:
     def fault(self, tool_id: str, fault: str, **options: object) -> str:
         """In-process fault injection (tests); other processes use the control endpoint."""
         return apply_fault(self.servers, {"tool": tool_id, "fault": fault, **options})
+
+    def maintain(self) -> None:
+        """What an engineer does between long runs: fresh consumables, alarms cleared."""
+        for server in self.servers.values():
+            tool = server.tool
+            if tool.state is not ToolState.RUNNING:
+                for c in tool.interface.consumables:
+                    tool.replace_consumable(c.name)
+                tool.clear_alarms()
 
     def sim(self, tool_id: str) -> SimTool:
         return self.servers[tool_id].tool

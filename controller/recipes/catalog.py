@@ -69,10 +69,16 @@ class LoadedRecipe:
     def expand(self, options: Mapping[str, str] | None = None) -> Expansion:
         """Expansion for `options`, fully checked; raises RecipeError listing the problems."""
         exp = expand(self.recipe, options)
-        problems = exp.problems or check_claims(exp) + check_interlocks(exp)
+        problems = all_problems(exp)
         if problems:
             raise RecipeError([self.where(p) for p in problems])
         return exp
+
+
+def all_problems(exp: Expansion) -> list[Problem]:
+    """The expansion's own problems; on a clean expansion, claim rules and interlocks (on a
+    broken one they would only repeat its problems in other words)."""
+    return exp.problems or check_claims(exp) + check_interlocks(exp)
 
 
 def content_hash(data: object) -> str:
@@ -257,7 +263,7 @@ def check(loaded: LoadedRecipe) -> list[str]:
         exp = expand(recipe, given)
         if declared:
             continue  # declared impossible: refused at run time with its reason
-        problems = exp.problems or check_claims(exp) + check_interlocks(exp)
+        problems = all_problems(exp)
         is_default = given == next(combinations(recipe))
         for p in problems:
             key = (p.path, p.reason)

@@ -122,7 +122,12 @@ class OptionSpec(Strict):
         for name, attrs in self.values.items():
             if not re.fullmatch(r"[a-z0-9_]+", name):
                 raise ValueError(f"option value {name!r} must be lower-case letters, digits, _")
-            for claim in attrs.get("claims", []):
+            if not isinstance(attrs, dict):
+                raise ValueError(f"option value {name!r} must map attributes to values")
+            claims = attrs.get("claims", [])
+            if not isinstance(claims, list):
+                raise ValueError(f"option value {name!r}: claims must be a list like ['000:12']")
+            for claim in claims:
                 parse_claims(str(claim))
         return self
 

@@ -24,7 +24,10 @@ class YamlProblem(Exception):
 
 def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     """Parse one YAML document; return (data, {path: 1-based line})."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters right here
+    except yaml.YAMLError as e:
+        raise YamlProblem(1, (), f"YAML: {e}") from None
     try:
         try:
             node = loader.get_single_node()
