@@ -482,19 +482,33 @@ def die_map_cmd(
     run(lambda: die_map(db, unit, fmt))
 
 
-# -- fabline demo -----------------------------------------------------------------------------
+# -- the main job and tool qualification -----------------------------------------------------
 
 
 @app.command()
 def demo(
-    time_scale: Annotated[float, typer.Option("--time-scale")] = 1e4,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    db: DbOption = None,
+    time_scale: TimeScaleOption = 2e4,
+    seed: Annotated[int, typer.Option(help="Noise seed of the embedded line.")] = 0,
     as_json: JsonOption = False,
+    traces: Annotated[
+        bool, typer.Option("--traces/--no-traces", help="Print one trace per flow.")
+    ] = True,
 ) -> None:
-    """Start the embedded simulated line and run one operation on every tool."""
-    from controller.demo import run_demo
+    """The main job: every claimed flow (every recipe, default options), one lot each, on the
+    embedded simulated line; a summary and one backward trace per flow."""
+    from controller.demo import run_all_flows
 
-    run(run_demo(time_scale=time_scale, seed=seed, as_json=as_json))
+    opts = _run_options(db, None, as_json, time_scale, seed, False, 30.0)
+    run(run_all_flows(opts, traces))
+
+
+@tool_app.command("qualify")
+def tool_qualify(line: LineOption = None, as_json: JsonOption = False) -> None:
+    """Run one representative operation on every tool of a line, printing what each measured."""
+    from controller.demo import qualify
+
+    run(qualify(resolve_line(line), as_json))
 
 
 def main() -> None:

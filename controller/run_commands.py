@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from controller.console import EXIT_FAILED, EXIT_HELD, EXIT_OK, out
 from controller.engine.engine import Engine, EngineSettings, Outcome
-from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg
+from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg, supply_sources
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
 from controller.recipes import find
@@ -188,7 +188,14 @@ async def run_command(
             raise ParameterError(f"recipe {loaded.recipe.id} takes no counted wafers (--input)")
         given_inputs[name] = wafers
     loaded.expand(given_opts)  # an impossible combination fails before anything starts
-    spec = LotSpec(lot_id, loaded, given_opts, build_inputs(lot_id, loaded, given_inputs), priority)
+    spec = LotSpec(
+        lot_id,
+        loaded,
+        given_opts,
+        build_inputs(lot_id, loaded, given_inputs),
+        priority,
+        supply_sources(lot_id, loaded, given_inputs),
+    )
     with Display(opts.as_json) as display:
         async with engine_for(opts, display) as (engine, _line):
             await engine.create_lot(spec)

@@ -166,6 +166,18 @@ class Engine:
                 for name, units in spec.inputs.items()
                 for u in units
             ]
+            rows += [
+                {
+                    "name": source,
+                    "kind": "supply",
+                    "lot_id": lot.id,
+                    "created_step": -1,
+                    "state": "supply",
+                    "material": r.inputs[name].kind,
+                    "attributes": {"supply_for": name},
+                }
+                for name, source in spec.supplies.items()
+            ]
             store.insert_units(s, rows)
             counts = {name: len(units) for name, units in spec.inputs.items()}
             ev = event(
@@ -254,7 +266,7 @@ class LotRunner:
                 src = u.attributes.get("input")
                 if src and u.created_step >= 0:
                     counts[src] = counts.get(src, 0) + 1
-            active = [u for u in every if u.state == "active"]
+            active = [u for u in every if u.state in ("active", "supply")]
             return lot, store.recipe_text(s, lot.recipe_hash), active, counts
 
         lot, text, units, supply_counts = await self.db.run(tx)
@@ -262,6 +274,9 @@ class LotRunner:
         exp = loaded.expand({k: str(v) for k, v in lot.options.items()})
         material = Material(lot.id, supply_counts=supply_counts)
         for u in units:
+            if u.state == "supply":
+                material.sources[u.attributes["supply_for"]] = u.name
+                continue
             material.active[u.name] = UnitView(
                 u.name, u.kind, u.id, u.slot, u.attributes.get("input"), dict(u.attributes)
             )

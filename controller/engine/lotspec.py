@@ -38,6 +38,28 @@ class LotSpec:
     options: Mapping[str, str] = field(default_factory=dict)
     inputs: Mapping[str, list[InputUnit]] = field(default_factory=dict)
     priority: int = 0
+    supplies: Mapping[str, str] = field(default_factory=dict)  # supply input -> source lot id
+
+
+def supply_sources(
+    lot_id: str, recipe: LoadedRecipe, given: Mapping[str, str | int | list[InputUnit]]
+) -> dict[str, str]:
+    """The upstream lot each supply input draws from (`--input dies=DIELOT7`); units drawn
+    from it are split off that lot, so a forward trace of DIELOT7 finds its packages."""
+    out = {}
+    for name, spec in recipe.recipe.inputs.items():
+        if not spec.supply:
+            continue
+        value = given.get(name)
+        if isinstance(value, list) and len(value) == 1:
+            out[name] = value[0].name
+        elif value is None:
+            out[name] = f"{lot_id}-{input_prefix(name)}"
+        else:
+            raise ParameterError(
+                f"supply input {name!r} takes one source lot id, e.g. {name}=LOT42"
+            )
+    return out
 
 
 def build_inputs(
@@ -49,6 +71,8 @@ def build_inputs(
         raise ParameterError(f"lot id {lot_id!r}: 1-32 letters, digits, '.', '_' or '-'")
     specs = recipe.recipe.inputs
     for name in given:
+        if name in specs and specs[name].supply:
+            continue
         if name not in specs:
             raise ParameterError(
                 f"recipe {recipe.recipe.id} has no input {name!r} (inputs: {', '.join(specs)})"
@@ -56,7 +80,7 @@ def build_inputs(
     out: dict[str, list[InputUnit]] = {}
     for name, spec in specs.items():
         if spec.count is None:
-            continue
+            continue  # supplies are drawn by the steps; `per` inputs follow below
         out[name] = _counted(lot_id, name, spec, given.get(name))
     for name, spec in specs.items():
         if spec.per is None:

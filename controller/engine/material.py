@@ -61,6 +61,7 @@ class Material:
     lot_id: str
     active: dict[str, UnitView] = field(default_factory=dict)  # name -> unit, lot order
     supply_counts: dict[str, int] = field(default_factory=dict)  # input -> units drawn
+    sources: dict[str, str] = field(default_factory=dict)  # supply input -> its source lot unit
 
     def of_kind(self, kind: str) -> list[UnitView]:
         return [u for u in self.active.values() if u.kind == kind]
@@ -208,6 +209,8 @@ def _available(
             name = f"{material.lot_id}-{input_prefix(source)}{k:03d}"
             row = _new_unit(spec.kind, name, step, attributes={"input": source})
             change.units.append(row)
+            if source in material.sources:  # drawn from its upstream lot
+                change.edges.append((material.sources[source], name, "split"))
             out.append(_view(row))
         return out
     pool = material.from_source(source) if spec is not None else material.of_kind(source)

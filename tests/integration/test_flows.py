@@ -13,7 +13,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from controller.engine.engine import Engine, EngineSettings, Outcome
-from controller.engine.lotspec import LotSpec, build_inputs
+from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
 from controller.genealogy import trace
 from controller.genealogy.db import Database
 from controller.lots import release
@@ -50,7 +50,8 @@ async def close(engine: Engine) -> None:
 async def run(engine: Engine, recipe: LoadedRecipe, options: dict[str, str] | None = None,
               **inputs: int) -> Outcome:  # fmt: skip
     lot_id = new_job_id("LOT")
-    spec = LotSpec(lot_id, recipe, options or {}, build_inputs(lot_id, recipe, inputs))
+    spec = LotSpec(lot_id, recipe, options or {}, build_inputs(lot_id, recipe, inputs),
+                   supplies=supply_sources(lot_id, recipe, {}))  # fmt: skip
     await engine.create_lot(spec)
     return await engine.run_lot(lot_id)
 
@@ -98,7 +99,7 @@ async def test_stacked_package_traces_to_one_wafer_per_layer(
 
         def check(s: object) -> None:
             stack = f"{lot}-STK01"
-            header, dies = trace.die_map(s, stack)  # type: ignore[arg-type]
+            _, dies = trace.die_map(s, stack)  # type: ignore[arg-type]
             grid = die_positions("ROUND", 200, 0, 5, 5)
             assert [(d["x"], d["y"]) for d in dies] == grid
             package = dies[len(dies) // 2]["package"]
@@ -133,7 +134,7 @@ async def test_flip_chip_package_traces_to_wafer_panel_position_and_lots(
         lot = out.lot_id
 
         def check(s: object) -> None:
-            header, dies = trace.die_map(s, f"{lot}-ASM01")  # type: ignore[arg-type]
+            _, dies = trace.die_map(s, f"{lot}-ASM01")  # type: ignore[arg-type]
             package = dies[7]["package"]
             nodes = trace.backward(s, package)  # type: ignore[arg-type]
             me = nodes[0]
