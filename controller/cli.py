@@ -160,8 +160,14 @@ def fault(
     """Inject a fault into a tool of a running simulated line."""
     from simulators.control import FaultRequestError, send_fault
 
-    options = {"code": code, "at": at, "count": count, "delay": delay, "seconds": seconds,
-               "consumable": consumable}  # fmt: skip
+    options = {
+        "code": code,
+        "at": at,
+        "count": count,
+        "delay": delay,
+        "seconds": seconds,
+        "consumable": consumable,
+    }
     request = {"tool": tool, "fault": kind, **{k: v for k, v in options.items() if v is not None}}
 
     async def inject() -> None:
@@ -312,17 +318,52 @@ def recipes_show(
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL or SQLite path (default $FABLINE_DATABASE_URL,"
-                 " else ~/.fabline/fabline.db)."),
-]  # fmt: skip
+    typer.Option(
+        "--db",
+        help="Database URL or SQLite path (default $FABLINE_DATABASE_URL,"
+        " else ~/.fabline/fabline.db).",
+    ),
+]
 
 
-def _run_options(db: str | None, line: Path | None, as_json: bool, time_scale: float,
-                 seed: int, allow_draft: bool, retry_budget: float) -> Any:  # fmt: skip
+def _run_options(
+    db: str | None,
+    line: Path | None,
+    as_json: bool,
+    time_scale: float,
+    seed: int,
+    allow_draft: bool,
+    retry_budget: float,
+    mqtt: str | None = None,
+    station: str | None = None,
+    **mes: str | None,
+) -> Any:
+    from controller.mes.config import mes_config
     from controller.run_commands import RunOptions
 
-    return RunOptions(db_url=db, line=line, time_scale=time_scale, seed=seed, as_json=as_json,
-                      allow_draft=allow_draft, retry_budget=retry_budget)  # fmt: skip
+    return RunOptions(
+        db_url=db,
+        line=line,
+        time_scale=time_scale,
+        seed=seed,
+        as_json=as_json,
+        allow_draft=allow_draft,
+        retry_budget=retry_budget,
+        mes=mes_config(mqtt, station=station, **mes),
+    )
+
+
+MqttOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mqtt",
+        help="MES broker mqtt[s]://[user:pass@]host[:port] (default $FABLINE_MQTT_URL;"
+        " none: events go to the spool file).",
+    ),
+]
+StationOption = Annotated[
+    str | None, typer.Option("--station", help="Station name (default $FABLINE_STATION).")
+]
 
 
 TimeScaleOption = Annotated[
@@ -353,6 +394,8 @@ def run_lot(
     seed: Annotated[int, typer.Option(help="Embedded line: noise seed.")] = 0,
     allow_draft: Annotated[bool, typer.Option("--allow-draft", help="Run a draft recipe.")] = False,
     retry_budget: RetryOption = 30.0,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
 ) -> None:
     """Create a lot and run it. With no --line the embedded simulated line runs in-process.
 
@@ -360,7 +403,9 @@ def run_lot(
     an invalid recipe, 1 aborted or failed."""
     from controller.run_commands import run_command
 
-    opts = _run_options(db, line, as_json, time_scale, seed, allow_draft, retry_budget)
+    opts = _run_options(
+        db, line, as_json, time_scale, seed, allow_draft, retry_budget, mqtt, station
+    )
     run(run_command(recipe, lot, option or [], input_ or [], wafers, priority, opts))
 
 
@@ -372,11 +417,13 @@ def resume_lot(
     as_json: JsonOption = False,
     time_scale: TimeScaleOption = 2e4,
     retry_budget: RetryOption = 30.0,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
 ) -> None:
     """Resume a lot after a crash, a release or a confirmation: re-attach to its job by id."""
     from controller.run_commands import resume_command
 
-    opts = _run_options(db, line, as_json, time_scale, 0, True, retry_budget)
+    opts = _run_options(db, line, as_json, time_scale, 0, True, retry_budget, mqtt, station)
     run(resume_command(lot, opts))
 
 
@@ -404,8 +451,9 @@ def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None
     run(lambda: show_lot(db, lot, as_json))
 
 
-def _lot_action(action: str, lot: str, reason: str | None, db: str | None,
-                line: Path | None = None) -> None:  # fmt: skip
+def _lot_action(
+    action: str, lot: str, reason: str | None, db: str | None, line: Path | None = None
+) -> None:
     from controller.lot_commands import lot_action
 
     run(lot_action(db, lot, action, reason, line))
@@ -494,13 +542,148 @@ def demo(
     traces: Annotated[
         bool, typer.Option("--traces/--no-traces", help="Print one trace per flow.")
     ] = True,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
 ) -> None:
     """The main job: every claimed flow (every recipe, default options), one lot each, on the
     embedded simulated line; a summary and one backward trace per flow."""
     from controller.demo import run_all_flows
 
-    opts = _run_options(db, None, as_json, time_scale, seed, False, 30.0)
+    opts = _run_options(db, None, as_json, time_scale, seed, False, 30.0, mqtt, station)
     run(run_all_flows(opts, traces))
+
+
+# -- fabline mes ... --------------------------------------------------------------------------
+
+mes_app = typer.Typer(
+    help="The MES lot-tracking hook: event schemas, relay, status, station service.",
+    no_args_is_help=True,
+)
+app.add_typer(mes_app, name="mes")
+SiteOption = Annotated[str | None, typer.Option("--site", help="Site (default $FABLINE_SITE).")]
+CaOption = Annotated[str | None, typer.Option("--mqtt-ca", help="CA file for mqtts://.")]
+ClientsOption = Annotated[
+    str | None,
+    typer.Option("--clients", help="YAML file of MES client secrets (or $FABLINE_MES_CLIENTS)."),
+]
+
+
+@mes_app.command("schema")
+def mes_schema(
+    directory: Annotated[Path, typer.Argument(help="Where to write the schemas.")] = Path(
+        "mes-schema"
+    ),
+) -> None:
+    """Write a JSON Schema for every event type and for commands."""
+    from controller.mes.schema import write_schemas
+
+    def write() -> int:
+        for p in write_schemas(directory):
+            out.print(str(p))
+        return 0
+
+    run(write)
+
+
+@mes_app.command("status")
+def mes_status(
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Broker connection, pending and sent events, age of the oldest pending one."""
+    from controller.mes.config import mes_config
+    from controller.mes.service import status_command
+
+    run(status_command(db, mes_config(mqtt, station=station, site=site, ca_file=ca), as_json))
+
+
+@mes_app.command("relay")
+def mes_relay(
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep publishing until stopped.")
+    ] = False,
+) -> None:
+    """Publish the events waiting in the outbox (after an outage or a crash)."""
+    from controller.mes.config import mes_config
+    from controller.mes.service import relay_command
+
+    run(relay_command(db, mes_config(mqtt, station=station, site=site, ca_file=ca), follow))
+
+
+@mes_app.command("serve")
+def mes_serve(
+    line: LineOption = None,
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    clients: ClientsOption = None,
+    time_scale: TimeScaleOption = 2e4,
+    retry_budget: RetryOption = 30.0,
+) -> None:
+    """Serve the station: take MES commands (dispatch, hold, release, abort), run dispatched
+    lots on the line (embedded simulated line by default), publish every event."""
+    from controller.mes.station import serve_command
+
+    opts = _run_options(
+        db,
+        line,
+        False,
+        time_scale,
+        0,
+        False,
+        retry_budget,
+        mqtt,
+        station,
+        site=site,
+        ca_file=ca,
+        clients_file=clients,
+    )
+    run(serve_command(opts))
+
+
+@mes_app.command("send")
+def mes_send(
+    command: Annotated[str, typer.Argument(help="dispatch, hold, release or abort.")],
+    lot: Annotated[str, typer.Option("--lot", help="Lot id.")],
+    recipe: Annotated[str | None, typer.Option(help="dispatch: recipe id.")] = None,
+    version: Annotated[int | None, typer.Option(help="dispatch: recipe version.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o")] = None,
+    input_: Annotated[list[str] | None, typer.Option("--input", "-i")] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    client: Annotated[str, typer.Option(help="MES client id to sign as.")] = "mes",
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    clients: ClientsOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the reply.")] = 10.0,
+) -> None:
+    """Send one signed command to a station, as an MES would, and print its reply."""
+    from controller.mes.config import mes_config
+    from controller.mes.service import send_command
+
+    body: dict[str, Any] = {"command": command, "lot_id": lot}
+    if recipe:
+        body["recipe"] = {"id": recipe, **({"version": version} if version else {})}
+    if option:
+        body["options"] = dict(o.partition("=")[::2] for o in option)
+    if input_:
+        body["inputs"] = dict(i.partition("=")[::2] for i in input_)
+    if reason:
+        body["reason"] = reason
+    config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
+    run(send_command(config, body, client, timeout))
 
 
 @tool_app.command("qualify")

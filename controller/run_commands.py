@@ -7,12 +7,13 @@ that line are driven and external steps wait for `fabline confirm`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from controller.engine.engine import Engine, EngineSettings, Outcome
 from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg, supply_sources
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
+from controller.mes.config import MesConfig, mes_config
+from controller.mes.service import mes_hook
 from controller.recipes import find
 from drivers.errors import ParameterError
 from drivers.line import Line
@@ -40,7 +43,7 @@ class RunOptions:
     as_json: bool = False
     allow_draft: bool = False
     retry_budget: float = 30.0
-    station: str = "station-1"
+    mes: MesConfig = field(default_factory=lambda: mes_config(None))
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:
@@ -117,7 +120,9 @@ def _state_text(info: Mapping[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def engine_for(opts: RunOptions, display: Display) -> AsyncIterator[tuple[Engine, Line]]:
+async def engine_for(
+    opts: RunOptions, display: Display, *, with_hook: bool = True
+) -> AsyncIterator[tuple[Engine, Line]]:
     """An engine on the embedded simulated line, or on the tools of --line."""
     async with AsyncExitStack() as stack:
         embedded = opts.line is None
@@ -136,7 +141,7 @@ async def engine_for(opts: RunOptions, display: Display) -> AsyncIterator[tuple[
         stack.callback(db.close)
         await _migrate(db)
         settings = EngineSettings(
-            station=opts.station,
+            station=opts.mes.station,
             retry_budget=opts.retry_budget,
             auto_confirm=embedded,
             allow_draft=opts.allow_draft,
@@ -144,12 +149,24 @@ async def engine_for(opts: RunOptions, display: Display) -> AsyncIterator[tuple[
         engine = Engine(db, [make_driver(t) for t in line.tools], settings, notify=display)
         stack.push_async_callback(engine.close)
         await engine.connect()
+        if with_hook:  # every controller publishes its events (or spools them) as it runs
+            await stack.enter_async_context(mes_hook(db, opts.mes))
+            await stack.enter_async_context(_monitoring(engine))
         yield engine, line
 
 
-async def _migrate(db: Database) -> None:
-    import asyncio
+@asynccontextmanager
+async def _monitoring(engine: Engine) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.monitor_tools(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
 
+
+async def _migrate(db: Database) -> None:
     await asyncio.get_running_loop().run_in_executor(None, db.migrate)
 
 

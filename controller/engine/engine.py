@@ -13,6 +13,8 @@ steps; abort stops the tool's job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import secrets
 import socket
@@ -45,6 +47,7 @@ from drivers.errors import (
     ToolOffline,
     ToolTimeout,
 )
+from drivers.interface import ToolState
 from drivers.interfaces import interface_for
 from drivers.units import Quantity, format_quantity
 
@@ -114,6 +117,75 @@ class Engine:
 
     async def close(self) -> None:
         await asyncio.gather(*(d.close() for d in self.pool.drivers.values()))
+
+    async def monitor_tools(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        """Report each tool's state (SEMI E10) and its alarms to the MES as they change."""
+        seen: dict[str, tuple[str, tuple[int, ...]]] = {}
+        while not stop.is_set():
+            for d in list(self.pool.drivers.values()):
+                events = await self._tool_events(d, seen)
+                if events:
+                    await self.db.run(
+                        functools.partial(
+                            store.add_events, station=self.settings.station, events=events
+                        )
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def _tool_events(
+        self, d: ToolDriver, seen: dict[str, tuple[str, tuple[int, ...]]]
+    ) -> list[dict[str, Any]]:
+        try:
+            st = await d.status()
+            codes = tuple(a.code for a in st.alarms)
+            if st.alarms:
+                state, e10 = "alarm", "UNSCHEDULED_DOWN"
+            elif st.state is ToolState.RUNNING:
+                state, e10 = "busy", "PRODUCTIVE"
+            else:
+                state, e10 = "idle", "STANDBY"
+            raw, job = st.state.name, st.job_id
+        except ToolError:
+            state, e10, raw, job, codes = "offline", "UNSCHEDULED_DOWN", None, None, ()
+        before_state, before_codes = seen.get(d.tool_id, ("", ()))
+        seen[d.tool_id] = (state, codes)
+        out = []
+        for code in codes:
+            if code not in before_codes:
+                a = d.interface.alarm(code)
+                out.append(
+                    event(
+                        "alarm_set",
+                        tool_id=d.tool_id,
+                        data={"code": code, "name": a.name, "text": a.text},
+                    )
+                )
+        for code in before_codes:
+            if code not in codes:
+                a = d.interface.alarm(code)
+                out.append(
+                    event(
+                        "alarm_cleared",
+                        tool_id=d.tool_id,
+                        data={"code": code, "name": a.name, "text": a.text},
+                    )
+                )
+        if state != before_state:
+            out.append(
+                event(
+                    "tool_state",
+                    tool_id=d.tool_id,
+                    data={
+                        "state": state,
+                        "e10": e10,
+                        "tool_state": raw,
+                        "job_id": job,
+                        "alarms": list(codes),
+                    },
+                )
+            )
+        return out
 
     # -- lots -----------------------------------------------------------------------------
 
@@ -727,16 +799,6 @@ class LotRunner:
                 lot, state=lot_state, hold_reason=reason, request=None, request_reason=None
             )
             evs = []
-            if alarm is not None:
-                evs.append(
-                    event(
-                        "alarm_set",
-                        lot_id=lot.id,
-                        tool_id=tool_id,
-                        step_id=step.id,
-                        data={"code": alarm.code, "text": alarm.text, "job_id": alarm.job_id},
-                    )
-                )
             kind = "abort" if lot_state == "aborted" else "hold"
             evs.append(
                 event(

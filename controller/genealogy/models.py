@@ -161,3 +161,17 @@ class Outbox(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     sent_at: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
+
+
+class MesCommand(SQLModel, table=True):
+    """Every MES command received, with the reply it got: a repeated command id is
+    answered again from here instead of being executed twice."""
+
+    __tablename__ = "mes_command"
+    command_id: str = Field(primary_key=True, max_length=64)
+    client: str | None = Field(default=None, max_length=64)
+    command: str | None = Field(default=None, max_length=16)
+    lot_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=16)  # accepted / rejected
+    reason: str | None = None
+    received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -5,17 +5,29 @@ lots, joined with the step runs each ancestor went through (its lot's steps betw
 that created it and the one that ended it): tools, setpoints, results. Forward: a wafer or a
 consumable lot down to everything made from it. Ids are cast explicitly: psycopg would bind
 small ints as int2 and the recursive CTE's types would not match.
+
+PostgreSQL and the forward trace: the planner cannot know how many rows a recursive CTE yields;
+it assumes 10 iterations, each with the average fan-out of `edge.parent_id` (~2,300 children
+per parent where stacks of 2,500 dies are diced), so it expects ~230,000 rows where a wafer
+has ~2,500. On that estimate a plain `JOIN unit` becomes a hash join over a sequential scan of
+the whole unit table (~380 ms at 1M packages, growing with the table), on a smaller table the
+recursive step itself scans all edges once per level, and the inflated cost switches JIT
+compilation on (+15..110 ms a query). FORWARD_PG therefore reads the edges and the units
+through LATERAL subqueries with OFFSET 0 (an optimisation fence PostgreSQL cannot flatten into
+a hash join: one index probe per row, ~9 ms for 2,500 packages at any table size), and
+forward() turns JIT off for that statement. SQLite already probes the indexes row by row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from controller.genealogy import store
 from drivers.errors import FablineError
 
 
@@ -55,6 +67,29 @@ SELECT down.depth, down.edge_kind, down.via, u.id, u.name, u.kind, u.lot_id, u.s
 FROM down JOIN unit u ON u.id = down.id
 ORDER BY down.depth, u.id
 """)
+
+FORWARD_PG = text("""
+WITH RECURSIVE down(id, via, edge_kind, depth) AS (
+    SELECT CAST(:uid AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS VARCHAR(8)), 0
+  UNION
+    SELECT e.child_id, e.parent_id, e.kind, down.depth + 1
+    FROM down CROSS JOIN LATERAL (
+        SELECT edge.child_id, edge.parent_id, edge.kind
+        FROM edge WHERE edge.parent_id = down.id OFFSET 0
+    ) e
+)
+SELECT down.depth, down.edge_kind, down.via, u.id, u.name, u.kind, u.lot_id, u.slot,
+       u.die_x, u.die_y, u.unit_x, u.unit_y, u.bin, u.bin_reason, u.state
+FROM down CROSS JOIN LATERAL (
+    SELECT unit.id, unit.name, unit.kind, unit.lot_id, unit.slot, unit.die_x, unit.die_y,
+           unit.unit_x, unit.unit_y, unit.bin, unit.bin_reason, unit.state
+    FROM unit WHERE unit.id = down.id OFFSET 0
+) u
+ORDER BY down.depth, u.id
+""")
+
+UNIT_ID = text("SELECT id FROM unit WHERE name = :name")
+UNIT_HEADER = text("SELECT id, name, kind, lot_id FROM unit WHERE name = :name")
 
 DIE_MAP = text("""
 SELECT u.name, u.die_x, u.die_y, u.unit_x, u.unit_y, u.bin, u.bin_reason
@@ -98,16 +133,57 @@ class Node:
         return d
 
 
-def _position(row: Any) -> dict[str, int]:
-    keys = ("slot", "die_x", "die_y", "unit_x", "unit_y")
-    return {k: getattr(row, k) for k in keys if getattr(row, k) is not None}
+def _position(
+    slot: int | None, die_x: int | None, die_y: int | None, unit_x: int | None, unit_y: int | None
+) -> dict[str, int]:
+    pos: dict[str, int] = {}
+    if slot is not None:
+        pos["slot"] = slot
+    if die_x is not None:
+        pos["die_x"] = die_x
+    if die_y is not None:
+        pos["die_y"] = die_y
+    if unit_x is not None:
+        pos["unit_x"] = unit_x
+    if unit_y is not None:
+        pos["unit_y"] = unit_y
+    return pos
 
 
 def _unit_id(s: Session, name: str) -> int:
-    unit = store.unit_by_name(s, name)
-    if unit is None or unit.id is None:
+    uid = s.execute(UNIT_ID, {"name": name}).scalar()
+    if uid is None:
         raise UnitNotFound(f"no unit {name!r}")
-    return unit.id
+    return int(uid)
+
+
+@contextmanager
+def _jit_off(s: Session) -> Iterator[None]:
+    """PostgreSQL: no JIT compilation for the statements inside (see the module docstring);
+    the setting is transaction-local and restored afterwards. Other databases: nothing."""
+    if s.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = s.execute(text("SELECT current_setting('jit')")).scalar()
+    if before == "off":
+        yield
+        return
+    s.execute(text("SELECT set_config('jit', 'off', true)"))
+    try:
+        yield
+    finally:
+        s.execute(text("SELECT set_config('jit', :v, true)"), {"v": before})
+
+
+def _node(r: Any) -> Node:
+    """A Node from the leading columns BACKWARD and FORWARD share (by position: named access
+    costs several µs a row, which adds up over the 2,500 packages of a forward trace):
+    depth, edge_kind, via, id, name, kind, lot_id, slot, die_x, die_y, unit_x, unit_y, bin,
+    bin_reason."""
+    return Node(
+        r[3], r[4], r[5], r[6], r[0], r[1], r[2], _position(r[7], r[8], r[9], r[10], r[11]),
+        r[12], r[13],
+    )  # fmt: skip
 
 
 def backward(s: Session, name: str) -> list[Node]:
@@ -115,22 +191,10 @@ def backward(s: Session, name: str) -> list[Node]:
     uid = _unit_id(s, name)
     nodes: dict[tuple[int, int], Node] = {}
     for r in s.execute(BACKWARD, {"uid": uid}):
-        key = (r.id, r.depth)
-        node = nodes.get(key)
+        node = nodes.get((r.id, r.depth))
         if node is None:
-            node = nodes[key] = Node(
-                r.id,
-                r.name,
-                r.kind,
-                r.lot_id,
-                r.depth,
-                r.edge_kind,
-                r.via,
-                _position(r),
-                r.bin,
-                r.bin_reason,
-                r.material,
-            )
+            node = nodes[(r.id, r.depth)] = _node(r)
+            node.material = r.material
         if r.step_id is not None:
             node.steps.append(
                 {
@@ -150,28 +214,17 @@ def backward(s: Session, name: str) -> list[Node]:
 def forward(s: Session, name: str) -> list[Node]:
     """A unit (itself first) and everything made from it."""
     uid = _unit_id(s, name)
-    return [
-        Node(
-            r.id,
-            r.name,
-            r.kind,
-            r.lot_id,
-            r.depth,
-            r.edge_kind,
-            r.via,
-            _position(r),
-            r.bin,
-            r.bin_reason,
-        )
-        for r in s.execute(FORWARD, {"uid": uid})
-    ]
+    pg = s.get_bind().dialect.name == "postgresql"
+    with _jit_off(s):
+        rows = s.execute(FORWARD_PG if pg else FORWARD, {"uid": uid}).all()
+    return [_node(r) for r in rows]
 
 
 def die_map(s: Session, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(the diced unit, one entry per position: package, x, y, bin)."""
-    uid = _unit_id(s, name)
-    unit = store.unit_by_name(s, name)
-    assert unit is not None
+    unit = s.execute(UNIT_HEADER, {"name": name}).first()
+    if unit is None:
+        raise UnitNotFound(f"no unit {name!r}")
     rows = [
         {
             "package": r.name,
@@ -180,7 +233,7 @@ def die_map(s: Session, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]
             "bin": r.bin or "good",
             "reason": r.bin_reason,
         }
-        for r in s.execute(DIE_MAP, {"uid": uid})
+        for r in s.execute(DIE_MAP, {"uid": unit.id})
     ]
     if not rows:
         raise UnitNotFound(f"{name} has not been diced (no die map)")

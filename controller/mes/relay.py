@@ -39,10 +39,15 @@ _CLIENT_LOG.setLevel(logging.ERROR)
 
 # the lot state an event leaves a lot in (published retained on lots/<lot>/state)
 LOT_STATE_AFTER = {
-    "lot_created": "queued", "track_in": "running", "hold": "held", "release": "queued",
-    "abort": "aborted", "lot_completed": "completed", "external_waiting": "waiting",
+    "lot_created": "queued",
+    "track_in": "running",
+    "hold": "held",
+    "release": "queued",
+    "abort": "aborted",
+    "lot_completed": "completed",
+    "external_waiting": "waiting",
     "external_confirmed": "queued",
-}  # fmt: skip
+}
 
 CommandSink = Callable[[bytes], Awaitable[None]]
 
@@ -88,9 +93,14 @@ def messages(config: MesConfig, event: dict[str, Any]) -> list[tuple[str, bytes,
     if lot:
         out = [(config.lot_events(lot), body, False)]
         if kind in LOT_STATE_AFTER:
-            state = {"lot_id": lot, "state": LOT_STATE_AFTER[kind], "since": event["time"],
-                     "event_id": event["event_id"], "seq": event.get("seq"),
-                     "reason": event["data"].get("reason")}  # fmt: skip
+            state = {
+                "lot_id": lot,
+                "state": LOT_STATE_AFTER[kind],
+                "since": event["time"],
+                "event_id": event["event_id"],
+                "seq": event.get("seq"),
+                "reason": event["data"].get("reason"),
+            }
             out.append((config.lot_state(lot), json.dumps(state).encode(), True))
         return out
     if tool:
@@ -170,8 +180,9 @@ class Relay:
         )
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        online = json.dumps({"state": "online", "station": self.config.station,
-                             "since": utcnow().isoformat()})  # fmt: skip
+        online = json.dumps(
+            {"state": "online", "station": self.config.station, "since": utcnow().isoformat()}
+        )
         await client.publish(self.config.status, online, qos=1, retain=True, timeout=self.timeout)
         tasks = [asyncio.create_task(self._pump(client, stop))]
         if self.commands is not None:

@@ -1,0 +1,196 @@
+"""The MES hook in a running controller: publish the outbox (relay, or spool with no broker),
+take commands, report tool states; and the `fabline mes ...` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import structlog
+
+from controller.console import EXIT_FAILED, EXIT_OK, out
+from controller.genealogy.db import Database
+from controller.mes.commands import CommandHandler, sign
+from controller.mes.config import MesConfig
+from controller.mes.relay import Relay, Spool, age_seconds, outbox_stats
+from controller.mes.schema import COMMAND_SCHEMA
+from drivers.errors import FablineError, ParameterError
+
+log = structlog.get_logger("fabline.mes")
+
+
+@dataclass
+class Hook:
+    """A running publisher: `wake()` after writing events; `relay` is None when spooling."""
+
+    relay: Relay | None
+    spool: Spool | None
+
+    def wake(self) -> None:
+        (self.relay or self.spool).wake()  # type: ignore[union-attr]
+
+
+@asynccontextmanager
+async def mes_hook(
+    db: Database,
+    config: MesConfig,
+    commands: CommandHandler | None = None,
+    drain_timeout: float = 10.0,
+) -> AsyncIterator[Hook]:
+    """Publish while the block runs; on the way out, drain what this run wrote (within
+    `drain_timeout`) — anything left stays in the outbox for the next start."""
+    stop = asyncio.Event()
+    if config.broker is None:
+        hook = Hook(None, Spool(db, config.spool))
+        task = asyncio.create_task(hook.spool.run(stop))  # type: ignore[union-attr]
+    else:
+        relay = Relay(db, config, commands=commands)
+        hook = Hook(relay, None)
+        task = asyncio.create_task(relay.run(stop))
+    try:
+        yield hook
+    finally:
+        if hook.relay is not None:
+            deadline = time.monotonic() + drain_timeout
+            while time.monotonic() < deadline:
+                stats = await db.run(outbox_stats)
+                if not stats["pending"]:
+                    break
+                hook.wake()
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        left = (await db.run(outbox_stats))["pending"]
+        if hook.relay is not None and left:
+            log.warning(
+                "mes.pending_left",
+                pending=left,
+                hint="they are published at the next start (fabline mes relay)",
+            )
+
+
+async def relay_command(db_url: str | None, config: MesConfig, follow: bool) -> int:
+    """Publish what the outbox holds (and keep publishing with --follow)."""
+    if config.broker is None:
+        raise ParameterError("no broker: give --mqtt URL or set FABLINE_MQTT_URL")
+    db = Database(db_url)
+    await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+    try:
+        stop = asyncio.Event()
+        if follow:
+            _stop_on_signals(stop)
+        async with mes_hook(db, config, drain_timeout=3600.0 if not follow else 10.0):
+            if follow:
+                await stop.wait()
+        stats = await db.run(outbox_stats)
+        out.print(f"outbox: {stats['sent']} sent, {stats['pending']} pending")
+        return EXIT_OK if not stats["pending"] else EXIT_FAILED
+    finally:
+        db.close()
+
+
+async def status_command(db_url: str | None, config: MesConfig, as_json: bool) -> int:
+    db = Database(db_url)
+    await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+    try:
+        stats = await db.run(outbox_stats)
+    finally:
+        db.close()
+    broker: dict[str, Any] = {"configured": config.broker is not None}
+    if config.broker is not None:
+        broker["url"] = config.broker.describe()
+        try:
+            async with aiomqtt.Client(
+                config.broker.host,
+                config.broker.port,
+                username=config.broker.username,
+                password=config.broker.password,
+                tls_context=config.broker.tls_context(),
+                timeout=2,
+            ):
+                broker["reachable"] = True
+        except (aiomqtt.MqttError, OSError, TimeoutError) as e:
+            broker["reachable"], broker["error"] = False, str(e) or type(e).__name__
+    age = age_seconds(stats["oldest_pending"])
+    report = {
+        "broker": broker,
+        "database": db.describe(),
+        "pending": stats["pending"],
+        "sent": stats["sent"],
+        "oldest_pending_age_s": None if age is None else round(age, 1),
+        "topic_prefix": config.prefix,
+        "spool": None if config.broker else str(config.spool),
+    }
+    if as_json:
+        print(json.dumps(report))
+        return EXIT_OK
+    where = broker.get("url", "none configured (events go to the spool file)")
+    reach = (
+        ""
+        if "reachable" not in broker
+        else (" — reachable" if broker["reachable"] else f" — NOT reachable ({broker['error']})")
+    )
+    out.print(f"broker: {where}{reach}")
+    out.print(
+        f"outbox: {report['pending']} pending, {report['sent']} sent"
+        + (f", oldest pending {age:.0f} s old" if age is not None else "")
+    )
+    out.print(f"topics: {config.prefix}/...")
+    if config.broker is None:
+        out.print(f"spool: {config.spool}")
+    return EXIT_OK
+
+
+async def send_command(
+    config: MesConfig, command: dict[str, Any], client: str, timeout: float
+) -> int:
+    """Sign and publish one command as MES client `client`; print the station's reply."""
+    if config.broker is None:
+        raise ParameterError("no broker: give --mqtt URL or set FABLINE_MQTT_URL")
+    secret = config.clients.get(client)
+    if secret is None:
+        raise ParameterError(
+            f"no secret for MES client {client!r} (--clients FILE or FABLINE_MES_CLIENTS)"
+        )
+    cmd = sign(
+        {"schema": COMMAND_SCHEMA, "command_id": str(uuid.uuid4()), "client": client, **command},
+        secret,
+    )
+    b = config.broker
+    async with aiomqtt.Client(
+        b.host,
+        b.port,
+        username=b.username,
+        password=b.password,
+        tls_context=b.tls_context(),
+        timeout=timeout,
+    ) as mqtt:
+        await mqtt.subscribe(config.replies, qos=1)
+        await mqtt.publish(config.commands, json.dumps(cmd), qos=1, timeout=timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                async for message in mqtt.messages:
+                    reply = json.loads(bytes(message.payload))
+                    if reply.get("data", {}).get("command_id") == cmd["command_id"]:
+                        print(json.dumps(reply["data"]))
+                        return EXIT_OK if reply["data"]["status"] == "accepted" else EXIT_FAILED
+        except TimeoutError:
+            raise FablineError(
+                f"no reply within {timeout:g} s: is `fabline mes serve`"
+                f" running for station {config.station}?"
+            ) from None
+    return EXIT_FAILED
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
