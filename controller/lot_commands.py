@@ -190,7 +190,7 @@ def die_map(db_url: str | None, name: str, fmt: str) -> int:
 
     db = _db(db_url)
     try:
-        header, rows = db.run_sync(lambda s: trace.die_map(s, name))
+        header, rows = db.run_sync(lambda s: e142.load_die_map(s, name))
     finally:
         db.close()
     if fmt == "xml":

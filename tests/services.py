@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +60,59 @@ def fresh_postgres() -> Iterator[str]:
 def require_broker(host: str = "127.0.0.1", port: int = 1883) -> None:
     if not port_open(host, port):
         _unavailable(f"MQTT broker at {host}:{port}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Mosquitto:
+    """A private broker on a free port, with persistence, started and stopped by pid — for
+    tests that take a broker down."""
+
+    def __init__(self, directory: Path) -> None:
+        import shutil
+
+        if shutil.which("mosquitto") is None:
+            _unavailable("the mosquitto binary")
+        self.port = free_port()
+        self.dir = directory
+        self.conf = directory / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {directory}/\nautosave_interval 1\n"
+            "max_queued_messages 100000\nlog_dest stderr\nlog_type information\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:  # the broker says when it listens
+            if " running" in line:  # logged once every listener is open
+                break
+        if self.proc.poll() is not None or not port_open("127.0.0.1", self.port):
+            raise RuntimeError(f"mosquitto did not start on port {self.port}")
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.stderr is not None:
+            for _ in proc.stderr:  # keep reading so the broker never blocks on its log
+                pass
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None

@@ -237,6 +237,7 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
         raise GenealogyError(f"step {step.id}: a split needs a dicing step ({e} missing)") from None
     rect = v["work_shape"] == "RECT"
     for parent in parents:
+        kids: list[str] = []
         # parts placed on the parent's sites (chips on a strip) go into the package cut there
         placed = {
             i: names[i]
@@ -262,11 +263,11 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
                 )
             )
             change.edges.append((parent.name, name, "split"))
+            kids.append(name)
         change.ended[parent.name] = "split"
         defects = parent.attributes.get("defects", {})
-        kids = [u for u in change.units if u["attributes"].get("from") == parent.name]
         for reason, n in defects.items():
-            for name in _pick([k["name"] for k in kids], int(n), f"{parent.name}/{reason}"):
+            for name in _pick(kids, int(n), f"{parent.name}/{reason}"):
                 change.bins[name] = ("reject", reason)
         change.events.append(
             (

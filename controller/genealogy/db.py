@@ -64,7 +64,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(u, pool_pre_ping=True)
+    # JIT compiles recursive trace queries whose row estimates are wildly high: all cost
+    return create_engine(u, pool_pre_ping=True, connect_args={"options": "-c jit=off"})
 
 
 class Database:

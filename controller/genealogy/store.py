@@ -7,6 +7,7 @@ costs ~17 µs each (STACK.md), far too slow for a diced stack of thousands of pa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -82,21 +83,65 @@ def set_lot(lot: Lot, **changes: Any) -> None:
 # -- units and edges ----------------------------------------------------------------------
 
 
+UNIT_COLUMNS = (
+    "name", "kind", "lot_id", "slot", "die_x", "die_y", "unit_x", "unit_y", "bin",
+    "bin_reason", "material", "state", "created_step", "ended_step", "attributes",
+)  # fmt: skip
+
+
 def insert_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert units; return name -> id."""
+    """Insert units; return name -> id. PostgreSQL: ids drawn from the sequence, rows sent
+    with COPY (bound executemany sends 10,000-parameter statements and is 5x slower)."""
     if not rows:
         return {}
-    result = s.execute(
-        insert(Unit).returning(col(Unit.id), col(Unit.name), sort_by_parameter_order=True),
-        rows,
-    )
-    ids: dict[str, int] = {name: uid for uid, name in result.tuples() if uid is not None}
-    return ids
+    if s.get_bind().dialect.name == "postgresql":
+        return _copy_units(s, rows)
+    # no sort_by_parameter_order: SQLite would then send one statement per row; names map
+    result = s.execute(insert(Unit).returning(col(Unit.id), col(Unit.name)), rows)
+    return {name: uid for uid, name in result if uid is not None}
+
+
+def _copy_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    cur = _pg_cursor(s)
+    with cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('unit', 'id')) FROM generate_series(1, %s)",
+            (len(rows),),
+        )
+        ids = [r[0] for r in cur.fetchall()]
+        with cur.copy(f"COPY unit (id, {', '.join(UNIT_COLUMNS)}) FROM STDIN") as cp:
+            for uid, r in zip(ids, rows, strict=True):
+                cp.write_row((uid, *(_column(r, c) for c in UNIT_COLUMNS)))
+    return {r["name"]: uid for uid, r in zip(ids, rows, strict=True)}
+
+
+def _pg_cursor(s: Session) -> Any:
+    """psycopg's own cursor on the session's connection, for COPY."""
+    dbapi = s.connection().connection.dbapi_connection
+    assert dbapi is not None
+    return dbapi.cursor()
+
+
+def _column(row: dict[str, Any], name: str) -> Any:
+    if name == "attributes":
+        return json.dumps(row.get("attributes") or {})
+    if name == "state":
+        return row.get("state", "active")
+    if name == "created_step":
+        return row.get("created_step", -1)
+    return row.get(name)
 
 
 def insert_edges(s: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    if not rows:
+        return
+    if s.get_bind().dialect.name != "postgresql":
         s.execute(insert(Edge), rows)
+        return
+    cur = _pg_cursor(s)
+    with cur, cur.copy("COPY edge (parent_id, child_id, kind, step_run_id) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row((r["parent_id"], r["child_id"], r["kind"], r.get("step_run_id")))
 
 
 def end_units(s: Session, ids: Iterable[int], state: str, step_index: int) -> None:
@@ -130,7 +175,7 @@ def ids_by_name(s: Session, names: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for i in range(0, len(wanted), 5000):
         q = select(col(Unit.name), col(Unit.id)).where(col(Unit.name).in_(wanted[i : i + 5000]))
-        out |= {name: uid for name, uid in s.execute(q).tuples() if uid is not None}
+        out |= {name: uid for name, uid in s.execute(q) if uid is not None}
     return out
 
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import JSON, DateTime, text
 from sqlalchemy.orm import Session
 
 from drivers.errors import FablineError
@@ -53,7 +53,9 @@ LEFT JOIN step_run sr ON sr.lot_id = u.lot_id
      AND (u.ended_step IS NULL OR sr.step_index <= u.ended_step)
      AND sr.state IN ('done', 'confirmed')
 ORDER BY up.depth, u.id, sr.step_index
-""")
+""").columns(  # typed, so SQLite hands back dicts like PostgreSQL does, not JSON text
+    setpoints=JSON, results=JSON, ended_at=DateTime(timezone=True)
+)
 
 FORWARD = text("""
 WITH RECURSIVE down(id, via, edge_kind, depth) AS (

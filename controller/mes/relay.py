@@ -62,7 +62,7 @@ def pending(s: Session, limit: int, after_id: int = 0) -> list[tuple[int, dict[s
         .order_by(col(Outbox.id))
         .limit(limit)
     )
-    return [(i, dict(p)) for i, p in s.execute(q).tuples() if i is not None]
+    return [(i, dict(p)) for i, p in s.execute(q) if i is not None]
 
 
 def mark_sent(s: Session, ids: Sequence[int]) -> None:
@@ -135,6 +135,7 @@ class Relay:
         self.connected = False
         self.sent = 0
         self.last_error: str | None = None
+        self.subscribed = asyncio.Event()  # set once commands can arrive
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -157,6 +158,7 @@ class Relay:
                 log.warning("mes.disconnected", broker=broker.describe(), error=self.last_error)
             finally:
                 self.connected = False
+                self.subscribed.clear()
             if not stop.is_set():
                 await _wait(stop, delay)
                 delay = min(delay * 2, 10.0)
@@ -188,6 +190,7 @@ class Relay:
         if self.commands is not None:
             await client.subscribe(self.config.commands, qos=1, timeout=self.timeout)
             tasks.append(asyncio.create_task(self._listen(client)))
+            self.subscribed.set()
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
