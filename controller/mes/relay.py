@@ -17,14 +17,15 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiomqtt
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -55,21 +56,41 @@ CommandSink = Callable[[bytes], Awaitable[None]]
 # -- outbox queries -------------------------------------------------------------------------
 
 
-def pending(s: Session, limit: int, after_id: int = 0) -> list[tuple[int, dict[str, Any]]]:
+class PendingRow(NamedTuple):
+    id: int
+    lot_id: str | None
+    type: str
+    payload: str  # the event's JSON text as stored: published as is
+
+
+def pending_rows(s: Session, limit: int, after_id: int = 0) -> list[PendingRow]:
     q = (
-        select(col(Outbox.id), col(Outbox.payload))
+        select(col(Outbox.id), col(Outbox.lot_id), col(Outbox.type), cast(Outbox.payload, Text))
         .where(col(Outbox.sent_at).is_(None), col(Outbox.id) > after_id)
         .order_by(col(Outbox.id))
         .limit(limit)
     )
-    return [(i, dict(p)) for i, p in s.execute(q) if i is not None]
+    return [PendingRow(int(i or 0), lot, t, text) for i, lot, t, text in s.execute(q)]
 
 
 def mark_sent(s: Session, ids: Sequence[int]) -> None:
-    for i in range(0, len(ids), 5000):
-        s.execute(
-            update(Outbox).where(col(Outbox.id).in_(ids[i : i + 5000])).values(sent_at=utcnow())
-        )
+    """Mark exactly these rows sent. Runs of consecutive ids become one BETWEEN each (a
+    batch is usually one run): far cheaper than an IN list of a thousand parameters."""
+    runs = id_runs(sorted(ids))
+    for i in range(0, len(runs), 200):
+        where = or_(*(col(Outbox.id).between(a, b) for a, b in runs[i : i + 200]))
+        s.execute(update(Outbox).where(where).values(sent_at=utcnow()))
+
+
+def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7, 8] -> [(1, 3), (7, 8)]"""
+    runs: list[tuple[int, int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def outbox_stats(s: Session) -> dict[str, Any]:
@@ -83,29 +104,32 @@ def outbox_stats(s: Session) -> dict[str, Any]:
 # -- topics ---------------------------------------------------------------------------------
 
 
-def messages(config: MesConfig, event: dict[str, Any]) -> list[tuple[str, bytes, bool]]:
-    """(topic, payload, retain) for one outbox event: the event, plus a retained current-state
-    snapshot when it changes a lot's or a tool's state."""
-    body = json.dumps(event, separators=(",", ":")).encode()
-    lot, tool, kind = event.get("lot_id"), event.get("tool_id"), event["type"]
-    if kind == "command_reply":
+def messages(config: MesConfig, row: PendingRow) -> list[tuple[str, bytes, bool]]:
+    """(topic, payload, retain) for one outbox row: the event as stored, plus a retained
+    current-state snapshot when it changes a lot's or a tool's state. Only those few events
+    are decoded; the rest go out as the stored text."""
+    body = row.payload.encode()
+    if row.type == "command_reply":
         return [(config.replies, body, False)]
-    if lot:
-        out = [(config.lot_events(lot), body, False)]
-        if kind in LOT_STATE_AFTER:
+    if row.lot_id:
+        out = [(config.lot_events(row.lot_id), body, False)]
+        if row.type in LOT_STATE_AFTER:
+            event = json.loads(row.payload)
             state = {
-                "lot_id": lot,
-                "state": LOT_STATE_AFTER[kind],
+                "lot_id": row.lot_id,
+                "state": LOT_STATE_AFTER[row.type],
                 "since": event["time"],
                 "event_id": event["event_id"],
                 "seq": event.get("seq"),
                 "reason": event["data"].get("reason"),
             }
-            out.append((config.lot_state(lot), json.dumps(state).encode(), True))
+            out.append((config.lot_state(row.lot_id), json.dumps(state).encode(), True))
         return out
+    event = json.loads(row.payload)
+    tool = event.get("tool_id")
     if tool:
         out = [(config.tool_events(tool), body, False)]
-        if kind == "tool_state":
+        if row.type == "tool_state":
             out.append((config.tool_state(tool), json.dumps(event["data"]).encode(), True))
         return out
     return [(config.station_events, body, False)]
@@ -121,7 +145,7 @@ class Relay:
         config: MesConfig,
         *,
         window: int = 64,
-        batch: int = 500,
+        batch: int = 1000,
         timeout: float = 5.0,
         commands: CommandSink | None = None,
     ) -> None:
@@ -206,38 +230,80 @@ class Relay:
             await client.publish(self.config.status, offline, qos=1, retain=True, timeout=2)
 
     async def _pump(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            rows = await self.db.run(lambda s: pending(s, self.batch))
-            if rows:
-                await self._publish(client, rows)
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.25)
-
-    async def _publish(
-        self, client: aiomqtt.Client, rows: list[tuple[int, dict[str, Any]]]
-    ) -> None:
-        gate = asyncio.Semaphore(self.window)
-
-        async def one(event: dict[str, Any]) -> None:
-            async with gate:
-                for topic, body, retain in messages(self.config, event):
-                    await client.publish(topic, body, qos=1, retain=retain, timeout=self.timeout)
-
-        tasks = [asyncio.create_task(one(ev)) for _, ev in rows]
+        """Publish pending rows as one continuous stream with up to `window` messages in
+        flight: the next batch is read, and the acknowledged prefix marked sent, while
+        messages are on the wire. A row counts as acknowledged once all its messages are and
+        all rows before it are. When the outbox looks empty everything in flight is settled
+        and the outbox is read again from the start: that also finds rows a slower
+        transaction committed below the cursor (PostgreSQL hands out ids before commit)."""
+        flight: deque[tuple[int | None, asyncio.Task[None]]] = deque()
         acked: list[int] = []
-        try:
-            for (row_id, _), task in zip(rows, tasks, strict=True):
-                await task  # in order: only a contiguous acknowledged prefix counts as sent
+        marking: asyncio.Task[None] | None = None
+
+        async def settle_oldest() -> None:
+            row_id, task = flight.popleft()
+            await task
+            if row_id is not None:
                 acked.append(row_id)
+
+        async def mark(wait: bool) -> None:
+            # one mark at a time; with wait=False only start one if the last has finished
+            nonlocal marking
+            if marking is not None and (wait or marking.done()):
+                task, marking = marking, None
+                await task
+            if acked and marking is None:
+                ids = acked[:]
+                acked.clear()
+                marking = asyncio.create_task(self._mark(ids))
+                if wait:
+                    await mark(True)
+
+        def read(after: int) -> asyncio.Future[list[PendingRow]]:
+            return asyncio.ensure_future(
+                self.db.run(functools.partial(pending_rows, limit=self.batch, after_id=after))
+            )
+
+        after = 0
+        fetch = read(after)
+        try:
+            while not stop.is_set():
+                rows = await fetch
+                if not rows:
+                    while flight:
+                        await settle_oldest()
+                    await mark(wait=True)  # the rescan must not see rows being marked
+                    if after == 0:
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), 0.25)
+                    after = 0
+                    fetch = read(after)
+                    continue
+                after = rows[-1].id
+                fetch = read(after)
+                for row in rows:
+                    msgs = messages(self.config, row)
+                    for n, (topic, body, retain) in enumerate(msgs, 1):
+                        if len(flight) >= self.window:
+                            await settle_oldest()
+                        publish = client.publish(
+                            topic, body, qos=1, retain=retain, timeout=self.timeout
+                        )
+                        last = row.id if n == len(msgs) else None
+                        flight.append((last, asyncio.create_task(publish)))
+                await mark(wait=False)
         finally:
-            for t in tasks:
+            # the prefix acknowledged so far is marked sent even when the session broke
+            fetch.cancel()
+            for _, t in flight:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if acked:
-                await self.db.run(lambda s: mark_sent(s, acked))
-                self.sent += len(acked)
+            await asyncio.gather(fetch, *(t for _, t in flight), return_exceptions=True)
+            await asyncio.shield(mark(wait=True))
+
+    async def _mark(self, ids: list[int]) -> None:
+        await self.db.run(functools.partial(mark_sent, ids=ids))
+        self.sent += len(ids)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         assert self.commands is not None
@@ -271,16 +337,16 @@ class Spool:
         last = self._last()
         total = 0
         while True:
-            rows = await self.db.run(functools.partial(pending, limit=1000, after_id=last))
+            rows = await self.db.run(functools.partial(pending_rows, limit=1000, after_id=last))
             if not rows:
                 return total
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
-                for _, ev in rows:
-                    f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+                for row in rows:
+                    f.write(row.payload + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-            last = rows[-1][0]
+            last = rows[-1].id
             tmp = self.position.with_suffix(".tmp")
             tmp.write_text(str(last))
             tmp.replace(self.position)
