@@ -3,7 +3,9 @@
 Protocol servers (`scpi_server`, `modbus_server`) translate wire messages into the calls
 below; subclasses (one per kind) supply the process physics: how long a job takes, what it
 measures, what it wears. Time runs `time_scale` times faster than the wall clock; noise is
-seeded per (seed, tool, job) so a run is reproducible whatever order jobs arrive in.
+seeded per (seed, tool, job) so a run is reproducible whatever order jobs arrive in. A job id
+may end in a nonce after `#` (the engine adds one so ids stay unique on a tool across
+databases); the seed ignores it, so the same lot run twice with the same seed measures the same.
 """
 
 from __future__ import annotations
@@ -337,7 +339,7 @@ class SimTool:
         reason = self.refuse_reason(op, values)
         if reason:
             raise Refused(Refusal.RULE, reason)
-        rng = random.Random(f"{self.seed}/{self.tool_id}/{job.job_id}")
+        rng = random.Random(f"{self.seed}/{self.tool_id}/{job.job_id.split('#')[0]}")
         plan = self.plan(op, values, rng)
         self._check_consumables(plan)
         if self.faults.pending_alarms:

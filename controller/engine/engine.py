@@ -525,7 +525,8 @@ class LotRunner:
         self, ctx: _Context, step: PlannedStep, driver: ToolDriver, prior: StepRun | None
     ) -> tuple[int, str] | None:
         attempt = (prior.attempt + 1) if prior else 1
-        job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}-{secrets.token_hex(2)}"
+        # the nonce keeps ids unique on a tool across databases; simulators seed without it
+        job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
         op = interface_for(driver.kind).operation(step.operation or "")
         units = {p.name: p.unit for p in op.params}
         setpoints = {k: {"value": v, "unit": units.get(k, "")} for k, v in step.values.items()}

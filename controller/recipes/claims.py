@@ -93,6 +93,17 @@ def uses(role: str, tool: str, *operations: str) -> Callable[[Expansion], Found]
     return check
 
 
+def sets(role: str, param: str) -> Callable[[Expansion], Found]:
+    """Some step of `role` sets `param`."""
+
+    def check(exp: Expansion) -> Found:
+        if any(param in s.values for s in steps(exp, role)):
+            return None
+        return ("steps",), f"no {role} step sets {param}"
+
+    return check
+
+
 def absent(role: str) -> Callable[[Expansion], Found]:
     def check(exp: Expansion) -> Found:
         found = steps(exp, role)
@@ -238,6 +249,20 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         "the thermally conductive polymer layer is a thermally conductive film",
         values("thermal_layer", "material", ("TC_FILM",)),
     ),
+    ("001", 5): ClaimRule(
+        "the thermally conductive polymer layer comprises thermally conductive epoxy",
+        values("thermal_layer", "material", ("TC_EPOXY",)),
+    ),
+    ("001", 9): ClaimRule(
+        "an adhesive connecting the substrate and the cap-like heat spreader",
+        all_of(
+            values("heat_spreader", "part", ("CAP_SPREADER",)), sets("heat_spreader", "adhesive")
+        ),
+    ),
+    ("001", 17): ClaimRule(
+        "solder balls on the lower surface of the substrate",
+        all_of(in_order("attach_wafer", "balls"), uses("balls", "ball")),
+    ),
     ("001", 25): ClaimRule(
         "the thermally conductive polymer layer is a thermally conductive epoxy",
         values("thermal_layer", "material", ("TC_EPOXY",)),
@@ -279,6 +304,17 @@ RULES: dict[tuple[str, int], ClaimRule] = {
     ("002", 26): ClaimRule(
         "conductive bodies of conductive paste",
         values("conductive_bodies", "material", ("CONDUCTIVE_PASTE",)),
+    ),
+    ("002", 27): ClaimRule(
+        "the encapsulant is epoxy resin", values("encapsulant_fill", "material", ("EPOXY",))
+    ),
+    ("002", 28): ClaimRule(
+        "the encapsulant is polyimide",
+        values("encapsulant_fill", "material", ("POLYIMIDE", "LOW_T_PI", "PSPI")),
+    ),
+    ("002", 29): ClaimRule(
+        "the encapsulant is photo-sensitive ink",
+        values("encapsulant_fill", "material", ("PHOTO_INK",)),
     ),
     ("002", 30): ClaimRule(
         "the trace part includes a metal layer", uses("trace_metal", "plating", "electroplate")
@@ -370,6 +406,14 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         "each conductive body is conductive paste",
         values("conductive_bodies", "material", ("CONDUCTIVE_PASTE",)),
     ),
+    ("002", 21): ClaimRule(
+        "metal plating layers on the bonding pads, under the film's trace ends",
+        all_of(in_order("pad_metal", "attach_film"), uses("pad_metal", "plating")),
+    ),
+    ("002", 22): ClaimRule(
+        "the film brings an adhesive on its trace-forming surface",
+        all_of(present("circuit_film"), attribute("circuit_film", "adhesive", "trace_side")),
+    ),
     ("002", 48): ClaimRule(
         "a printed circuit film with traces and bump-through-holes attached trace side down,"
         " solder bumps in its holes",
@@ -404,6 +448,10 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         "the first encapsulant polished together with the bumps before the chip is mounted",
         all_of(in_order("first_encapsulant", "polish", "chip_mount"), uses("polish", "grinder")),
     ),
+    ("003", 5): ClaimRule(
+        "bond pads on the chip-mounting area, the conductive elements bonded to them",
+        all_of(uses("bumps", "ball", "ball_place"), sets("bumps", "pad_diameter")),
+    ),
     ("003", 6): ClaimRule(
         "the chip's back covered by the second encapsulant", absent("expose_chip_back")
     ),
@@ -422,7 +470,10 @@ def check_claims(exp: Expansion) -> list[Problem]:
     problems = []
     for seed, number in sorted(exp.active_claims):
         rule = RULES.get((seed, number))
-        if rule is None:
+        if rule is None:  # a recipe may only claim what fabline can check
+            problems.append(
+                Problem(("claims",), f"claim {seed}:{number} has no rule in fabline to check it")
+            )
             continue
         found = rule.check(exp)
         if found:

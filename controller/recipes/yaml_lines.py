@@ -7,6 +7,7 @@ and then constructs plain Python data with the safe constructor.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -80,4 +81,13 @@ def line_of(lines: dict[Path, int], path: Path) -> int:
 
 
 def dotted(path: Path) -> str:
-    return ".".join(str(p) for p in path) or "(top)"
+    """steps.3.params.temp; a key that is not a plain name is quoted: steps.1.spec[":"]"""
+    out = ""
+    for p in path:
+        if isinstance(p, int) or (
+            isinstance(p, str) and p.replace("_", "a").replace("-", "a").isalnum()
+        ):
+            out += f".{p}" if out else str(p)
+        else:
+            out += f"[{json.dumps(str(p), ensure_ascii=False)}]"
+    return out or "(top)"

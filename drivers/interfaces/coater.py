@@ -29,7 +29,7 @@ MATERIALS = (
     "PSPI",  # photo-sensitive polyimide
     "BCB",  # benzocyclobutene
     "EPOXY",  # epoxy resin: insulating adhesive, encapsulant fill
-    "DIELECTRIC",  # photo-definable epoxy-based dielectric (partition walls, 002)
+    "DIELECTRIC",  # epoxy-based dielectric, patterned by resist mask + etch (walls, 002)
     "PROTECTIVE",  # epoxy protective layer (002 cl.4)
     "PHOTO_INK",  # photo-sensitive ink (encapsulant, 002 cl.10/29)
     "SEAL_RESIN",  # resin sealing layer on the top wafer (000 cl.16)

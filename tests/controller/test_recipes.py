@@ -19,7 +19,7 @@ from controller.recipes.catalog import combinations
 METHOD_CLAIMS = {("000", 11), ("001", 19), ("003", 1)} | {
     ("002", n) for n in (24, 34, 38, 42, 45, 48, 49)
 }
-LINE = re.compile(r"^.+\.yaml:\d+: [\w.()-]+: .+$")
+LINE = re.compile(r"^.+\.yaml:\d+: (?:[\w.()-]|\[\"(?:[^\"\\]|\\.)*\"\])+: .+$")
 
 
 def recipe_data(recipe_id: str) -> dict[str, Any]:
@@ -87,6 +87,21 @@ def _problems(tmp_path: Path, data: dict[str, Any]) -> list[str]:
     lines = check_file(write(tmp_path, data))
     assert all(LINE.match(line) for line in lines), lines
     return lines
+
+
+def test_a_claim_without_a_rule_is_refused(tmp_path: Path) -> None:
+    data = recipe_data("stacked-wlp-000-11")
+    data["claims"][0]["claims"].append(1)  # 000:1 is a product claim: nothing to check it
+    lines = _problems(tmp_path, data)
+    assert any("claim 000:1 has no rule" in line for line in lines), lines
+
+
+def test_photo_ink_sold_as_epoxy_encapsulant_violates_002_27(tmp_path: Path) -> None:
+    data = recipe_data("wlcsp-002-24")
+    epoxy = data["options"]["encapsulant"]["values"]["epoxy"]
+    epoxy.update(material="PHOTO_INK", cure_temp="150 °C")  # a valid cure, the wrong material
+    lines = _problems(tmp_path, data)
+    assert any("violates claim 002:27" in line and "PHOTO_INK" in line for line in lines)
 
 
 def test_heat_radiation_layer_of_gold_violates_000_14(tmp_path: Path) -> None:
