@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,8 +16,16 @@ from drivers.base import ProgressCallback
 from drivers.interface import JobState, Operation
 from drivers.units import format_quantity
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def _width(stream: TextIO) -> int | None:
+    """Rich wraps at 80 columns when piped; logs and CI are wider than that."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return 132
+
+
+out = Console(highlight=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 # Exit codes shared by every command
 EXIT_OK = 0
