@@ -231,13 +231,12 @@ def setup_write(db: Database, n_stacks: int) -> tuple[dict[str, int], int]:
             for i, n in enumerate(stack_names(n_stacks), 1)
         ]  # fmt: skip
         ids = store.insert_units(s, stacks)
-        run = store.add_step_run(
+        run_id = store.add_step_run(
             s, lot_id=LOT, step_index=DICE_STEP, step_id="dice", kind="tool", tool_id="DICE-1",
             tool_kind="dicing", operation="dice", job_id="BENCH-002-1", recipe_id="bench",
             recipe_hash=RECIPE_HASH, state="started", setpoints=dicing_setpoints(),
         )  # fmt: skip
-        assert run.id is not None
-        return ids, run.id
+        return ids, run_id
 
     return db.run_sync(tx)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import secrets
 import socket
@@ -99,6 +100,20 @@ class Engine:
         self.pool = ToolPool(drivers)
         self.settings = settings or EngineSettings()
         self.notify = notify
+        # parsed and expanded recipes by (content hash, options): every lot of a recipe
+        # version would otherwise parse and check the same YAML again
+        self._expansions: dict[tuple[str, str], tuple[LoadedRecipe, Expansion]] = {}
+
+    def expansion(
+        self, recipe_hash: str, text: str, name: str, options: Mapping[str, object]
+    ) -> tuple[LoadedRecipe, Expansion]:
+        opts = {k: str(v) for k, v in options.items()}
+        key = (recipe_hash, json.dumps(opts, sort_keys=True))
+        found = self._expansions.get(key)
+        if found is None:
+            loaded = load_text(text, Path(name))
+            found = self._expansions[key] = (loaded, loaded.expand(opts))
+        return found
 
     async def connect(self) -> dict[str, str | None]:
         """Connect every tool; a tool that is down now is retried when a step needs it."""
@@ -281,12 +296,85 @@ class Engine:
 
 
 @dataclass
+class _Begun:
+    """A tool step whose intent is committed and whose tool is held: its job goes out next."""
+
+    step_index: int
+    driver: ToolDriver
+    run_id: int
+    job_id: str
+
+
+@dataclass
+class _Intent:
+    """Writes a tool step's intent (its step run, with the job id, and the track-in and
+    step-started events) inside a transaction, unless a hold/pause/abort request takes
+    effect first."""
+
+    runner: LotRunner
+    ctx: _Context
+    step: PlannedStep
+    driver: ToolDriver
+    attempt: int
+    job_id: str
+
+    def __call__(self, s: Session, lot: Lot) -> int | None:
+        """The new step run's id, or None when a request stopped the lot instead."""
+        step, driver = self.step, self.driver
+        if self.runner._take_request(s, lot, step):
+            return None
+        op = interface_for(driver.kind).operation(step.operation or "")
+        units = {p.name: p.unit for p in op.params}
+        setpoints = {k: {"value": v, "unit": units.get(k, "")} for k, v in step.values.items()}
+        r = self.ctx.recipe
+        run_id = store.add_step_run(
+            s,
+            lot_id=lot.id,
+            step_index=step.index,
+            step_id=step.id,
+            attempt=self.attempt,
+            kind="tool",
+            tool_id=driver.tool_id,
+            tool_kind=driver.kind,
+            operation=step.operation,
+            job_id=self.job_id,
+            recipe_id=r.recipe.id,
+            recipe_hash=r.hash,
+            state="started",
+            setpoints=setpoints,
+        )
+        store.set_lot(lot, state="running", owner=ME)
+        info = {
+            "step_index": step.index,
+            "operation": step.operation,
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+            "role": step.role,
+        }
+        store.add_events(
+            s,
+            lot.station,
+            [
+                event("track_in", lot_id=lot.id, tool_id=driver.tool_id, step_id=step.id,
+                      data=info),
+                event("step_started", lot_id=lot.id, tool_id=driver.tool_id, step_id=step.id,
+                      data={**info, "setpoints": setpoints}),
+            ],
+            lot,
+        )  # fmt: skip
+        return run_id
+
+
+@dataclass
 class _Context:
     lot: Lot
     recipe: LoadedRecipe
     expansion: Expansion
     material: Material
-    consumable_ids: dict[str, int]
+    # the newest run of the lot's next step when the runner claimed it; later steps have
+    # none (this runner is the first to reach them)
+    prior: StepRun | None = None
+    begun: _Begun | None = None
 
 
 class LotRunner:
@@ -318,6 +406,8 @@ class LotRunner:
                     await self._tool_step(ctx, step)
         finally:
             structlog.contextvars.unbind_contextvars("lot_id", "step_id")
+            if ctx.begun is not None:  # stopped before its job went out; resume re-attaches
+                self.engine.pool.give_back(ctx.begun.driver)
             await self.db.run(lambda s: self._disown(s))
         units = await self.db.run(lambda s: store.count_units(s, self.lot_id))
         lot = ctx.lot
@@ -325,12 +415,12 @@ class LotRunner:
         return Outcome(self.lot_id, lot.state, lot.hold_reason, self.steps_run, units)
 
     async def _claim(self) -> _Context:
-        def tx(s: Session) -> tuple[Lot, str, list[Any], dict[str, int]]:
+        def tx(s: Session) -> tuple[Lot, str, list[Any], dict[str, int], StepRun | None]:
             lot = store.get_lot(s, self.lot_id, for_update=True)
             if lot.owner and lot.owner != ME and _alive(lot.owner):
                 raise LotBusy(f"lot {lot.id} is being driven by controller {lot.owner}")
             if lot.state in ("held", "aborted", "completed", "scrapped", "waiting"):
-                return lot, store.recipe_text(s, lot.recipe_hash), [], {}
+                return lot, store.recipe_text(s, lot.recipe_hash), [], {}, None
             store.set_lot(lot, owner=ME, state="queued" if lot.state == "paused" else lot.state)
             every = store.lot_units(s, lot.id, active_only=False)
             counts: dict[str, int] = {}  # supply units drawn so far, to keep numbering on
@@ -339,11 +429,16 @@ class LotRunner:
                 if src and u.created_step >= 0:
                     counts[src] = counts.get(src, 0) + 1
             active = [u for u in every if u.state in ("active", "supply")]
-            return lot, store.recipe_text(s, lot.recipe_hash), active, counts
+            prior = store.open_step_run(s, lot.id, lot.next_step)
+            return lot, store.recipe_text(s, lot.recipe_hash), active, counts, prior
 
-        lot, text, units, supply_counts = await self.db.run(tx)
-        loaded = load_text(text, Path(f"<lot {lot.id}: {lot.recipe_id} v{lot.recipe_version}>"))
-        exp = loaded.expand({k: str(v) for k, v in lot.options.items()})
+        lot, text, units, supply_counts, prior = await self.db.run(tx)
+        loaded, exp = self.engine.expansion(
+            lot.recipe_hash,
+            text,
+            f"<lot {lot.id}: {lot.recipe_id} v{lot.recipe_version}>",
+            lot.options,
+        )
         material = Material(lot.id, supply_counts=supply_counts)
         for u in units:
             if u.state == "supply":
@@ -352,7 +447,7 @@ class LotRunner:
             material.active[u.name] = UnitView(
                 u.name, u.kind, u.id, u.slot, u.attributes.get("input"), dict(u.attributes)
             )
-        return _Context(lot, loaded, exp, material, {})
+        return _Context(lot, loaded, exp, material, prior)
 
     def _disown(self, s: Session) -> None:
         lot = store.get_lot(s, self.lot_id, for_update=True)
@@ -410,7 +505,7 @@ class LotRunner:
                 return lot
             r = ctx.recipe
             data = {f: f"SIM-{lot.id}-{step.template}-{f}" for f in step.returns}
-            run = store.add_step_run(
+            store.add_step_run(
                 s,
                 lot_id=lot.id,
                 step_index=step.index,
@@ -422,6 +517,7 @@ class LotRunner:
                 state="confirmed" if auto else "waiting",
                 setpoints={"external": step.external, "returns": list(step.returns)},
                 results=data if auto else {},
+                ended_at=utcnow() if auto else None,
             )
             evs = [
                 event(
@@ -432,7 +528,6 @@ class LotRunner:
                 )
             ]
             if auto:
-                run.ended_at = utcnow()
                 evs.append(
                     event(
                         "external_confirmed",
@@ -460,22 +555,29 @@ class LotRunner:
 
     async def _tool_step(self, ctx: _Context, step: PlannedStep) -> None:
         assert step.tool is not None and step.operation is not None
-        prior = await self.db.run(lambda s: store.open_step_run(s, self.lot_id, step.index))
+        begun, ctx.begun = ctx.begun, None
+        prior, ctx.prior = ctx.prior, None
         reattach = prior if prior is not None and prior.state == "started" else None
-        operation = step.operation
+        if begun is not None:
+            driver = begun.driver  # the previous step's commit wrote this one's intent
+        else:
+            operation = step.operation
+            try:
+                driver = await self.engine.pool.take(
+                    step.tool,
+                    priority=ctx.lot.priority,
+                    since=ctx.lot.created_at.timestamp(),
+                    tool_id=reattach.tool_id if reattach else None,
+                    fits=lambda d: d.setup_problem(operation, step.values) is None,
+                )
+            except NoToolFits as e:
+                await self._hold(ctx, step, f"step {step.id}: {e} ({self._setups(step)})")
+                return
         try:
-            async with self.engine.pool.acquire(
-                step.tool,
-                priority=ctx.lot.priority,
-                since=ctx.lot.created_at.timestamp(),
-                tool_id=reattach.tool_id if reattach else None,
-                fits=lambda d: d.setup_problem(operation, step.values) is None,
-            ) as driver:
-                done = await self._run_on(ctx, step, driver, prior, reattach)
-        except NoToolFits as e:
-            await self._hold(ctx, step, f"step {step.id}: {e} ({self._setups(step)})")
-            return
-        if done is not None:  # the tool is free again before the database commit
+            done = await self._run_on(ctx, step, driver, prior, reattach, begun)
+        finally:
+            self.engine.pool.give_back(driver)  # free again before the database commit
+        if done is not None:
             await self._commit(ctx, step, driver, *done)
 
     def _setups(self, step: PlannedStep) -> str:
@@ -494,17 +596,27 @@ class LotRunner:
         driver: ToolDriver,
         prior: StepRun | None,
         reattach: StepRun | None,
-    ) -> tuple[int, JobResult, dict[str, str]] | None:
+        begun: _Begun | None,
+    ) -> tuple[int, JobResult] | None:
         """Start (or re-attach to) the step's job and wait for it; None if the lot stopped."""
         if reattach is not None:
             run_id, job_id = reattach.id, reattach.job_id
             assert run_id is not None and job_id is not None
             log.info("engine.reattach", job_id=job_id, tool_id=driver.tool_id)
         else:
-            begun = await self._begin(ctx, step, driver, prior)
-            if begun is None:
-                return None  # a hold/pause/abort request took effect instead
-            run_id, job_id = begun
+            if begun is not None:
+                run_id, job_id = begun.run_id, begun.job_id
+            else:
+                intent = self._intent(ctx, step, driver, prior)
+
+                def tx(s: Session) -> tuple[Lot, int | None]:
+                    lot = store.get_lot(s, self.lot_id, for_update=True)
+                    return lot, intent(s, lot)
+
+                ctx.lot, run_id_or_none = await self.db.run(tx)
+                if run_id_or_none is None:
+                    return None  # a hold/pause/abort request took effect instead
+                run_id, job_id = run_id_or_none, intent.job_id
             if not await self._start(ctx, step, driver, run_id, job_id):
                 return None
         info = {
@@ -517,74 +629,15 @@ class LotRunner:
         result = await self._wait(
             ctx, step, driver, run_id, job_id, reattached=reattach is not None
         )
-        if result is None:
-            return None
-        return run_id, result, await self._consumable_lots(driver, step)
+        return None if result is None else (run_id, result)
 
-    async def _begin(
+    def _intent(
         self, ctx: _Context, step: PlannedStep, driver: ToolDriver, prior: StepRun | None
-    ) -> tuple[int, str] | None:
+    ) -> _Intent:
         attempt = (prior.attempt + 1) if prior else 1
         # the nonce keeps ids unique on a tool across databases; simulators seed without it
         job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
-        op = interface_for(driver.kind).operation(step.operation or "")
-        units = {p.name: p.unit for p in op.params}
-        setpoints = {k: {"value": v, "unit": units.get(k, "")} for k, v in step.values.items()}
-
-        def tx(s: Session) -> tuple[Lot, int | None]:
-            lot = store.get_lot(s, self.lot_id, for_update=True)
-            if self._take_request(s, lot, step):
-                return lot, None
-            r = ctx.recipe
-            run = store.add_step_run(
-                s,
-                lot_id=lot.id,
-                step_index=step.index,
-                step_id=step.id,
-                attempt=attempt,
-                kind="tool",
-                tool_id=driver.tool_id,
-                tool_kind=driver.kind,
-                operation=step.operation,
-                job_id=job_id,
-                recipe_id=r.recipe.id,
-                recipe_hash=r.hash,
-                state="started",
-                setpoints=setpoints,
-            )
-            store.set_lot(lot, state="running", owner=ME)
-            info = {
-                "step_index": step.index,
-                "operation": step.operation,
-                "job_id": job_id,
-                "attempt": attempt,
-                "role": step.role,
-            }
-            store.add_events(
-                s,
-                lot.station,
-                [
-                    event(
-                        "track_in",
-                        lot_id=lot.id,
-                        tool_id=driver.tool_id,
-                        step_id=step.id,
-                        data=info,
-                    ),
-                    event(
-                        "step_started",
-                        lot_id=lot.id,
-                        tool_id=driver.tool_id,
-                        step_id=step.id,
-                        data={**info, "setpoints": setpoints},
-                    ),
-                ],
-                lot,
-            )
-            return lot, run.id
-
-        ctx.lot, run_id = await self.db.run(tx)
-        return None if run_id is None else (run_id, job_id)
+        return _Intent(self, ctx, step, driver, attempt, job_id)
 
     async def _start(
         self, ctx: _Context, step: PlannedStep, driver: ToolDriver, run_id: int, job_id: str
@@ -699,46 +752,35 @@ class LotRunner:
                     log.warning("engine.abort_failed", error=str(e))
                 return
 
-    async def _consumable_lots(self, driver: ToolDriver, step: PlannedStep) -> dict[str, str]:
-        names = step.consume
-
-        def tx(s: Session) -> dict[str, str]:
-            out = {}
-            for c in names:
-                unit = store.loaded_consumable(s, driver.tool_id, c)
-                if unit is None:  # nothing registered: record an anonymous lot for the tool
-                    unit = store.load_consumable(
-                        s, driver.tool_id, c, f"{driver.tool_id}.{c}.1", material=c
-                    )
-                out[c] = unit.name
-            return out
-
-        return await self.db.run(tx) if names else {}
-
     # -- outcomes ---------------------------------------------------------------------------
 
     async def _commit(
-        self,
-        ctx: _Context,
-        step: PlannedStep,
-        driver: ToolDriver,
-        run_id: int,
-        result: JobResult,
-        consumables: Mapping[str, str],
+        self, ctx: _Context, step: PlannedStep, driver: ToolDriver, run_id: int, result: JobResult
     ) -> None:
+        """Record the step's results, genealogy and events in one transaction. When the next
+        step is a tool step and a tool for it is free right now, its intent is written in
+        the same transaction (one commit per step instead of two)."""
         op = interface_for(driver.kind).operation(step.operation or "")
         units = {r.name: r.unit for r in op.results}
         results = {k: {"value": v, "unit": units.get(k, "")} for k, v in result.results.items()}
-        change = plan_change(
-            ctx.material, step, result.results, consumables, ctx.recipe.recipe.inputs
-        )
         out_of_spec = _spec_violations(step, result.results, units)
-        last = step.index + 1 >= len(ctx.expansion.steps)
+        steps = ctx.expansion.steps
+        last = step.index + 1 >= len(steps)
+        intent = None if out_of_spec or last else self._next_intent(ctx, steps[step.index + 1])
 
-        def tx(s: Session) -> tuple[Lot, dict[str, int]]:
+        def tx(s: Session) -> tuple[Lot, Change, dict[str, int], int | None]:
             store.finish_step_run(s, run_id, expect=("started",), state="done", results=results)
             lot = store.get_lot(s, self.lot_id, for_update=True)
-            ids = _write_change(s, ctx, change, run_id, step.index)
+            loaded = {c: store.consumable_lot(s, driver.tool_id, c) for c in step.consume}
+            change = plan_change(
+                ctx.material,
+                step,
+                result.results,
+                {c: name for c, (name, _) in loaded.items()},
+                ctx.recipe.recipe.inputs,
+            )
+            known = dict(loaded.values())
+            ids = _write_change(s, ctx, change, run_id, step.index, known)
             evs = [
                 event(
                     "step_completed",
@@ -772,14 +814,37 @@ class LotRunner:
                 evs.append(event("hold", lot_id=lot.id, step_id=step.id, data={"reason": reason}))
             store.set_lot(lot, **changes)
             store.add_events(s, lot.station, evs, lot)
-            return lot, ids
+            return lot, change, ids, (intent(s, lot) if intent is not None else None)
 
-        ctx.lot, ids = await self.db.run(tx)
+        try:
+            ctx.lot, change, ids, next_run = await self.db.run(tx)
+        except BaseException:
+            if intent is not None:
+                self.engine.pool.give_back(intent.driver)
+            raise
         ctx.material.apply(change, ids)
+        if intent is not None:
+            if next_run is None:  # a request stopped the lot between the steps
+                self.engine.pool.give_back(intent.driver)
+            else:
+                ctx.begun = _Begun(intent.step.index, intent.driver, next_run, intent.job_id)
         self.steps_run += 1
         self.engine.notify(
             self.lot_id, "done", {"step": step, "results": result.results, "last": last}
         )
+
+    def _next_intent(self, ctx: _Context, step: PlannedStep) -> _Intent | None:
+        """The intent for `step` if it is a tool step and a tool for it is free right now."""
+        if step.kind != "tool" or step.tool is None:
+            return None
+        operation = step.operation or ""
+        try:
+            driver = self.engine.pool.take_now(
+                step.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
+            )
+        except NoToolFits:
+            return None  # the step itself holds the lot, with what each tool lacks
+        return None if driver is None else self._intent(ctx, step, driver, None)
 
     async def _fail(
         self,
@@ -844,9 +909,15 @@ def _spec_violations(
 
 
 def _write_change(
-    s: Session, ctx: _Context, change: Change, run_id: int, step_index: int
+    s: Session,
+    ctx: _Context,
+    change: Change,
+    run_id: int,
+    step_index: int,
+    known: Mapping[str, int],
 ) -> dict[str, int]:
-    """Write a step's genealogy change; return the ids of the new units."""
+    """Write a step's genealogy change; return the ids of the new units. `known` gives the
+    ids of units outside the lot already looked up (the step's consumable lots)."""
     if not change:
         return {}
     lot_id = ctx.lot.id
@@ -855,6 +926,7 @@ def _write_change(
     new_ids = store.insert_units(s, change.units)
     ids = {name: u.id for name, u in ctx.material.active.items() if u.id is not None}
     ids |= new_ids
+    ids.update(known)
     # parts merged earlier (chips on a strip) and consumable lots are not active lot units
     ids |= store.ids_by_name(s, {p for p, _, _ in change.edges if p not in ids})
     store.insert_edges(

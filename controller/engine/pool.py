@@ -55,8 +55,46 @@ class ToolPool:
         tool_id: str | None = None,
         fits: Fits | None = None,
     ) -> AsyncIterator[ToolDriver]:
+        """`take`, held until the block ends."""
+        driver = await self.take(kind, priority=priority, since=since, tool_id=tool_id, fits=fits)
+        try:
+            yield driver
+        finally:
+            self.give_back(driver)
+
+    async def take(
+        self,
+        kind: str,
+        *,
+        priority: int = 0,
+        since: float = 0.0,
+        tool_id: str | None = None,
+        fits: Fits | None = None,
+    ) -> ToolDriver:
         """A free tool of `kind` (exactly `tool_id`, if given; one that `fits`, if given),
-        held until the block ends. NoToolFits if no tool of the line could ever serve."""
+        waiting in line for one; hand it back with `give_back`. NoToolFits if no tool of
+        the line could ever serve."""
+        driver = self.take_now(kind, tool_id=tool_id, fits=fits)
+        if driver is not None:
+            return driver
+        loop = asyncio.get_running_loop()
+        key = (-priority, since, next(self._order))
+        waiter = _Waiter(key, tool_id, fits, loop.create_future())
+        heapq.heappush(self._waiting.setdefault(kind, []), waiter)
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.give_back(waiter.future.result())
+            else:
+                self._waiting[kind].remove(waiter)
+                heapq.heapify(self._waiting[kind])
+            raise
+
+    def take_now(
+        self, kind: str, *, tool_id: str | None = None, fits: Fits | None = None
+    ) -> ToolDriver | None:
+        """A free tool as `take` would give, or None rather than wait."""
         if tool_id is not None and tool_id not in self.drivers:
             raise ParameterError(f"the line has no tool {tool_id!r}")
         if kind not in self.kinds():
@@ -64,25 +102,7 @@ class ToolPool:
         probe = _Waiter((0, 0.0, 0), tool_id, fits, asyncio.get_running_loop().create_future())
         if not any(probe.wants(d) for d in self.drivers.values() if d.kind == kind):
             raise NoToolFits(f"no {kind} tool of the line is set up for this step")
-        driver = self._take(kind, probe)
-        if driver is None:
-            loop = asyncio.get_running_loop()
-            key = (-priority, since, next(self._order))
-            waiter = _Waiter(key, tool_id, fits, loop.create_future())
-            heapq.heappush(self._waiting.setdefault(kind, []), waiter)
-            try:
-                driver = await waiter.future
-            except asyncio.CancelledError:
-                if waiter.future.done() and not waiter.future.cancelled():
-                    self._give_back(waiter.future.result())
-                else:
-                    self._waiting[kind].remove(waiter)
-                    heapq.heapify(self._waiting[kind])
-                raise
-        try:
-            yield driver
-        finally:
-            self._give_back(driver)
+        return self._take(kind, probe)
 
     def _take(self, kind: str, waiter: _Waiter) -> ToolDriver | None:
         free = self._free.get(kind, [])
@@ -91,7 +111,7 @@ class ToolPool:
                 return free.pop(i)
         return None
 
-    def _give_back(self, driver: ToolDriver) -> None:
+    def give_back(self, driver: ToolDriver) -> None:
         waiters = self._waiting.get(driver.kind, [])
         for w in sorted(waiters):
             if w.future.done():

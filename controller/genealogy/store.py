@@ -2,7 +2,10 @@
 transaction (see Database.run), so what must be atomic is simply one call.
 
 Bulk rows (units, edges) go through Core `insert` with lists of dicts: building ORM objects
-costs ~17 µs each (STACK.md), far too slow for a diced stack of thousands of packages.
+costs ~17 µs each (STACK.md), far too slow for a diced stack of thousands of packages. The
+statements every process step runs are built once (below) and executed on the session's
+connection: building a statement and the ORM's execute path cost ~250 µs a call on this
+class of machine, more than SQLite takes to run it (bench/engine.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -34,6 +37,30 @@ class LotNotFound(FablineError):
 
 class StaleStep(FablineError):
     """A step run was already finished (by another controller, or twice): nothing applied."""
+
+
+# -- statements on every step's path, built once -------------------------------------------
+
+_RUNS: Table = StepRun.__table__  # type: ignore[attr-defined]
+_LOADS: Table = ConsumableLoad.__table__  # type: ignore[attr-defined]
+_UNITS: Table = Unit.__table__  # type: ignore[attr-defined]
+_INSERT_RUN = _RUNS.insert().returning(_RUNS.c.id)
+_FINISH_RUN = _RUNS.update().where(
+    _RUNS.c.id == bindparam("run_id"), _RUNS.c.state.in_(bindparam("expect", expanding=True))
+)
+_INSERT_EVENTS = Outbox.__table__.insert()  # type: ignore[attr-defined]
+_INSERT_EDGES = Edge.__table__.insert()  # type: ignore[attr-defined]
+_LOADED_CONSUMABLE = (
+    select(_UNITS.c.name, _UNITS.c.id)
+    .join(_LOADS, _LOADS.c.unit_id == _UNITS.c.id)
+    .where(
+        _LOADS.c.tool_id == bindparam("tool_id"),
+        _LOADS.c.consumable == bindparam("consumable"),
+        _LOADS.c.unloaded_at.is_(None),
+    )
+    .order_by(_LOADS.c.id.desc())
+    .limit(1)
+)
 
 
 # -- recipes and lots ---------------------------------------------------------------------
@@ -136,7 +163,7 @@ def insert_edges(s: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if s.get_bind().dialect.name != "postgresql":
-        s.execute(insert(Edge), rows)
+        s.connection().execute(_INSERT_EDGES, rows)
         return
     cur = _pg_cursor(s)
     with cur, cur.copy("COPY edge (parent_id, child_id, kind, step_run_id) FROM STDIN") as cp:
@@ -195,20 +222,6 @@ def count_units(s: Session, lot_id: str) -> dict[str, int]:
 # -- consumable lots ----------------------------------------------------------------------
 
 
-def loaded_consumable(s: Session, tool_id: str, consumable: str) -> Unit | None:
-    q = (
-        select(Unit)
-        .join(ConsumableLoad, col(ConsumableLoad.unit_id) == col(Unit.id))
-        .where(
-            col(ConsumableLoad.tool_id) == tool_id,
-            col(ConsumableLoad.consumable) == consumable,
-            col(ConsumableLoad.unloaded_at).is_(None),
-        )
-        .order_by(col(ConsumableLoad.id).desc())
-    )
-    return s.scalars(q).first()
-
-
 def load_consumable(
     s: Session, tool_id: str, consumable: str, lot_name: str, material: str
 ) -> Unit:
@@ -233,26 +246,41 @@ def load_consumable(
     return unit
 
 
+def consumable_lot(s: Session, tool_id: str, consumable: str) -> tuple[str, int]:
+    """(name, unit id) of the consumable lot loaded for `consumable` on `tool_id`; when nobody
+    registered one, an anonymous lot `<tool>.<consumable>.1` is recorded so consumption
+    still traces."""
+    row = (
+        s.connection()
+        .execute(_LOADED_CONSUMABLE, {"tool_id": tool_id, "consumable": consumable})
+        .first()
+    )
+    if row is None:
+        unit = load_consumable(s, tool_id, consumable, f"{tool_id}.{consumable}.1", consumable)
+        assert unit.id is not None
+        return unit.name, unit.id
+    name, unit_id = row
+    assert unit_id is not None
+    return name, unit_id
+
+
 # -- step runs ----------------------------------------------------------------------------
 
 
-def add_step_run(s: Session, **fields: Any) -> StepRun:
-    run = StepRun(**fields)
-    s.add(run)
-    s.flush()
-    return run
+def add_step_run(s: Session, **fields: Any) -> int:
+    """Insert a step run; return its id (one statement: this is on every step's path)."""
+    fields.setdefault("started_at", utcnow())
+    for key in ("setpoints", "results"):
+        fields.setdefault(key, {})
+    return int(s.connection().execute(_INSERT_RUN, fields).scalar_one())
 
 
-def finish_step_run(s: Session, run_id: int, *, expect: Sequence[str], **changes: Any) -> StepRun:
+def finish_step_run(s: Session, run_id: int, *, expect: Sequence[str], **changes: Any) -> None:
     """Move a step run out of one of the `expect` states; StaleStep if it already left."""
-    run = s.get(StepRun, run_id, with_for_update=True)
-    if run is None or run.state not in expect:
+    params = {**changes, "ended_at": utcnow(), "run_id": run_id, "expect": list(expect)}
+    done = s.connection().execute(_FINISH_RUN, params)
+    if done.rowcount != 1:
         raise StaleStep(f"step run {run_id} is no longer {'/'.join(expect)}")
-    for k, v in changes.items():
-        setattr(run, k, v)
-    run.ended_at = utcnow()
-    s.flush()
-    return run
 
 
 def step_runs(s: Session, lot_id: str) -> list[StepRun]:
@@ -294,8 +322,7 @@ def add_events(
             }
         )
     if rows:
-        s.execute(insert(Outbox), rows)
-        s.flush()
+        s.connection().execute(_INSERT_EVENTS, rows)
 
 
 def lot_events(s: Session, lot_id: str) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ def _dice(
     rejects: dict[tuple[int, int], str | None],
 ) -> None:
     """A dicing step's genealogy, written as the engine's _write_change writes it."""
-    run = store.add_step_run(
+    run_id = store.add_step_run(
         s, lot_id=LOT, step_index=step, step_id=f"dice-{step}", kind="tool", tool_id="DICE-1",
         tool_kind="dicing", operation="dice", job_id=f"J-{step}", recipe_id="r",
         recipe_hash=HASH, state="done", setpoints=setpoints,
@@ -55,7 +55,7 @@ def _dice(
         s,
         [
             {"parent_id": parent_id, "child_id": ids[r["name"]], "kind": "split",
-             "step_run_id": run.id}
+             "step_run_id": run_id}
             for r in rows
         ],
     )  # fmt: skip

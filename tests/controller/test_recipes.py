@@ -253,6 +253,11 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
     assert ":4: (top): YAML syntax" in line
 
 
+def test_control_character_is_one_line(tmp_path: Path) -> None:
+    line = _one_line(tmp_path, "id: x\nversion: 1\ntitle: a\x07b\n")
+    assert "control characters are not allowed" in line and "\n" not in line
+
+
 def test_duplicate_key_names_its_line(tmp_path: Path) -> None:
     line = _one_line(tmp_path, "id: x\nversion: 1\nid: y\n")
     assert ":3: id: duplicate key 'id'" in line
@@ -314,7 +319,7 @@ def test_broken_yaml_never_crashes(tmp_path: Path, cut: int, junk: str) -> None:
     out = tmp_path / "broken.yaml"
     out.write_text(text[:cut] + junk + text[cut + len(junk) :])
     lines = check_file(out)
-    assert all(line.startswith(f"{out}:") for line in lines), lines
+    assert all(line.startswith(f"{out}:") and "\n" not in line for line in lines), lines
 
 
 def test_recipe_combinations_start_with_the_defaults() -> None:
