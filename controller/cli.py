@@ -38,6 +38,14 @@ LineOption = Annotated[
     Path | None,
     typer.Option("--line", help="Line file (YAML/JSON); default: the running `fabline sim`."),
 ]
+EngineLineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--line",
+        help="Line file (YAML/JSON) of the tools to drive; default: a simulated line embedded"
+        " in this process.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -387,7 +395,7 @@ def run_lot(
         typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
-    line: LineOption = None,
+    line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     time_scale: TimeScaleOption = 2e4,
@@ -412,7 +420,7 @@ def run_lot(
 @app.command("resume")
 def resume_lot(
     lot: Annotated[str, typer.Argument(help="Lot id.")],
-    line: LineOption = None,
+    line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     time_scale: TimeScaleOption = 2e4,
@@ -621,7 +629,7 @@ def mes_relay(
 
 @mes_app.command("serve")
 def mes_serve(
-    line: LineOption = None,
+    line: EngineLineOption = None,
     db: DbOption = None,
     mqtt: MqttOption = None,
     station: StationOption = None,

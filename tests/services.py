@@ -73,7 +73,9 @@ class Mosquitto:
     """A private broker on a free port, with persistence, started and stopped by pid — for
     tests that take a broker down."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, settings: str | None = None) -> None:
+        """`settings`: mosquitto.conf lines to use instead of an open broker with
+        persistence (the listener, persistence location and log lines are added)."""
         import shutil
 
         if shutil.which("mosquitto") is None:
@@ -81,10 +83,16 @@ class Mosquitto:
         self.port = free_port()
         self.dir = directory
         self.conf = directory / "mosquitto.conf"
+        body = (
+            settings
+            if settings is not None
+            else ("allow_anonymous true\npersistence true\nmax_queued_messages 100000\n")
+        )
+        # as root, mosquitto drops to user `mosquitto`, who cannot read a test's files
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {directory}/\nautosave_interval 1\n"
-            "max_queued_messages 100000\nlog_dest stderr\nlog_type information\n"
+            f"{body}\nlistener {self.port} 127.0.0.1\npersistence_location {directory}/\n"
+            f"{user}autosave_interval 1\nlog_dest stderr\nlog_type information\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
