@@ -12,7 +12,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-## the main job: every tool of the embedded simulated line runs one operation
+## the main job: every claimed flow, one lot each, on the embedded simulated line
 run: $(STAMP)
 	$(BIN)/fabline demo
 
@@ -31,8 +31,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## benchmarks (minutes; PostgreSQL and Mosquitto on 127.0.0.1): figures as ratios to raw paths
 bench: $(STAMP)
 	$(BIN)/python bench/driver_overhead.py
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/mes.py
+	$(BIN)/python bench/genealogy.py
 
 ## re-pin dependencies after editing pyproject.toml
 lock: $(STAMP)

@@ -569,7 +569,7 @@ def build_trace_db(target: Target, n_lots: int, seed: int) -> tuple[str, Built]:
 
 def raw_sql(stmt: Any, sqlite: bool) -> str:
     """The statement's SQL for the raw driver (sqlite3 takes :name, psycopg %(name)s)."""
-    sql: str = stmt.text
+    sql: str = getattr(stmt, "element", stmt).text  # text(...).columns(...) wraps the text
     if sqlite:
         return sql
     return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
