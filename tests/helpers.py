@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from controller.recipes import LoadedRecipe
+from controller.recipes.catalog import combinations
+from controller.recipes.expand import matches
 from drivers.base import ToolDriver
 from drivers.line import Line
 from drivers.registry import make_driver
@@ -23,3 +26,15 @@ async def connected(line: Line, tool_id: str, **options: float) -> ToolDriver:
     driver = make_driver(line.tool(tool_id), **options)
     await driver.connect()
     return driver
+
+
+def recipe_variants(r: LoadedRecipe) -> list[dict[str, str]]:
+    """The default options, and each option value on its own, unless declared impossible."""
+    defaults = next(combinations(r.recipe))
+    out = [defaults]
+    for name, spec in r.recipe.options.items():
+        for value in spec.choices():
+            v = {**defaults, name: str(value)}
+            if v != defaults and not any(matches(c.when, v) for c in r.recipe.constraints):
+                out.append(v)
+    return out

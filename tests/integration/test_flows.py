@@ -18,12 +18,10 @@ from controller.genealogy import trace
 from controller.genealogy.db import Database
 from controller.lots import release
 from controller.recipes import LoadedRecipe, catalog, find
-from controller.recipes.catalog import combinations
-from controller.recipes.expand import matches
 from drivers.interfaces.dicing import die_positions
 from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
-from tests.helpers import new_job_id
+from tests.helpers import new_job_id, recipe_variants
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -56,18 +54,6 @@ async def run(engine: Engine, recipe: LoadedRecipe, options: dict[str, str] | No
     return await engine.run_lot(lot_id)
 
 
-def variants(r: LoadedRecipe) -> list[dict[str, str]]:
-    """The default options, and each option value on its own, unless declared impossible."""
-    defaults = next(combinations(r.recipe))
-    out = [defaults]
-    for name, spec in r.recipe.options.items():
-        for value in spec.choices():
-            v = {**defaults, name: str(value)}
-            if v != defaults and not any(matches(c.when, v) for c in r.recipe.constraints):
-                out.append(v)
-    return out
-
-
 @pytest.mark.parametrize("recipe_id", sorted(r.recipe.id for r in catalog()))
 async def test_recipe_completes_for_defaults_and_each_option_value(
     instant_line: SimLine, tmp_path: Path, recipe_id: str
@@ -75,7 +61,7 @@ async def test_recipe_completes_for_defaults_and_each_option_value(
     engine = await make_engine(instant_line, f"sqlite:///{tmp_path / 'g.db'}")
     try:
         r = find(recipe_id)
-        for options in variants(r):
+        for options in recipe_variants(r):
             instant_line.maintain()  # dozens of lots on one line: blades and supplies wear out
             outcome = await run(engine, r, options)
             assert outcome.state == "completed", (options, outcome.hold_reason)

@@ -8,24 +8,12 @@ import random
 
 import pytest
 
-from controller.recipes import LoadedRecipe, catalog
-from controller.recipes.catalog import combinations
-from controller.recipes.expand import matches
+from controller.recipes import catalog
 from drivers.interfaces import interface_for
 from simulators.kinds import sim_class
+from tests.helpers import recipe_variants
 
 DRAWS = 400  # noise draws per step: each fixed, so the test is deterministic
-
-
-def variants(r: LoadedRecipe) -> list[dict[str, str]]:
-    defaults = next(combinations(r.recipe))
-    out = [defaults]
-    for name, spec in r.recipe.options.items():
-        for value in spec.choices():
-            v = {**defaults, name: str(value)}
-            if v != defaults and not any(matches(c.when, v) for c in r.recipe.constraints):
-                out.append(v)
-    return out
 
 
 @pytest.mark.parametrize("recipe_id", sorted(r.recipe.id for r in catalog()))
@@ -33,7 +21,7 @@ def test_no_spec_limit_inside_the_process_noise(recipe_id: str) -> None:
     r = next(x for x in catalog() if x.recipe.id == recipe_id)
     failures: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for options in variants(r):
+    for options in recipe_variants(r):
         for step in r.expand(options).steps:
             key = (step.id, repr(sorted(step.values.items())))
             if step.kind != "tool" or not step.spec or key in seen:
