@@ -10,6 +10,7 @@ databases); the seed ignores it, so the same lot run twice with the same seed me
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import math
 import random
@@ -95,7 +96,7 @@ class SimJob:
             self.handle = None
 
 
-class SimTool:
+class SimTool(abc.ABC):
     """Base of every simulated tool; one instance per tool of a line."""
 
     interface: ToolInterface
@@ -304,8 +305,9 @@ class SimTool:
 
     # -- physics hooks (subclasses) ---------------------------------------------------------
 
+    @abc.abstractmethod
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
-        raise NotImplementedError(f"{type(self).__name__} must model its process")
+        """The job's duration, results, wear and warnings (each kind models its process)."""
 
     def refuse_reason(self, op: Operation, values: Mapping[str, Value]) -> str | None:
         """A tool-specific reason to refuse a job beyond ranges, rules and setup."""
