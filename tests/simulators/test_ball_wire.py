@@ -4,42 +4,15 @@ docs/tools/ball.md and docs/tools/modbus-map.md (independent of drivers/interfac
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: Sequence[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
-    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation code, job id, 2 spare
-    for p in params:
-        block += f32(p)
-    return block
-
-
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("BALL-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
+from tests.simulators.raw import client, job_block, text, unf32
 
 
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BALL-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert isinstance(rr, ReadDeviceInformationResponse)
     assert rr.information[0] == b"FABLINE-SIM"
@@ -49,7 +22,7 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_wafer_bump_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BALL-1")
     # setup bitmasks: alloy SAC305 = bit 1, ball_size D300 = bit 5
     assert (await c.read_input_registers(66, count=2, device_id=1)).registers == [2, 32]
     supply_before = unf32((await c.read_input_registers(74, count=2, device_id=1)).registers)
@@ -79,7 +52,7 @@ async def test_wafer_bump_by_the_register_map(line: Line) -> None:
 
 
 async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BALL-1")
     # reflow (op 2) with peak_temp (slot 10) at 270 °C, above the 260 °C hard limit
     params = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 270, 260, 75, 100]
     rr = await c.write_registers(0, job_block(2, "WIRE-B2", params), device_id=1)
@@ -92,7 +65,7 @@ async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
 
 
 async def test_rule_and_setup_refusals(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BALL-1")
     # ball_place (op 1) with flux 80 µm for a 300 µm ball: refusal 8 (RULE)
     place = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 80, 10]
     rr = await c.write_registers(0, job_block(1, "WIRE-B3", place), device_id=1)

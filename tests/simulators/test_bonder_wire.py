@@ -3,37 +3,10 @@ docs/tools/bonder.md and docs/tools/modbus-map.md (independent of drivers/interf
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
-
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
 
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: Sequence[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-def untext(regs: Sequence[int]) -> bytes:
-    return struct.pack(f">{len(regs)}H", *regs).split(b"\0", 1)[0]
-
-
-def start_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
-    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation, job id at HR 2, slots at HR 20
-    for p in params:
-        block += f32(p)
-    return block
-
+from tests.simulators.raw import client, job_block, text, unf32, untext
 
 # flip_chip (op 3): bump_type SOLDER=0, bump_count 400, bump_height 30 µm, coplanarity 3 µm,
 # pitch 150 µm, force_per_bump 10 gf, head 300 °C, stage 100 °C, bond_time 4 s, die 10 mm,
@@ -41,15 +14,8 @@ def start_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
 FLIP = [0, 400, 30, 3, 150, 10, 300, 100, 4, 10, 0, 2]
 
 
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("BOND-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
-
-
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BOND-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert rr.information[0] == b"FABLINE-SIM"
     assert rr.information[1] == b"UNIBOND-8"
@@ -60,13 +26,13 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_flip_chip_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "BOND-1")
     status = (await c.read_input_registers(0, count=106, device_id=1)).registers
     assert status[66] == 0b11101  # films: TC_FILM, LEAD, CIRCUIT_FILM, ADHESIVE_FILM
     assert unf32(status[90:92]) == 200_000  # bond_head limit
     head_before = unf32(status[74:76])
 
-    rr = await c.write_registers(0, start_block(3, "WIRE-B1", FLIP), device_id=1)
+    rr = await c.write_registers(0, job_block(3, "WIRE-B1", FLIP), device_id=1)
     assert not rr.isError()
     await c.write_registers(100, text("WIRE-B1", 16), device_id=1)
     while True:
@@ -103,9 +69,9 @@ async def test_flip_chip_by_the_register_map(line: Line) -> None:
 async def test_refusal_gives_exception_3_and_reason(
     line: Line, op: int, params: list[float], refusal: int, register: int, reason: bytes
 ) -> None:
-    c = await client(line)
+    c = await client(line, "BOND-1")
     job_id = f"WIRE-R{refusal}"
-    rr = await c.write_registers(0, start_block(op, job_id, params), device_id=1)
+    rr = await c.write_registers(0, job_block(op, job_id, params), device_id=1)
     assert rr.isError() and rr.exception_code == 3
     r = (await c.read_input_registers(5, count=2, device_id=1)).registers
     assert r == [refusal, register]

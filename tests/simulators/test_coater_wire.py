@@ -6,74 +6,21 @@ breaks.
 
 from __future__ import annotations
 
-import asyncio
-
-import pyvisa
-
 from drivers.line import Line
-
-
-class RawScpi:
-    """A bare asyncio line client: what any SCPI-over-socket program does."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, line: Line) -> RawScpi:
-        t = line.tool("COAT-1")
-        return cls(*await asyncio.open_connection(t.host, t.port))
-
-    async def ask(self, text: str) -> str:
-        await self.send(text)
-        return (await asyncio.wait_for(self.reader.readline(), 2)).decode().strip()
-
-    async def send(self, text: str) -> None:
-        self.writer.write(text.encode() + b"\n")
-        await self.writer.drain()
-
-    async def error(self) -> tuple[int, str]:
-        code, text = (await self.ask("SYST:ERR?")).split(",", 1)
-        return int(code), text
-
-    async def finish(self, job_id: str) -> dict[str, float]:
-        """Poll the job to its end; return its results by name."""
-        while True:
-            state, _progress, alarm = (await self.ask(f'JOB:STAT? "{job_id}"')).split(",")
-            assert alarm == "0"
-            if state == "COMPLETE":
-                break
-            assert state == "RUNNING"
-        fields = (await self.ask(f'JOB:RES? "{job_id}"')).split(",")
-        assert fields[0] == "COMPLETE" and fields[2] == "0"
-        return dict(zip(fields[3::2], map(float, fields[4::2]), strict=True))
-
-    def close(self) -> None:
-        self.writer.close()
+from tests.simulators.raw import RawScpi, stock_idn
 
 
 async def test_pyvisa_stock_client_identifies(line: Line) -> None:
     t = line.tool("COAT-1")
-    rm = pyvisa.ResourceManager("@py")
-
-    def idn() -> str:
-        inst = rm.open_resource(f"TCPIP0::127.0.0.1::{t.port}::SOCKET")
-        assert isinstance(inst, pyvisa.resources.MessageBasedResource)
-        inst.read_termination = inst.write_termination = "\n"
-        inst.timeout = 2000
-        try:
-            return str(inst.query("*IDN?"))
-        finally:
-            inst.close()
-
-    reply = await asyncio.to_thread(idn)
+    reply = await stock_idn(t.port)
     assert reply.split(",") == ["FABLINE-SIM", "SPINJET-4", "SN-COAT-1", "1.0.0"]
 
 
 async def test_spin_coat_then_cure_by_the_sheet(line: Line) -> None:
     """PI at 3000 rpm (defaults: 30 s spin, 110 °C / 120 s soft bake, 3 mL, 2 mm EBR), then a
     350 °C N₂ cure of that film."""
-    c = await RawScpi.open(line)
+    t = line.tool("COAT-1")
+    c = await RawScpi.open(t.host, t.port)
     await c.send('JOB:NEW "CWIRE-1",SPIN_COAT;:JOB:PAR MATERIAL,POLYIMIDE;:JOB:PAR SPIN_SPEED,3000')
     await c.send("JOB:STAR")
     assert await c.ask("SYST:ERR?") == '0,"No error"'
@@ -97,7 +44,8 @@ async def test_spin_coat_then_cure_by_the_sheet(line: Line) -> None:
 
 
 async def test_capillary_underfill_by_the_sheet(line: Line) -> None:
-    c = await RawScpi.open(line)
+    t = line.tool("COAT-1")
+    c = await RawScpi.open(t.host, t.port)
     await c.send(
         'JOB:NEW "CWIRE-3",DISPENSE;:JOB:PAR MATERIAL,UNDERFILL;:JOB:PAR PATTERN,CAPILLARY;'
         ":JOB:PAR VOLUME,7;:JOB:PAR SITES,50;:JOB:PAR GAP,50;:JOB:PAR FLOW_LENGTH,10;:JOB:STAR"
@@ -113,7 +61,8 @@ async def test_capillary_underfill_by_the_sheet(line: Line) -> None:
 
 
 async def test_refusals_use_scpi_error_numbers(line: Line) -> None:
-    c = await RawScpi.open(line)
+    t = line.tool("COAT-1")
+    c = await RawScpi.open(t.host, t.port)
     await c.send('JOB:NEW "CWIRE-4",SPIN_COAT;:JOB:PAR SPIN_SPEED,6000')
     code, text = await c.error()
     assert code == -222 and "SPIN_SPEED" in text
@@ -139,7 +88,8 @@ async def test_refusals_use_scpi_error_numbers(line: Line) -> None:
 
 
 async def test_status_queries(line: Line) -> None:
-    c = await RawScpi.open(line)
+    t = line.tool("COAT-1")
+    c = await RawScpi.open(t.host, t.port)
     assert await c.ask("TOOL:SET?") == (
         '1,MATERIALS,"POLYIMIDE LOW_T_PI PSPI EPOXY DIELECTRIC PROTECTIVE PHOTO_INK SEAL_RESIN'
         ' UNDERFILL TC_EPOXY CONDUCTIVE_PASTE PR_THIN PR_THICK ADHESIVE"'

@@ -5,32 +5,12 @@ from __future__ import annotations
 
 import struct
 
-from pymodbus.client import AsyncModbusTcpClient
-
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: list[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("DICE-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
+from tests.simulators.raw import client, job_block, text, unf32
 
 
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "DICE-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert rr.information[0] == b"FABLINE-SIM"
     assert rr.information[1] == b"KERF-6000"
@@ -39,14 +19,11 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_dice_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "DICE-1")
     # dice (op 1): mode SINGLE=0, blade HUB_30=1, material SI=0, stack 100, depth 130, z1 0,
     # spindle 30, feed 50, coolant 1.5, die 5 x 5, shape ROUND=0, width 200, length 0
     params = [0, 1, 0, 100, 130, 0, 30, 50, 1.5, 5, 5, 0, 200, 0]
-    block = [1, 1, *text("WIRE-D1", 16), 0, 0]
-    for p in params:
-        block += f32(p)
-    rr = await c.write_registers(0, block, device_id=1)
+    rr = await c.write_registers(0, job_block(1, "WIRE-D1", params), device_id=1)
     assert not rr.isError()
     await c.write_registers(100, text("WIRE-D1", 16), device_id=1)
     while True:
@@ -60,12 +37,9 @@ async def test_dice_by_the_register_map(line: Line) -> None:
 
 
 async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "DICE-1")
     params = [0, 1, 0, 100, 130, 0, 30, 999, 1.5, 5, 5, 0, 200, 0]  # feed 999 mm/s
-    block = [1, 1, *text("WIRE-D2", 16), 0, 0]
-    for p in params:
-        block += f32(p)
-    rr = await c.write_registers(0, block, device_id=1)
+    rr = await c.write_registers(0, job_block(1, "WIRE-D2", params), device_id=1)
     assert rr.isError() and rr.exception_code == 3
     r = (await c.read_input_registers(5, count=2, device_id=1)).registers
     assert r == [1, 20 + 2 * 7]  # OUT_OF_RANGE at the feed slot

@@ -3,48 +3,14 @@ docs/tools/grinder.md and docs/tools/modbus-map.md (independent of drivers/inter
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
-
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: Sequence[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
-    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation code, job id, 2 spare
-    for p in params:
-        block += f32(p)
-    return block
-
-
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("GRIND-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
-
-
-async def reason(c: AsyncModbusTcpClient) -> bytes:
-    regs = (await c.read_input_registers(26, count=32, device_id=1)).registers
-    return struct.pack(">32H", *regs).rstrip(b"\0")
+from tests.simulators.raw import client, job_block, reason, text, unf32
 
 
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "GRIND-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert isinstance(rr, ReadDeviceInformationResponse)
     assert rr.information[0] == b"FABLINE-SIM"
@@ -54,7 +20,7 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_back_grind_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "GRIND-1")
     # setup bitmasks: coarse_wheel G320 = bit 0, fine_wheel G2000 = bit 0, slurry CU = bit 0
     assert (await c.read_input_registers(66, count=3, device_id=1)).registers == [1, 1, 1]
     wheels_before = (await c.read_input_registers(74, count=4, device_id=1)).registers
@@ -92,7 +58,7 @@ async def test_back_grind_by_the_register_map(line: Line) -> None:
 
 
 async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "GRIND-1")
     # cmp (op 3) with pressure (slot 1) at 40 kPa, above 35: material CU=0, pressure 40,
     # velocity 1, endpoint CLEAR=0, time 60, overburden 3000, overpolish 20,
     # feature_width 10, slurry_flow 200, work_size 300
@@ -106,7 +72,7 @@ async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
 
 
 async def test_rule_and_setup_refusals(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "GRIND-1")
     # back_grind with coarse_infeed (slot 9) at 12 µm/s: refusal 8 (RULE)
     params = [0, 100, 775, 0, 1, 2, 0, 2, 30, 12, 0.3, 4800, 200, 300, 2]
     rr = await c.write_registers(0, job_block(1, "WIRE-G3", params), device_id=1)

@@ -3,33 +3,10 @@ docs/tools/mold.md and docs/tools/modbus-map.md (independent of drivers/interfac
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
-
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: Sequence[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
-    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation code, job id, 2 spare
-    for p in params:
-        block += f32(p)
-    return block
-
+from tests.simulators.raw import client, job_block, reason, text, unf32
 
 # mold (op 1), in sheet order: compound EMC_TABLET=0, method TRANSFER=0, film_assist NONE=0,
 # substrate ORGANIC=1, substrate_thickness 300 µm, thickness 500 µm, work_shape RECT=1,
@@ -39,20 +16,8 @@ def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
 STRIP = [0, 0, 0, 1, 300, 500, 1, 70, 240, 1, 200, 0, 5, 0, 0, 175, 190, 0, 0, 5]
 
 
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("MOLD-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
-
-
-async def reason(c: AsyncModbusTcpClient) -> bytes:
-    regs = (await c.read_input_registers(26, count=32, device_id=1)).registers
-    return struct.pack(">32H", *regs)
-
-
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "MOLD-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert isinstance(rr, ReadDeviceInformationResponse)
     assert rr.information[0] == b"FABLINE-SIM"
@@ -62,7 +27,7 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_transfer_mold_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "MOLD-1")
     # compounds bitmask: EMC_TABLET, EMC_TABLET_LOW_CTE, EMC_GRANULE, LMC_LIQUID (not EMC_MUF)
     assert (await c.read_input_registers(66, count=1, device_id=1)).registers == [0b11011]
     supply_before = unf32((await c.read_input_registers(74, count=2, device_id=1)).registers)
@@ -98,7 +63,7 @@ async def test_transfer_mold_by_the_register_map(line: Line) -> None:
 
 
 async def test_refusals_give_exception_3_and_reason(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "MOLD-1")
     # mold_temp (slot 15) at 190 °C, above the 185 °C maximum: OUT_OF_RANGE at HR 50
     params = list(STRIP)
     params[15] = 190

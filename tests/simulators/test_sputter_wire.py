@@ -6,50 +6,13 @@ breaks.
 
 from __future__ import annotations
 
-import asyncio
-
-import pyvisa
-
 from drivers.line import Line
-
-
-class RawScpi:
-    """A bare asyncio line client: what any SCPI-over-socket program does."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> RawScpi:
-        return cls(*await asyncio.open_connection(host, port))
-
-    async def ask(self, line: str) -> str:
-        self.writer.write(line.encode() + b"\n")
-        await self.writer.drain()
-        return (await asyncio.wait_for(self.reader.readline(), 2)).decode().strip()
-
-    async def send(self, line: str) -> None:
-        self.writer.write(line.encode() + b"\n")
-        await self.writer.drain()
-
-    def close(self) -> None:
-        self.writer.close()
+from tests.simulators.raw import RawScpi, stock_idn
 
 
 async def test_pyvisa_stock_client_identifies(line: Line) -> None:
     t = line.tool("SPUT-1")
-    rm = pyvisa.ResourceManager("@py")
-
-    def idn() -> str:
-        inst = rm.open_resource(f"TCPIP0::127.0.0.1::{t.port}::SOCKET")
-        inst.read_termination = inst.write_termination = "\n"
-        inst.timeout = 2000
-        try:
-            return str(inst.query("*IDN?"))
-        finally:
-            inst.close()
-
-    reply = await asyncio.to_thread(idn)
+    reply = await stock_idn(t.port)
     assert reply.split(",") == ["FABLINE-SIM", "MAGNA-300", "SN-SPUT-1", "1.0.0"]
 
 

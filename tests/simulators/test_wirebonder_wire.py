@@ -3,33 +3,10 @@ docs/tools/wirebonder.md and docs/tools/modbus-map.md (independent of drivers/in
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
-
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-
-
-def f32(v: float) -> list[int]:
-    return list(struct.unpack(">HH", struct.pack(">f", v)))
-
-
-def text(s: str, regs: int) -> list[int]:
-    return list(struct.unpack(f">{regs}H", s.encode().ljust(2 * regs, b"\0")))
-
-
-def unf32(regs: Sequence[int]) -> float:
-    return float(struct.unpack(">f", struct.pack(">HH", *regs))[0])
-
-
-def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
-    block = [1, op, *text(job_id, 16), 0, 0]  # START, operation code, job id, 2 spare
-    for p in params:
-        block += f32(p)
-    return block
-
+from tests.simulators.raw import client, job_block, reason, text, unf32
 
 # wire_bond (op 1), slots 0-20: wire AU=0, wire_size D25=3, bond_type BALL_STITCH=0,
 # pad_metal AL=0, lead_finish NIAU=0, units 4, wires_per_unit 32, span 1 mm, loop 150 µm,
@@ -38,20 +15,8 @@ def job_block(op: int, job_id: str, params: Sequence[float]) -> list[int]:
 STANDARD_JOB: list[float] = [0, 3, 0, 0, 0, 4, 32, 1, 150, 80, 0, 0, 0, 0, 0, 0, 0, 175, 300, 0, 10]
 
 
-async def client(line: Line) -> AsyncModbusTcpClient:
-    t = line.tool("WB-1")
-    c = AsyncModbusTcpClient(t.host, port=t.port, timeout=2, retries=0)
-    assert await c.connect()
-    return c
-
-
-async def reason(c: AsyncModbusTcpClient) -> bytes:
-    regs = (await c.read_input_registers(26, count=32, device_id=1)).registers
-    return struct.pack(">32H", *regs).rstrip(b"\0")
-
-
 async def test_identification(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "WB-1")
     rr = await c.read_device_information(read_code=1, device_id=1)
     assert isinstance(rr, ReadDeviceInformationResponse)
     assert rr.information[0] == b"FABLINE-SIM"
@@ -61,7 +26,7 @@ async def test_identification(line: Line) -> None:
 
 
 async def test_wire_bond_by_the_register_map(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "WB-1")
     # setup bitmasks: wire AU = bit 0, wire_size D25 = bit 3
     assert (await c.read_input_registers(66, count=2, device_id=1)).registers == [1, 8]
     # consumables: capillary (0) at IR 74, wire_spool (1) at IR 76; limits at IR 90, 92
@@ -95,7 +60,7 @@ async def test_wire_bond_by_the_register_map(line: Line) -> None:
 
 
 async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "WB-1")
     params = list(STANDARD_JOB)
     params[8] = 600  # loop_height above 500 µm
     rr = await c.write_registers(0, job_block(1, "WIRE-WB2", params), device_id=1)
@@ -107,7 +72,7 @@ async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
 
 
 async def test_rule_and_setup_refusals(line: Line) -> None:
-    c = await client(line)
+    c = await client(line, "WB-1")
     # Al wire (2) ball-bonded: refusal 8 (RULE)
     params = list(STANDARD_JOB)
     params[0] = 2
