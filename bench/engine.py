@@ -93,6 +93,13 @@ async def raw_lots(
     return time.perf_counter() - t0
 
 
+async def fresh_consumables(drivers: dict[str, ToolDriver]) -> None:
+    """What an engineer does between runs: new targets, baths, blades, balls."""
+    for d in drivers.values():
+        for c in d.interface.consumables:
+            await d.replace_consumable(c.name)
+
+
 async def main(lots: int, rounds: int, target: Target) -> None:
     proc, described = start_sim()
     line = parse_line(described, "fabline sim")
@@ -119,7 +126,9 @@ async def main(lots: int, rounds: int, target: Target) -> None:
         )
         plan = [(s, raw_drivers[t]) for s, t in zip(steps, used, strict=True)]
         for r in range(rounds):
+            await fresh_consumables(raw_drivers)
             per_step["raw"].append(await raw_lots(plan, f"{r}", lots) / (lots * len(steps)))
+            await fresh_consumables(raw_drivers)
             per_step["engine"].append(
                 await engine_lots(engine, recipe, f"{r}", lots) / (lots * len(steps))
             )
