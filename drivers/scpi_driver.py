@@ -31,6 +31,7 @@ class ScpiDriver(ToolDriver):
         super().__init__(tool_id, **options)
         self.interface = interface
         self.link = ScpiTransport(tool_id, resource, timeout=self.timeout)
+        self._consumables = {c.name: c for c in interface.consumables}
 
     async def _identify(self) -> Identity:
         units = await self.link.query("*IDN?")
@@ -50,7 +51,7 @@ class ScpiDriver(ToolDriver):
             consumables = []
             for i in range(int(cons_f[0])):
                 name, level, limit = cons_f[1 + 3 * i : 4 + 3 * i]
-                spec = next(c for c in self.interface.consumables if c.name == name.lower())
+                spec = self._consumables[name.lower()]
                 consumables.append(
                     ConsumableLevel(spec.name, spec.unit, float(level), float(limit), spec.supply)
                 )
@@ -58,7 +59,7 @@ class ScpiDriver(ToolDriver):
                 setup_f[1 + 2 * i].lower(): tuple(unquote(setup_f[2 + 2 * i]).split())
                 for i in range(int(setup_f[0]))
             }
-        except (KeyError, ValueError, IndexError, StopIteration) as e:
+        except (KeyError, ValueError, IndexError) as e:
             raise GarbledReply(self.tool_id, f"bad status reply ({e!r})", q) from None
         alarms, warnings = self._split_alarms(codes)
         return ToolStatus(

@@ -19,6 +19,9 @@ def split_top(text: str, sep: str) -> list[str]:
     """Split on `sep` (";" or ",") outside double-quoted strings."""
     if '"' not in text:  # the common case, at C speed
         return [part.strip() for part in text.split(sep)]
+    pieces = text.split('"')  # odd pieces are inside strings ("" escapes leave an empty one)
+    if len(pieces) % 2 and not any(sep in p for p in pieces[1::2]):
+        return [part.strip() for part in text.split(sep)]  # no separator inside a string
     element = _ELEMENT[sep]
     parts: list[str] = []
     pos = 0
