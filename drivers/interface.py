@@ -137,6 +137,31 @@ class Rule:
     check: Callable[[Mapping[str, Value]], str | None]
 
 
+def window(
+    choice: str,
+    param: str,
+    table: Mapping[str, tuple[float, float]],
+    unit: str,
+    *,
+    word: str = "window",
+    unset: float | None = None,
+) -> Callable[[Mapping[str, Value]], str | None]:
+    """A Rule check: `param` lies in the window (lo, hi) that the value of `choice` selects in
+    `table` (e.g. the mold temperature window of the molding method); `unset` (a "let the
+    tool choose" value) is not checked."""
+
+    def check(v: Mapping[str, Value]) -> str | None:
+        key, x = str(v[choice]), float(v[param])
+        if x == unset:
+            return None
+        lo, hi = table[key]
+        if lo <= x <= hi:
+            return None
+        return f"{param} {x:g} {unit} outside the {key} {word} {lo:g}–{hi:g} {unit}"
+
+    return check
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str

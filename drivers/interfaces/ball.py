@@ -15,6 +15,7 @@ from drivers.interface import (
     SetupField,
     ToolInterface,
     Value,
+    window,
 )
 
 # Alloys the tool can reflow below its 260 °C hard limit. Claim 3 of 003 names tin, lead or
@@ -91,14 +92,6 @@ def _pitch(v: Mapping[str, Value]) -> str | None:
     return None
 
 
-def _peak_window(v: Mapping[str, Value]) -> str | None:
-    alloy, peak = str(v["alloy"]), float(v["peak_temp"])
-    lo, hi = PEAK_WINDOW_C[alloy]
-    if not lo <= peak <= hi:
-        return f"peak_temp {peak:g} °C outside the {alloy} window {lo:g}–{hi:g} °C"
-    return None
-
-
 def _peak_limit(v: Mapping[str, Value]) -> str | None:
     peak, limit = float(v["peak_temp"]), float(v["peak_limit"])
     if peak > limit - PEAK_MARGIN_C:
@@ -156,7 +149,7 @@ _PROFILE_RULES = (
     Rule(
         "peak_temp inside the alloy's window: SNPB63 205–225 °C, SAC305 235–250 °C,"
         " SN100 250–255 °C",
-        _peak_window,
+        window("alloy", "peak_temp", PEAK_WINDOW_C, "°C"),
     ),
     Rule("peak_temp ≤ peak_limit − 5 °C", _peak_limit),
 )

@@ -15,6 +15,7 @@ from drivers.interface import (
     SetupField,
     ToolInterface,
     Value,
+    window,
 )
 
 # -- expose + develop ---------------------------------------------------------------------------
@@ -83,24 +84,6 @@ def _windows(table: Mapping[str, tuple[float, float]], unit: str) -> str:
 # -- rules --------------------------------------------------------------------------------------
 
 
-def _dose(v: Mapping[str, Value]) -> str | None:
-    resist, dose = str(v["resist"]), float(v["dose"])
-    if dose == AUTO_DOSE:
-        return None
-    lo, hi = DOSE_WINDOW[resist]
-    if not lo <= dose <= hi:
-        return f"dose {dose:g} mJ/cm² outside the {resist} window {lo:g}–{hi:g} mJ/cm²"
-    return None
-
-
-def _resist_thickness(v: Mapping[str, Value]) -> str | None:
-    resist, t = str(v["resist"]), float(v["resist_thickness"])
-    lo, hi = THICKNESS_WINDOW[resist]
-    if not lo <= t <= hi:
-        return f"resist_thickness {t:g} µm outside the {resist} range {lo:g}–{hi:g} µm"
-    return None
-
-
 def _resolution(v: Mapping[str, Value]) -> str | None:
     aligner, cd, t = str(v["aligner"]), float(v["mask_cd"]), float(v["resist_thickness"])
     res = aligner_resolution_um(aligner, t)
@@ -141,16 +124,6 @@ def _etch_geometry(v: Mapping[str, Value]) -> str | None:
             f"aspect ratio {ar:.3g} ((start_depth + depth) / opening) above the {method}"
             f" limit {limit:g}"
         )
-    return None
-
-
-def _fluence(v: Mapping[str, Value]) -> str | None:
-    material, fluence = str(v["material"]), float(v["fluence"])
-    if fluence == AUTO_FLUENCE:
-        return None
-    lo, hi = FLUENCE_WINDOW[material]
-    if not lo <= fluence <= hi:
-        return f"fluence {fluence:g} J/cm² outside the {material} window {lo:g}–{hi:g} J/cm²"
     return None
 
 
@@ -295,13 +268,13 @@ LITHO = ToolInterface(
                     "resist_thickness within the resist's range ("
                     + _windows(THICKNESS_WINDOW, " µm")
                     + ")",
-                    _resist_thickness,
+                    window("resist", "resist_thickness", THICKNESS_WINDOW, "µm", word="range"),
                 ),
                 Rule(
                     "dose 0 (dose-to-size) or within the resist's window ("
                     + _windows(DOSE_WINDOW, " mJ/cm²")
                     + ")",
-                    _dose,
+                    window("resist", "dose", DOSE_WINDOW, "mJ/cm²", unset=AUTO_DOSE),
                 ),
                 Rule(
                     f"mask_cd at least the exposure unit's resolution: STEPPER"
@@ -485,7 +458,7 @@ LITHO = ToolInterface(
                     "fluence 0 (standard) or within the material's window ("
                     + _windows(FLUENCE_WINDOW, " J/cm²")
                     + ")",
-                    _fluence,
+                    window("material", "fluence", FLUENCE_WINDOW, "J/cm²", unset=AUTO_FLUENCE),
                 ),
                 Rule(
                     "depth / diameter at most the material's via aspect-ratio limit ("

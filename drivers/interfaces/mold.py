@@ -16,6 +16,7 @@ from drivers.interface import (
     SetupField,
     ToolInterface,
     Value,
+    window,
 )
 
 COMPOUNDS = ("EMC_TABLET", "EMC_TABLET_LOW_CTE", "EMC_MUF", "EMC_GRANULE", "LMC_LIQUID")
@@ -78,14 +79,6 @@ def _form(v: Mapping[str, Value]) -> str | None:
     return None
 
 
-def _mold_temp(v: Mapping[str, Value]) -> str | None:
-    method, t = str(v["method"]), float(v["mold_temp"])
-    lo, hi = MOLD_TEMP_WINDOW[method]
-    if not lo <= t <= hi:
-        return f"mold_temp {t:g} °C outside the {method} window {lo:g}–{hi:g} °C"
-    return None
-
-
 def _temp_limit(name: str) -> Rule:
     def check(v: Mapping[str, Value]) -> str | None:
         t, limit = float(v[name]), float(v["temp_limit"])
@@ -94,14 +87,6 @@ def _temp_limit(name: str) -> Rule:
         return None
 
     return Rule(f"{name} ≤ temp_limit − {TEMP_MARGIN_C:g} °C (the work's thermal budget)", check)
-
-
-def _pressure(v: Mapping[str, Value]) -> str | None:
-    method, p = str(v["method"]), float(v["pressure"])
-    lo, hi = PRESSURE_WINDOW[method]
-    if p != 0 and not lo <= p <= hi:
-        return f"pressure {p:g} MPa outside the {method} window {lo:g}–{hi:g} MPa"
-    return None
 
 
 def _cure_time(v: Mapping[str, Value]) -> str | None:
@@ -363,13 +348,13 @@ MOLD = ToolInterface(
                 Rule(
                     "mold_temp inside the method's window: TRANSFER 165–185 °C, COMPRESSION"
                     " 125–175 °C",
-                    _mold_temp,
+                    window("method", "mold_temp", MOLD_TEMP_WINDOW, "°C"),
                 ),
                 _temp_limit("mold_temp"),
                 Rule(
                     "pressure 0 (standard) or inside the method's window: TRANSFER 5–10 MPa,"
                     " COMPRESSION 0.5–5 MPa",
-                    _pressure,
+                    window("method", "pressure", PRESSURE_WINDOW, "MPa", unset=0.0),
                 ),
                 Rule("cure_time 0 (standard) or 60–600 s", _cure_time),
                 Rule(
