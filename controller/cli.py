@@ -18,12 +18,11 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from controller.console import EXIT_FAILED, EXIT_USAGE, error, out
+from controller.console import EXIT_USAGE, error, out
 from controller.lines import publish_running_line, resolve_line, withdraw_running_line
 from controller.logs import configure_logging
-from controller.recipes.catalog import RecipeError
-from drivers.errors import FablineError, ParameterError
-from drivers.line import LineError, load_line
+from drivers.errors import FablineError, LineError, ParameterError, RecipeError, exit_code
+from drivers.line import load_line
 
 app = typer.Typer(
     name="fabline",
@@ -62,11 +61,9 @@ def run(work: Coroutine[Any, Any, int | None] | Callable[[], int | None]) -> Non
     except RecipeError as e:
         for problem in e.problems:
             error(problem)
-        raise typer.Exit(EXIT_USAGE) from None
-    except (ParameterError, LineError) as e:
-        fail(str(e), EXIT_USAGE)
+        raise typer.Exit(exit_code(e)) from None
     except FablineError as e:
-        fail(str(e), EXIT_FAILED)
+        fail(str(e), exit_code(e))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     if code:
@@ -163,6 +160,10 @@ def fault(
     delay: Annotated[float | None, typer.Option(help="slow: seconds added per reply.")] = None,
     seconds: Annotated[float | None, typer.Option(help="offline: how long.")] = None,
     consumable: Annotated[str | None, typer.Option(help="exhaust: which consumable.")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(help="garble/stall: 'start' = from the reply to the next job start."),
+    ] = None,
     line: LineOption = None,
 ) -> None:
     """Inject a fault into a tool of a running simulated line."""
@@ -175,6 +176,7 @@ def fault(
         "delay": delay,
         "seconds": seconds,
         "consumable": consumable,
+        "on": on,
     }
     request = {"tool": tool, "fault": kind, **{k: v for k, v in options.items() if v is not None}}
 

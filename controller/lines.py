@@ -7,7 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from drivers.line import Line, LineError, load_line
+from drivers.errors import LineError
+from drivers.line import Line, load_line
 
 
 def fabline_home() -> Path:

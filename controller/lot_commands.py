@@ -15,7 +15,7 @@ from controller.genealogy import store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot
 from controller.lines import resolve_line
-from drivers.errors import ToolError
+from drivers.errors import FablineError, ToolError
 from drivers.registry import make_driver
 
 
@@ -219,26 +219,21 @@ async def lot_action(
 
 async def _abort(db: Database, lot_id: str, reason: str | None, line_path: Path | None) -> str:
     """Abort: a live controller stops its job; otherwise stop a job left on the tool here."""
-    lot = await db.run(lambda s: store.get_lot(s, lot_id))
-    if lot.owner and lots._driven(lot):
-        return await lots.request(db, lot_id, "abort", reason)
-    job = await lots.open_job(db, lot_id)
-    note = ""
-    if job is not None:
-        tool_id, job_id = job
+
+    async def stop_job(tool_id: str, job_id: str) -> str:
         try:
             driver = make_driver(resolve_line(line_path).tool(tool_id))
+        except FablineError as e:
+            return f"could not reach {tool_id} to stop job {job_id} ({e})"
+        try:
             await driver.connect()
-            try:
-                if (await driver.status()).job_id == job_id:
-                    await driver.abort()
-                    note = f"; job {job_id} stopped on {tool_id}"
-            finally:
-                await driver.close()
+            return await lots.stop_job_on(driver, job_id)
         except ToolError as e:
-            note = f"; could not reach {tool_id} to stop job {job_id} ({e})"
-    message = await lots.request(db, lot_id, "abort", reason)
-    return message + note
+            return f"could not reach {tool_id} to stop job {job_id} ({e})"
+        finally:
+            await driver.close()
+
+    return await lots.abort(db, lot_id, reason, stop_job)
 
 
 async def confirm(db_url: str | None, lot_id: str, fields: list[str]) -> int:

@@ -7,7 +7,7 @@ Every change writes its MES event in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,18 +17,21 @@ from controller.events import event
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot, StepRun, utcnow
-from drivers.errors import FablineError, ParameterError
+from drivers.base import ToolDriver
+from drivers.errors import LotStateError, ParameterError, ToolError
+from drivers.interface import ToolState
 
 FINAL = ("completed", "aborted", "scrapped")
 ACTION_STATE = {"hold": "held", "pause": "paused", "abort": "aborted"}
 
+StopJob = Callable[[str, str], Awaitable[str]]
+"""(tool id, job id) -> what happened: stop a job a lot left running on a tool."""
 
-class LotStateError(FablineError):
-    """The lot is not in a state that allows the command."""
 
-
-def _driven(lot: Lot) -> bool:
-    return bool(lot.owner) and lot.owner != ME and _alive(lot.owner or "")
+def driven(lot: Lot) -> bool:
+    """A live controller (this process's runner included) drives the lot: hold, pause and
+    abort must go to it as requests, or it would run on as if nothing happened."""
+    return bool(lot.owner) and (lot.owner == ME or _alive(lot.owner or ""))
 
 
 async def request(db: Database, lot_id: str, action: str, reason: str | None) -> str:
@@ -38,34 +41,78 @@ async def request(db: Database, lot_id: str, action: str, reason: str | None) ->
 
     def tx(s: Session) -> str:
         lot = store.get_lot(s, lot_id, for_update=True)
-        if lot.state in FINAL:
-            raise LotStateError(f"lot {lot.id} is {lot.state}: nothing to {action}")
-        if action == "hold" and lot.state == "held":
-            raise LotStateError(f"lot {lot.id} is already held ({lot.hold_reason})")
+        _check(lot, action)
         why = reason or f"{action} requested"
-        if _driven(lot):
+        if driven(lot):
             store.set_lot(lot, request=action, request_reason=why)
             when = "now (the running job is stopped)" if action == "abort" else "between steps"
             return (
                 f"lot {lot.id}: {action} requested from controller {lot.owner}; takes effect {when}"
             )
-        state = ACTION_STATE[action]
-        store.set_lot(
-            lot,
-            state=state,
-            hold_reason=why if state != "paused" else None,
-            request=None,
-            request_reason=None,
-        )
-        if action == "abort":
-            _abort_open_run(s, lot, why)
-        if action in ("hold", "abort"):
-            store.add_events(
-                s, lot.station, [event(action, lot_id=lot.id, data={"reason": why})], lot
-            )
-        return f"lot {lot.id}: {state}"
+        _apply(s, lot, action, why)
+        return f"lot {lot.id}: {ACTION_STATE[action]}"
 
     return await db.run(tx)
+
+
+def _check(lot: Lot, action: str) -> None:
+    if lot.state in FINAL:
+        raise LotStateError(f"lot {lot.id} is {lot.state}: nothing to {action}")
+    if action == "hold" and lot.state == "held":
+        raise LotStateError(f"lot {lot.id} is already held ({lot.hold_reason})")
+
+
+def _apply(s: Session, lot: Lot, action: str, why: str) -> None:
+    state = ACTION_STATE[action]
+    store.set_lot(
+        lot,
+        state=state,
+        hold_reason=why if state != "paused" else None,
+        request=None,
+        request_reason=None,
+    )
+    if action == "abort":
+        _abort_open_run(s, lot, why)
+    if action in ("hold", "abort"):
+        store.add_events(s, lot.station, [event(action, lot_id=lot.id, data={"reason": why})], lot)
+
+
+async def abort(db: Database, lot_id: str, reason: str | None, stop_job: StopJob) -> str:
+    """Abort at once with the reason given. A live controller stops its running job itself;
+    with none, a job the lot left running on a tool is stopped here (`stop_job`)."""
+    why = reason or "abort requested"
+    lot = await db.run(lambda s: store.get_lot(s, lot_id))
+    _check(lot, "abort")
+    if driven(lot):
+        return await request(db, lot_id, "abort", why)
+    note = ""
+    job = await open_job(db, lot_id)
+    if job is not None:
+        note = "; " + await stop_job(*job)
+
+    def tx(s: Session) -> str:
+        lot = store.get_lot(s, lot_id, for_update=True)
+        _check(lot, "abort")
+        if driven(lot):  # a controller took the lot meanwhile: it stops the job
+            store.set_lot(lot, request="abort", request_reason=why)
+            return f"lot {lot.id}: abort requested from controller {lot.owner}"
+        _apply(s, lot, "abort", why)
+        return f"lot {lot.id}: aborted{note}"
+
+    return await db.run(tx)
+
+
+async def stop_job_on(driver: ToolDriver, job_id: str) -> str:
+    """Stop `job_id` if `driver`'s tool is still running it; say what happened."""
+    tool = driver.tool_id
+    try:
+        st = await driver.status()
+        if st.job_id != job_id or st.state not in (ToolState.RUNNING, ToolState.SETUP):
+            return f"job {job_id} is not running on {tool}"
+        await driver.abort()
+        return f"job {job_id} stopped on {tool}"
+    except ToolError as e:
+        return f"could not reach {tool} to stop job {job_id} ({e})"
 
 
 def _abort_open_run(s: Session, lot: Lot, why: str) -> StepRun | None:
@@ -139,19 +186,3 @@ async def confirm(db: Database, lot_id: str, data: Mapping[str, Any], by: str = 
         return f"lot {lot.id}: step {run.step_id} confirmed; `fabline resume {lot.id}` continues"
 
     return await db.run(tx)
-
-
-async def mark_aborted(db: Database, lot_id: str, reason: str) -> None:
-    """After the tool's job was stopped by hand: record the abort."""
-
-    def tx(s: Session) -> None:
-        lot = store.get_lot(s, lot_id, for_update=True)
-        if lot.state == "aborted":
-            return
-        store.set_lot(lot, state="aborted", hold_reason=reason, request=None, request_reason=None)
-        _abort_open_run(s, lot, reason)
-        store.add_events(
-            s, lot.station, [event("abort", lot_id=lot.id, data={"reason": reason})], lot
-        )
-
-    await db.run(tx)

@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
 
 from controller.console import EXIT_FAILED, EXIT_HELD, EXIT_OK, out
 from controller.engine.engine import Engine, EngineSettings, Outcome
 from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg, supply_sources
+from controller.genealogy import store
 from controller.genealogy.db import Database
+from controller.genealogy.models import Lot, StepRun
 from controller.lines import resolve_line
 from controller.mes.config import MesConfig, mes_config
 from controller.mes.service import mes_hook
 from controller.recipes import find
+from controller.station.registry import live_station, station_for_tools, tool_addresses
 from drivers.errors import ParameterError
 from drivers.line import Line
 from drivers.registry import make_driver
@@ -213,6 +217,20 @@ async def run_command(
         priority,
         supply_sources(lot_id, loaded, given_inputs),
     )
+    if opts.line is not None:
+        line = resolve_line(opts.line)
+        station = await _station_of(opts, lambda s: station_for_tools(s, tool_addresses(line)))
+        if station is not None:  # its tools are a live station's: the station runs the lot
+            db = Database(opts.db_url)
+            try:
+                await _migrate(db)
+                creator = Engine(db, [], EngineSettings(allow_draft=opts.allow_draft))
+                await creator.create_lot(spec, owner=None, station=station)
+                outcome = await follow(db, lot_id, station, opts.as_json)
+            finally:
+                db.close()
+            print_outcomes([outcome], opts.as_json)
+            return exit_code([outcome])
     with Display(opts.as_json) as display:
         async with engine_for(opts, display) as (engine, _line):
             await engine.create_lot(spec)
@@ -222,11 +240,69 @@ async def run_command(
 
 
 async def resume_command(lot_id: str, opts: RunOptions) -> int:
+    db = Database(opts.db_url)
+    try:
+        await _migrate(db)
+
+        def station_of_lot(s: Session) -> str | None:
+            st = live_station(s, store.get_lot(s, lot_id).station)
+            return st.name if st is not None else None
+
+        station = await db.run(station_of_lot)
+        if station is not None:  # a live station owns the lot's line: it runs the lot
+            outcome = await follow(db, lot_id, station, opts.as_json)
+            print_outcomes([outcome], opts.as_json)
+            return exit_code([outcome])
+    finally:
+        db.close()
     with Display(opts.as_json) as display:
         async with engine_for(opts, display) as (engine, _line):
             outcome = await engine.run_lot(lot_id)
     print_outcomes([outcome], opts.as_json)
     return exit_code([outcome])
+
+
+async def _station_of(opts: RunOptions, find: Any) -> str | None:
+    db = Database(opts.db_url)
+    try:
+        await _migrate(db)
+        st = await db.run(find)
+        return st.name if st is not None else None
+    finally:
+        db.close()
+
+
+STOPPED = ("completed", "held", "aborted", "waiting", "paused", "scrapped")
+
+
+async def follow(db: Database, lot_id: str, station: str, quiet: bool) -> Outcome:
+    """Show a lot that station `station` runs, step by step, until it stops."""
+    if not quiet:
+        out.print(
+            f"lot {lot_id} is run by station {station}; following it (Ctrl-C stops following)"
+        )
+    shown = -1
+    started = None
+    while True:
+
+        def read(s: Session) -> tuple[Lot, list[StepRun], dict[str, int]]:
+            lot = store.get_lot(s, lot_id)
+            return lot, store.step_runs(s, lot_id), store.count_units(s, lot_id)
+
+        lot, runs, units = await db.run(read)
+        started = started if started is not None else len(runs)
+        for r in runs[shown + 1 :]:
+            if not quiet:
+                print(
+                    f"{lot_id}: step {r.step_index + 1}/{lot.step_count} {r.step_id}"
+                    f" on {r.tool_id or 'external'}",
+                    flush=True,
+                )
+        shown = len(runs) - 1
+        if lot.state in STOPPED:  # queued or running: the station has it in hand
+            steps = sum(1 for r in runs[started:] if r.state in ("done", "confirmed"))
+            return Outcome(lot_id, lot.state, lot.hold_reason, steps, units)
+        await asyncio.sleep(0.25)
 
 
 def _kv(text: str, what: str) -> tuple[str, str]:

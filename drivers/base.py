@@ -24,6 +24,7 @@ from drivers.errors import (
     ToolAlarm,
     ToolOffline,
     ToolTimeout,
+    ValueRefused,
 )
 from drivers.interface import (
     JOB_ID_MAX,
@@ -178,13 +179,24 @@ class ToolDriver(ABC):
             await self._start(job.job_id, op, values)
         except (ToolOffline, ToolTimeout, GarbledReply):
             # The reply was lost; the job may still have started. Ask the tool.
+            if not await self._has_job(job.job_id):
+                raise
+        except ValueRefused:
+            # Refused as a duplicate (or busy) because an earlier send of this very job,
+            # whose reply was lost, started it: that job is ours and must not run twice.
             try:
-                known = await self._job_progress(job.job_id)
+                ours = await self._has_job(job.job_id)
             except (ToolOffline, ToolTimeout, GarbledReply):
+                ours = False
+            if not ours:
                 raise
-            if known.state in (JobState.UNKNOWN, JobState.SETUP):
-                raise
+            log.info("driver.start_repeated", tool_id=self.tool_id, job_id=job.job_id)
         log.info("driver.started", tool_id=self.tool_id, job_id=job.job_id, operation=op.name)
+
+    async def _has_job(self, job_id: str) -> bool:
+        """Whether the tool has started (or finished) a job with this id."""
+        known = await self._job_progress(job_id)
+        return known.state not in (JobState.UNKNOWN, JobState.SETUP)
 
     async def job_progress(self, job_id: str) -> JobProgress:
         return await self._job_progress(job_id)

@@ -1,17 +1,84 @@
-"""The one exception hierarchy of fabline.
+"""The one exception hierarchy of fabline: every error raised on purpose, in one place.
 
-Every failure a caller can see is a `FablineError`; tool failures carry the tool id and the
+    FablineError                      category     CLI exit  HTTP
+    ├── UsageError                    usage        2         400
+    │   ├── ParameterError                                          a job, setpoint, option
+    │   │   ├── UnitError                                           a missing/unknown unit
+    │   │   └── NoToolFits                                          no tool set up for a step
+    │   ├── RecipeError                                             FILE:LINE: path: reason
+    │   ├── LineError                                               a line file
+    │   └── E142Error                                               a die map file
+    ├── NotFound                      not_found    5         404
+    │   ├── LotNotFound
+    │   └── UnitNotFound
+    ├── Conflict                      conflict     6         409
+    │   ├── LotStateError                                           not in a state for that
+    │   ├── LotBusy                                                 another controller drives it
+    │   ├── StaleStep                                               a step run already finished
+    │   └── StationRunning                                          the station runs elsewhere
+    ├── Unavailable                   unavailable  7         503
+    │   ├── DatabaseError                                           database unreachable/unusable
+    │   └── BrokerUnavailable                                       MES broker unreachable
+    ├── ToolError                     tool         1         502    tool id, command, code
+    │   ├── ToolOffline, ToolTimeout, GarbledReply                  the link
+    │   ├── ValueRefused ── ToolBusy                                the tool said no
+    │   ├── JobNotFound, ToolAlarm, JobAborted                      the job
+    └── GenealogyError                internal     70        500    a bug: planning went wrong
+
+A command's outcome that is not an error has its own exit code: 3 the lot ended held, 4 it
+waits at an external step (controller/console.py). Tool failures carry the tool id and the
 command or register involved so a message alone tells an engineer where to look.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Category(StrEnum):
+    USAGE = "usage"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNAVAILABLE = "unavailable"
+    TOOL = "tool"
+    INTERNAL = "internal"
+
+
+EXIT_CODES = {
+    Category.USAGE: 2,
+    Category.NOT_FOUND: 5,
+    Category.CONFLICT: 6,
+    Category.UNAVAILABLE: 7,
+    Category.TOOL: 1,
+    Category.INTERNAL: 70,
+}
+HTTP_STATUS = {
+    Category.USAGE: 400,
+    Category.NOT_FOUND: 404,
+    Category.CONFLICT: 409,
+    Category.UNAVAILABLE: 503,
+    Category.TOOL: 502,
+    Category.INTERNAL: 500,
+}
+
 
 class FablineError(Exception):
     """Root of every error fabline raises on purpose."""
 
+    category: ClassVar[Category] = Category.INTERNAL
 
-class ParameterError(FablineError):
+
+# -- usage: the request itself is wrong ------------------------------------------------------
+
+
+class UsageError(FablineError):
+    """Bad usage or input: fix the request and try again."""
+
+    category = Category.USAGE
+
+
+class ParameterError(UsageError):
     """A job, setpoint or option was refused before anything was sent to a tool."""
 
 
@@ -19,9 +86,87 @@ class UnitError(ParameterError):
     """A value carries a unit that is missing, unknown or of the wrong dimension."""
 
 
+class NoToolFits(ParameterError):
+    """No tool of the line is set up for what the step needs."""
+
+
+class RecipeError(UsageError):
+    """A recipe cannot be loaded or expanded; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(problems[0] if len(problems) == 1 else "\n".join(problems))
+
+
+class LineError(UsageError):
+    """A line file is missing, unreadable or invalid."""
+
+
+class E142Error(UsageError):
+    """A die map cannot be written as, or read from, an E142 substrate map."""
+
+
+# -- not found -------------------------------------------------------------------------------
+
+
+class NotFound(FablineError):
+    category = Category.NOT_FOUND
+
+
+class LotNotFound(NotFound):
+    pass
+
+
+class UnitNotFound(NotFound):
+    pass
+
+
+# -- conflict: right request, wrong moment --------------------------------------------------
+
+
+class Conflict(FablineError):
+    category = Category.CONFLICT
+
+
+class LotStateError(Conflict):
+    """The lot is not in a state that allows the command."""
+
+
+class LotBusy(Conflict):
+    """Another live controller is driving the lot."""
+
+
+class StaleStep(Conflict):
+    """A step run was already finished (by another controller, or twice): nothing applied."""
+
+
+class StationRunning(Conflict):
+    """Another live process already serves this station."""
+
+
+# -- unavailable: a service fabline needs is down --------------------------------------------
+
+
+class Unavailable(FablineError):
+    category = Category.UNAVAILABLE
+
+
+class DatabaseError(Unavailable):
+    """The genealogy database cannot be reached or used."""
+
+
+class BrokerUnavailable(Unavailable):
+    """The MES broker cannot be reached within the time given."""
+
+
+# -- tools -----------------------------------------------------------------------------------
+
+
 class ToolError(FablineError):
     """A tool (or its link) failed. `where` names the command or register involved; `code`
     is the tool's own error code when it gave one (SCPI error number, Modbus refusal)."""
+
+    category = Category.TOOL
 
     def __init__(
         self, tool_id: str, detail: str, where: str | None = None, code: int | None = None
@@ -70,3 +215,14 @@ class ToolAlarm(ToolError):
 
 class JobAborted(ToolError):
     """The job ended in the aborted state."""
+
+
+# -- internal ------------------------------------------------------------------------------
+
+
+class GenealogyError(FablineError):
+    """Genealogy planning met material it cannot account for: a bug, never bad input."""
+
+
+def exit_code(e: FablineError) -> int:
+    return EXIT_CODES[e.category]

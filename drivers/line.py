@@ -14,12 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drivers.errors import FablineError
+from drivers.errors import LineError
 from drivers.interfaces import KINDS, interface_for
-
-
-class LineError(FablineError):
-    """A line file is missing, unreadable or invalid."""
 
 
 class ToolEntry(BaseModel):

@@ -3,8 +3,9 @@
 A JSON-lines TCP endpoint on loopback: one request object per line, one reply per line.
     {"tool": "SPUT-1", "fault": "alarm", "code": 103, "at": 0.5}
     {"ok": true, "detail": "SPUT-1: alarm 103 at 50 % of the running or next job"}
-Faults: alarm (code, at), drop, garble (count), stall (count), slow (delay, count),
-offline (seconds), exhaust (consumable), clear.
+Faults: alarm (code, at), drop, garble (count, on), stall (count, on), slow (delay, count),
+offline (seconds), exhaust (consumable), clear. `"on": "start"` arms garble or stall
+for the reply to the tool's next job start (the job runs; the host cannot see that it did).
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ def apply_fault(servers: Mapping[str, ToolServer], req: Mapping[str, Any]) -> st
         return f"{tool_id}: dropped {plan.drop_connections()} connection(s)"
     if fault in ("garble", "stall"):
         count = int(number("count", 1, 1, 1_000_000))
+        replies = f"{count} repl{'y' if count == 1 else 'ies'}"
+        on = req.get("on")
+        if on == "start":
+            plan.on_start[fault] = count
+            return f"{tool_id}: {replies} {fault}d from the reply to the next job start"
+        if on is not None:
+            raise FaultRequestError(f"{fault}: on must be 'start' (or left out)")
         setattr(plan, fault, count)
-        return f"{tool_id}: next {count} repl{'y' if count == 1 else 'ies'} {fault}d"
+        return f"{tool_id}: next {replies} {fault}d"
     if fault == "slow":
         plan.slow_delay = number("delay", 0.5, 0.0, 3600.0)
         plan.slow_count = int(number("count", 1_000_000, 1, 1_000_000))

@@ -29,6 +29,14 @@ class FaultPlan:
     slow_count: int = 0
     offline_until: float = 0.0  # loop time until which connections are refused
     connections: set[asyncio.Transport] = field(default_factory=set)
+    # link faults armed by the next job start, e.g. {"garble": 2}: the reply that confirms
+    # the start and the next one are garbled (a start whose outcome the host cannot see)
+    on_start: dict[str, int] = field(default_factory=dict)
+
+    def job_started(self) -> None:
+        for fault, count in self.on_start.items():
+            setattr(self, fault, count)
+        self.on_start.clear()
 
     def next_reply(self) -> tuple[Reply, float]:
         """How to treat the next reply, and how long to delay it (real seconds)."""
@@ -57,6 +65,7 @@ class FaultPlan:
     def clear(self) -> None:
         self.pending_alarms.clear()
         self.garble = self.stall = self.slow_count = 0
+        self.on_start.clear()
         self.slow_delay = 0.0
         self.offline_until = 0.0
 

@@ -356,6 +356,7 @@ class SimTool(abc.ABC):
             0.0 if math.isinf(self.time_scale) else plan.duration_s / self.time_scale
         )
         self.state = ToolState.RUNNING
+        self.faults.job_started()
         if plan.alarm is not None:
             code, at = plan.alarm
             job.handle = loop.call_later(at * job.real_duration, self._alarm, job, code, at)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from controller.engine.lotspec import LotSpec
 from controller.engine.material import Change, Material, UnitView, plan_change
-from controller.engine.pool import NoToolFits, ToolPool
+from controller.engine.pool import ToolPool
 from controller.events import event
 from controller.genealogy import store
 from controller.genealogy.db import Database
@@ -38,17 +38,18 @@ from controller.genealogy.models import Lot, StepRun, utcnow
 from controller.recipes import Expansion, LoadedRecipe, PlannedStep, load_text
 from drivers.base import Job, JobResult, ToolDriver
 from drivers.errors import (
-    FablineError,
     GarbledReply,
     JobAborted,
     JobNotFound,
+    LotBusy,
+    NoToolFits,
     ParameterError,
     ToolAlarm,
     ToolError,
     ToolOffline,
     ToolTimeout,
 )
-from drivers.interface import ToolState
+from drivers.interface import JobState, ToolState
 from drivers.interfaces import interface_for
 from drivers.units import Quantity, format_quantity
 
@@ -56,10 +57,6 @@ log = structlog.get_logger("fabline.engine")
 
 LINK_ERRORS = (ToolOffline, ToolTimeout, GarbledReply)
 ME = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class LotBusy(FablineError):
-    """Another live controller is driving the lot."""
 
 
 @dataclass
@@ -204,8 +201,12 @@ class Engine:
 
     # -- lots -----------------------------------------------------------------------------
 
-    async def create_lot(self, spec: LotSpec) -> Lot:
-        """Validate the recipe for the options and record the lot with its input units."""
+    async def create_lot(
+        self, spec: LotSpec, *, owner: str | None = ME, station: str | None = None
+    ) -> Lot:
+        """Validate the recipe for the options and record the lot with its input units.
+        The lot is owned by this process from the start (it runs it next), or by nobody
+        (`owner=None`) when it is handed to `station`, which picks it up."""
         loaded = spec.recipe
         if loaded.recipe.status != "approved" and not self.settings.allow_draft:
             raise ParameterError(
@@ -213,7 +214,7 @@ class Engine:
                 " only approved recipes run (or pass --allow-draft)"
             )
         exp = loaded.expand(spec.options)  # RecipeError on an impossible combination
-        station = self.settings.station
+        station = station or self.settings.station
 
         def tx(s: Session) -> Lot:
             r = loaded.recipe
@@ -237,6 +238,7 @@ class Engine:
                 priority=spec.priority,
                 step_count=len(exp.steps),
                 station=station,
+                owner=owner,
             )
             s.add(lot)
             s.flush()
@@ -384,6 +386,7 @@ class LotRunner:
         self.lot_id = lot_id
         self.settings = engine.settings
         self.steps_run = 0
+        self._abort_reason: str | None = None  # the request that stopped a running job
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -558,27 +561,116 @@ class LotRunner:
         begun, ctx.begun = ctx.begun, None
         prior, ctx.prior = ctx.prior, None
         reattach = prior if prior is not None and prior.state == "started" else None
+        # an attempt whose start was never confirmed (lost or garbled replies, a refusal)
+        # may still have run: its tool is asked before anything is started again
+        unconfirmed = (
+            prior if prior is not None and prior.state == "failed" and prior.job_id else None
+        )
         if begun is not None:
             driver = begun.driver  # the previous step's commit wrote this one's intent
         else:
             operation = step.operation
+            pinned = reattach or unconfirmed
             try:
-                driver = await self.engine.pool.take(
-                    step.tool,
-                    priority=ctx.lot.priority,
-                    since=ctx.lot.created_at.timestamp(),
-                    tool_id=reattach.tool_id if reattach else None,
+                taken = await self._take_tool(
+                    ctx,
+                    step,
+                    tool_id=pinned.tool_id if pinned else None,
                     fits=lambda d: d.setup_problem(operation, step.values) is None,
                 )
             except NoToolFits as e:
                 await self._hold(ctx, step, f"step {step.id}: {e} ({self._setups(step)})")
                 return
+            if taken is None:
+                return  # a hold/pause/abort request took effect while waiting for a tool
+            driver = taken
         try:
+            if unconfirmed is not None:
+                found = await self._confirm_earlier(ctx, step, driver, unconfirmed)
+                if found is False:
+                    return  # held: the tool cannot say whether the job ran
+                if found:
+                    reattach = unconfirmed
+                    prior = unconfirmed
             done = await self._run_on(ctx, step, driver, prior, reattach, begun)
         finally:
             self.engine.pool.give_back(driver)  # free again before the database commit
         if done is not None:
             await self._commit(ctx, step, driver, *done)
+
+    async def _take_tool(
+        self, ctx: _Context, step: PlannedStep, *, tool_id: str | None, fits: Any
+    ) -> ToolDriver | None:
+        """A tool for the step, waiting in line; None if a hold, pause or abort request
+        arrived meanwhile (it is applied: a lot waiting for a tool stops at once)."""
+        assert step.tool is not None
+        take = asyncio.ensure_future(
+            self.engine.pool.take(
+                step.tool,
+                priority=ctx.lot.priority,
+                since=ctx.lot.created_at.timestamp(),
+                tool_id=tool_id,
+                fits=fits,
+            )
+        )
+        if take.done():
+            return take.result()
+        watch = asyncio.ensure_future(self._request_arrives())
+        try:
+            await asyncio.wait([take, watch], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not take.done():
+                take.cancel()
+            await asyncio.gather(take, watch, return_exceptions=True)
+        if not take.cancelled() and take.exception() is None:
+            return take.result()
+        if not take.cancelled():
+            raise take.exception()  # type: ignore[misc]
+
+        def tx(s: Session) -> Lot:
+            lot = store.get_lot(s, self.lot_id, for_update=True)
+            self._take_request(s, lot, step)
+            return lot
+
+        ctx.lot = await self.db.run(tx)
+        return None
+
+    async def _request_arrives(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.request_poll)
+            if await self.db.run(lambda s: store.get_lot(s, self.lot_id).request):
+                return
+
+    async def _confirm_earlier(
+        self, ctx: _Context, step: PlannedStep, driver: ToolDriver, run: StepRun
+    ) -> bool | None:
+        """Does the tool have the job of an attempt whose start was never confirmed? True:
+        it ran (or runs) and is re-attached and collected, never started again; None: the
+        tool never took it; False: the tool cannot be asked and the lot is held."""
+        assert run.id is not None and run.job_id is not None
+        try:
+            known = await driver.job_progress(run.job_id)
+        except ToolError as e:
+            await self._hold(
+                ctx,
+                step,
+                f"cannot tell whether job {run.job_id} of step {step.id} ran on"
+                f" {driver.tool_id}: {e}",
+            )
+            return False
+        if known.state in (JobState.UNKNOWN, JobState.SETUP):
+            return None
+        run_id = run.id
+
+        def tx(s: Session) -> None:
+            store.reopen_step_run(s, run_id)
+            lot = store.get_lot(s, self.lot_id, for_update=True)
+            store.set_lot(lot, state="running", owner=ME)
+
+        await self.db.run(tx)
+        log.info("engine.found_unconfirmed_job", job_id=run.job_id, state=known.state.name)
+        return True
 
     def _setups(self, step: PlannedStep) -> str:
         """What each tool of the step's kind lacks, for the hold reason."""
@@ -713,12 +805,14 @@ class LotRunner:
                 alarm=e,
             )
         except JobAborted:
+            stopped = f"job {job_id} stopped on {driver.tool_id} during step {step.id}"
+            asked = self._abort_reason
             await self._fail(
                 ctx,
                 step,
                 run_id,
                 "aborted",
-                f"job {job_id} aborted on {driver.tool_id} during step {step.id}",
+                f"{asked} ({stopped})" if asked else f"{stopped}: aborted on the tool",
                 driver.tool_id,
                 lot_state="aborted",
             )
@@ -742,8 +836,9 @@ class LotRunner:
         """While a job runs, an abort request (from any process) stops the tool's job."""
         while True:
             await asyncio.sleep(self.settings.request_poll)
-            req = await self.db.run(lambda s: store.get_lot(s, self.lot_id).request)
-            if req == "abort":
+            lot = await self.db.run(lambda s: store.get_lot(s, self.lot_id))
+            if lot.request == "abort":
+                self._abort_reason = lot.request_reason or "abort requested"
                 try:
                     st = await driver.status()
                     if st.job_id == job_id:

@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.engine.lotspec import input_prefix
 from controller.recipes.expand import PlannedStep
-from drivers.errors import FablineError
+from drivers.errors import GenealogyError
 from drivers.interfaces.dicing import die_positions
 
 # Results that count defective units, and the reject reason they give
@@ -27,10 +27,6 @@ DEFECT_RESULTS: Mapping[str, str] = {
     "nsop": "non-stick on pad",
 }
 KIND_PREFIX = {"stack": "STK", "assembly": "ASM", "strip": "S", "panel": "P", "wafer": "W"}
-
-
-class GenealogyError(FablineError):
-    pass
 
 
 @dataclass

@@ -11,13 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from drivers.base import ToolDriver
-from drivers.errors import ParameterError
+from drivers.errors import NoToolFits, ParameterError
 
 Fits = Callable[[ToolDriver], bool]
-
-
-class NoToolFits(ParameterError):
-    """No tool of the line is set up for what the step needs."""
 
 
 @dataclass(order=True)

@@ -24,14 +24,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.lines import fabline_home
-from drivers.errors import FablineError
+from drivers.errors import DatabaseError, FablineError
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-class DatabaseError(FablineError):
-    """The genealogy database cannot be reached or used."""
 
 
 def default_url() -> str:

@@ -59,7 +59,7 @@ from sqlalchemy import JSON, text
 from sqlalchemy.orm import Session
 
 from controller.genealogy import trace
-from drivers.errors import FablineError
+from drivers.errors import E142Error
 
 NS = "urn:semi-org:xsd.E142-1.V1005.SubstrateMap"
 NULL_BIN = "."
@@ -82,10 +82,6 @@ JOIN step_run sr ON sr.id = e.step_run_id
 WHERE p.name = :name AND e.kind = 'split'
 LIMIT 1
 """).columns(setpoints=JSON)  # decoded on SQLite too (psycopg decodes json by itself)
-
-
-class E142Error(FablineError):
-    """A die map cannot be written as, or read from, an E142 substrate map."""
 
 
 @dataclass(frozen=True)

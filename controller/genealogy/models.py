@@ -175,3 +175,17 @@ class MesCommand(SQLModel, table=True):
     status: str = Field(max_length=16)  # accepted / rejected
     reason: str | None = None
     received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Station(SQLModel, table=True):
+    """A station process serving this database: who it is, which tools it drives, and when
+    it last said it is alive. A terminal command for a lot of a live station hands the lot
+    to it instead of starting a second controller on the same tools."""
+
+    __tablename__ = "station"
+    name: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    tools: list[str] = Field(default_factory=list, sa_column=Column(JSON))  # id@address
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    seen_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

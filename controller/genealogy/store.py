@@ -28,16 +28,7 @@ from controller.genealogy.models import (
     Unit,
     utcnow,
 )
-from drivers.errors import FablineError
-
-
-class LotNotFound(FablineError):
-    pass
-
-
-class StaleStep(FablineError):
-    """A step run was already finished (by another controller, or twice): nothing applied."""
-
+from drivers.errors import FablineError, LotNotFound, StaleStep
 
 # -- statements on every step's path, built once -------------------------------------------
 
@@ -301,6 +292,15 @@ def finish_step_run(s: Session, run_id: int, *, expect: Sequence[str], **changes
     done = s.connection().execute(_FINISH_RUN, params)
     if done.rowcount != 1:
         raise StaleStep(f"step run {run_id} is no longer {'/'.join(expect)}")
+
+
+def reopen_step_run(s: Session, run_id: int) -> None:
+    """A step run marked failed whose job the tool turns out to have: started again."""
+    s.execute(
+        update(StepRun)
+        .where(col(StepRun.id) == run_id)
+        .values(state="started", message=None, ended_at=None)
+    )
 
 
 def step_runs(s: Session, lot_id: str) -> list[StepRun]:

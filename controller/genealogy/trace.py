@@ -28,12 +28,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, text
 from sqlalchemy.orm import Session
 
-from drivers.errors import FablineError
-
-
-class UnitNotFound(FablineError):
-    pass
-
+from drivers.errors import UnitNotFound
 
 BACKWARD = text("""
 WITH RECURSIVE up(id, via, edge_kind, depth) AS (

@@ -1,11 +1,14 @@
-"""Commands from the MES: dispatch a lot, hold, release, abort.
+"""The commands an MES sends a station, as typed models, and how one is signed and checked.
 
-Each command carries a command id and is answered on the replies topic with a
-`command_reply` event, accepted or rejected with the reason. A repeated command id is
-answered again from the record, never executed twice. Only configured MES clients may send
-commands: the command's `hmac` must be HMAC-SHA256, keyed with the client's shared secret,
-of the command's canonical JSON without the `hmac` field (docs/mes.md). The broker ACL
-(deploy/mosquitto/) restricts who may publish to the command topic in the first place.
+A command is one JSON object (`fabline.command/2`, docs/mes.md). Its `hmac` is HMAC-SHA256,
+keyed with the MES client's shared secret, of the command's canonical JSON without the
+`hmac` field; the signed content names the site and station it is for and when it was
+issued, so a command captured on the way can neither be altered, nor replayed to another
+station, nor replayed later than `ttl` seconds (a replay within that time to the same
+station is answered from the record by its command id, never executed twice).
+
+`verify` turns raw bytes into a `Command` or a `Rejected` with one line saying why; it
+needs no broker and no database (the station checks for repeats after it).
 """
 
 from __future__ import annotations
@@ -13,43 +16,143 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-import structlog
-from sqlalchemy.orm import Session
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
-from controller import lots
-from controller.engine.engine import Engine
-from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg, supply_sources
-from controller.events import event
-from controller.genealogy import store
-from controller.genealogy.db import Database
-from controller.genealogy.models import Lot, MesCommand
-from controller.mes.config import MesConfig
-from controller.mes.schema import COMMAND_SCHEMA
-from controller.recipes import LoadedRecipe, RecipeError, catalog
-from drivers.errors import FablineError
+COMMAND_SCHEMA = "fabline.command/2"
+MAX_BYTES = 64 * 1024  # a dispatch with 25 wafer ids is ~2 KB
+TTL = timedelta(minutes=5)  # how long after `issued_at` a command is still taken
+SKEW = timedelta(minutes=1)  # how far an MES clock may run ahead of the station's
 
-log = structlog.get_logger("fabline.mes")
+NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+LOT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_UNITS = 1000  # ids in one input list
 
+Name = Annotated[str, Field(pattern=NAME)]
+Text = Annotated[str, Field(max_length=500)]
+
+
+class RecipeRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")] | None = None
+
+
+_UNIT_ID = re.compile(UNIT_ID)
+_INPUT_TEXT = f"a count 0..{MAX_UNITS}, a list of 1..{MAX_UNITS} unit ids, or one unit id"
+
+
+def _input_value(v: object) -> int | list[str] | str:
+    """One input of a dispatch, checked with one message instead of one per union member."""
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_UNITS:
+        return v
+    if isinstance(v, str) and _UNIT_ID.match(v):
+        return v
+    if (
+        isinstance(v, list)
+        and 0 < len(v) <= MAX_UNITS
+        and all(isinstance(u, str) and _UNIT_ID.match(u) for u in v)
+    ):
+        return list(v)
+    raise ValueError(f"{_INPUT_TEXT} (unit ids: letters, digits, '.', '_', '-')")
+
+
+InputValue = Annotated[
+    int | list[str] | str,
+    PlainValidator(_input_value),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_UNITS},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": UNIT_ID},
+                    "minItems": 1,
+                    "maxItems": MAX_UNITS,
+                },
+                {"type": "string", "pattern": UNIT_ID},
+            ]
+        }
+    ),
+]
+
+
+class _Command(BaseModel):
+    """What every command carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["fabline.command/2"] = Field(alias="schema")
+    command_id: Annotated[str, Field(min_length=1, max_length=64)]
+    client: Name
+    site: Name
+    station: Name
+    issued_at: datetime
+    lot_id: Annotated[str, Field(pattern=LOT_ID)]
+    reason: Text | None = None
+    hmac: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Dispatch(_Command):
+    """Create a lot and run it on the station's line."""
+
+    command: Literal["dispatch"]
+    recipe: RecipeRef
+    options: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=200)]] = (
+        Field(default_factory=dict, max_length=64)
+    )
+    inputs: dict[Annotated[str, Field(max_length=64)], InputValue] = Field(
+        default_factory=dict, max_length=64
+    )
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+
+
+class Hold(_Command):
+    """Hold the lot between steps."""
+
+    command: Literal["hold"]
+
+
+class Release(_Command):
+    """Release a held or paused lot and run it on."""
+
+    command: Literal["release"]
+
+
+class Abort(_Command):
+    """Abort the lot at once: its running job is stopped on the tool."""
+
+    command: Literal["abort"]
+
+
+Command = Annotated[Dispatch | Hold | Release | Abort, Field(discriminator="command")]
 COMMANDS = ("dispatch", "hold", "release", "abort")
-FIELDS = {
-    "schema",
-    "command_id",
-    "client",
-    "command",
-    "lot_id",
-    "recipe",
-    "options",
-    "inputs",
-    "priority",
-    "reason",
-    "hmac",
-}
+_ADAPTER: TypeAdapter[Dispatch | Hold | Release | Abort] = TypeAdapter(Command)
+
+
+def command_json_schema() -> dict[str, Any]:
+    return _ADAPTER.json_schema(by_alias=True)
 
 
 class Rejected(Exception):
+    """A command refused before or while it ran; `reason` is the one line the MES reads."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -66,177 +169,108 @@ def sign(command: Mapping[str, Any], secret: str) -> dict[str, Any]:
     return {**command, "hmac": mac}
 
 
-class CommandHandler:
-    def __init__(
-        self,
-        db: Database,
-        config: MesConfig,
-        engine: Engine,
-        start_lot: Callable[[str], None],
-        wake: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.engine = engine
-        self.start_lot = start_lot  # run a dispatched or released lot in the background
-        self.wake = wake
+def unsigned_command(
+    *, client: str, site: str, station: str, command: str, lot_id: str, **fields: Any
+) -> dict[str, Any]:
+    """A new command body with a fresh id and the current time, ready for `sign`."""
+    return {
+        "schema": COMMAND_SCHEMA,
+        "command_id": str(uuid.uuid4()),
+        "client": client,
+        "site": site,
+        "station": station,
+        "issued_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "command": command,
+        "lot_id": lot_id,
+        **fields,
+    }
 
-    async def __call__(self, raw: bytes) -> None:
-        await self.handle(raw)
 
-    async def handle(self, raw: bytes) -> dict[str, Any]:
-        """Answer one command; return the reply's data."""
-        try:
-            cmd = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return await self._reply(None, "rejected", "malformed JSON")
-        if not isinstance(cmd, dict):
-            return await self._reply(None, "rejected", "malformed JSON: not an object")
-        ident = cmd.get("command_id") if isinstance(cmd.get("command_id"), str) else None
-        if cmd.get("schema") != COMMAND_SCHEMA:
-            return await self._reply(
-                cmd,
-                "rejected",
-                f"wrong schema version {cmd.get('schema')!r} (expected {COMMAND_SCHEMA!r})",
-            )
-        if not ident or len(ident) > 64:
-            return await self._reply(cmd, "rejected", "command_id missing or longer than 64")
-        if not self._authorised(cmd):
-            log.warning("mes.unauthorised", client=cmd.get("client"), command_id=ident)
-            return await self._reply(cmd, "rejected", "not authorised")
-        earlier = await self.db.run(lambda s: s.get(MesCommand, ident))
-        if earlier is not None:
-            return await self._reply(cmd, earlier.status, earlier.reason, repeat=True)
-        try:
-            message = await self._execute(cmd)
-            status, reason = "accepted", message
-        except Rejected as e:
-            status, reason = "rejected", e.reason
-        return await self._reply(cmd, status, reason, record=True)
+def parse(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a payload, or Rejected."""
+    if len(raw) > MAX_BYTES:
+        raise Rejected(f"command of {len(raw)} bytes is larger than {MAX_BYTES // 1024} KiB")
+    try:
+        cmd = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise Rejected(f"malformed JSON ({_short(str(e))})") from None
+    except RecursionError:
+        raise Rejected("malformed JSON: nested too deeply") from None
+    if not isinstance(cmd, dict):
+        raise Rejected("malformed JSON: not an object")
+    return cmd
 
-    def _authorised(self, cmd: Mapping[str, Any]) -> bool:
-        secret = self.config.clients.get(str(cmd.get("client")))
-        mac = cmd.get("hmac")
-        if secret is None or not isinstance(mac, str):
-            return False
-        expected = hmac.new(secret.encode(), canonical(cmd), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, mac)
 
-    async def _execute(self, cmd: Mapping[str, Any]) -> str | None:
-        unknown = set(cmd) - FIELDS
-        if unknown:
-            raise Rejected(f"unknown fields {', '.join(sorted(unknown))}")
-        kind, lot_id = cmd.get("command"), cmd.get("lot_id")
-        if kind not in COMMANDS:
-            raise Rejected(f"unknown command {kind!r} (commands: {', '.join(COMMANDS)})")
-        if not isinstance(lot_id, str) or not lot_id:
-            raise Rejected("lot_id missing")
-        reason = cmd.get("reason") if isinstance(cmd.get("reason"), str) else None
-        try:
-            if kind == "dispatch":
-                return await self._dispatch(cmd, lot_id)
-            if kind == "release":
-                message = await lots.release(self.db, lot_id, reason)
-                self.start_lot(lot_id)
-                return message
-            return await lots.request(self.db, lot_id, str(kind), reason or f"MES {kind}")
-        except RecipeError as e:
-            raise Rejected(e.problems[0]) from None
-        except FablineError as e:
-            raise Rejected(str(e)) from None
-
-    async def _dispatch(self, cmd: Mapping[str, Any], lot_id: str) -> str:
-        recipe = _find_recipe(cmd.get("recipe"))
-        if recipe.recipe.status != "approved":
+def authenticate(
+    cmd: Mapping[str, Any], clients: Mapping[str, str], site: str, station: str
+) -> None:
+    """Schema version, signature, and that the command is addressed to this station."""
+    if cmd.get("schema") != COMMAND_SCHEMA:
+        hint = " (sign site, station and issued_at: docs/mes.md)" if _old(cmd) else ""
+        raise Rejected(
+            f"wrong schema version {_short(repr(cmd.get('schema')))}"
+            f" (expected {COMMAND_SCHEMA!r}){hint}"
+        )
+    ident = cmd.get("command_id")
+    if not isinstance(ident, str) or not 0 < len(ident) <= 64:
+        raise Rejected("command_id missing or longer than 64")
+    secret = clients.get(str(cmd.get("client")))
+    mac = cmd.get("hmac")
+    if secret is None or not isinstance(mac, str):
+        raise Rejected("not authorised")
+    expected = hmac.new(secret.encode(), canonical(cmd), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, mac):
+        raise Rejected("not authorised")
+    for field, mine in (("site", site), ("station", station)):
+        if cmd.get(field) != mine:
             raise Rejected(
-                f"recipe {recipe.recipe.id} v{recipe.recipe.version} is not approved"
-                f" ({recipe.recipe.status})"
+                f"command is for {field} {_short(repr(cmd.get(field)))}, this is {mine!r}"
             )
-        options = cmd.get("options") or {}
-        if not isinstance(options, dict):
-            raise Rejected("options must be an object of strings")
-        given: dict[str, Any] = {}
-        for name, value in (cmd.get("inputs") or {}).items():
-            if isinstance(value, list):
-                given[name] = parse_input_arg(f"{name}={','.join(map(str, value))}")[1]
-            else:
-                given[name] = parse_input_arg(f"{name}={value}")[1]
-        exists = await self.db.run(lambda s: s.get(Lot, lot_id))
-        if exists is not None:
-            raise Rejected(f"lot {lot_id} already exists ({exists.state})")
-        spec = LotSpec(
-            lot_id,
-            recipe,
-            {str(k): str(v) for k, v in options.items()},
-            build_inputs(lot_id, recipe, given),
-            int(cmd.get("priority") or 0),
-            supply_sources(lot_id, recipe, given),
+
+
+def validate(cmd: Mapping[str, Any]) -> Dispatch | Hold | Release | Abort:
+    """The typed command, or Rejected naming the first bad field."""
+    kind = cmd.get("command")
+    if kind not in COMMANDS:
+        raise Rejected(f"unknown command {_short(repr(kind))} (commands: {', '.join(COMMANDS)})")
+    try:
+        return _ADAPTER.validate_python(dict(cmd))
+    except ValidationError as e:
+        raise Rejected(validation_text(e)) from None
+
+
+def check_fresh(
+    command: Dispatch | Hold | Release | Abort, now: datetime, ttl: timedelta = TTL
+) -> None:
+    issued = command.issued_at
+    if issued.tzinfo is None:
+        raise Rejected("issued_at must carry a time zone (e.g. 2026-12-06T10:00:00Z)")
+    if issued > now + SKEW:
+        raise Rejected(
+            f"issued_at {issued.isoformat()} is in the future"
+            f" (more than {SKEW.total_seconds():.0f} s ahead of the station's clock)"
         )
-        await self.engine.create_lot(spec)
-        self.start_lot(lot_id)
-        return f"lot {lot_id} dispatched: {recipe.recipe.id} v{recipe.recipe.version}"
-
-    async def _reply(
-        self,
-        cmd: Mapping[str, Any] | None,
-        status: str,
-        reason: str | None,
-        *,
-        repeat: bool = False,
-        record: bool = False,
-    ) -> dict[str, Any]:
-        cmd = cmd or {}
-
-        def text(key: str) -> str | None:
-            value = cmd.get(key)
-            return value if isinstance(value, str) else None
-
-        ident, client, command, lot_id = (
-            text(k) for k in ("command_id", "client", "command", "lot_id")
+    if issued < now - ttl:
+        raise Rejected(
+            f"stale command: issued {(now - issued).total_seconds():.0f} s ago,"
+            f" commands are taken for {ttl.total_seconds():.0f} s"
         )
-        data = {
-            "command_id": ident,
-            "client": client,
-            "command": command,
-            "lot_id": lot_id,
-            "status": status,
-            "reason": reason,
-            "repeat": repeat,
-        }
-
-        def tx(s: Session) -> None:
-            if record and ident:
-                s.add(
-                    MesCommand(
-                        command_id=ident,
-                        client=client,
-                        command=command,
-                        lot_id=lot_id,
-                        status=status,
-                        reason=reason,
-                    )
-                )
-            store.add_events(s, self.config.station, [event("command_reply", data=data)])
-
-        await self.db.run(tx)
-        self.wake()
-        log.info("mes.command", **{k: v for k, v in data.items() if v is not None})
-        return data
 
 
-def _find_recipe(ref: Any) -> LoadedRecipe:
-    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
-        raise Rejected("recipe must be an object with an id (and a version or a hash)")
-    version, digest = ref.get("version"), ref.get("hash")
-    found = [r for r in catalog() if r.recipe.id == ref["id"]]
-    if not found:
-        raise Rejected(f"unknown recipe {ref['id']!r}")
-    if digest is not None:
-        found = [r for r in found if r.hash == digest]
-        if not found:
-            raise Rejected(f"recipe {ref['id']} has no version with hash {digest!r}")
-    if version is not None:
-        found = [r for r in found if r.recipe.version == version]
-        if not found:
-            raise Rejected(f"recipe {ref['id']} has no version {version!r}")
-    return max(found, key=lambda r: r.recipe.version)
+def validation_text(e: ValidationError) -> str:
+    """One line: the first problem, naming the field path (never echoing a long value)."""
+    first = e.errors(include_url=False, include_input=False)[0]
+    loc = ".".join(str(p) for p in first["loc"] if p not in COMMANDS)
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return _short(f"{loc or 'command'}: {msg}{more}", 300)
+
+
+def _old(cmd: Mapping[str, Any]) -> bool:
+    return cmd.get("schema") == "fabline.command/1"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

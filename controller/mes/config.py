@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import socket
 import ssl
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -67,6 +70,14 @@ class MesConfig:
     prefix_template: str = "fabline/v1/{site}/{station}"
     spool: Path = field(default_factory=lambda: fabline_home() / "mes-spool.jsonl")
     clients: dict[str, str] = field(default_factory=dict)  # MES client id -> shared secret
+    command_ttl: timedelta = timedelta(minutes=5)  # how long after issue a command is taken
+
+    def client_id(self, *, station: bool) -> str:
+        """The station's fixed MQTT client id, or a unique one for any other process."""
+        base = f"fabline-{self.site}-{self.station}"
+        if station:
+            return base
+        return f"{base}-{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token_hex(2)}"
 
     @property
     def prefix(self) -> str:

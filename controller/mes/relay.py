@@ -180,6 +180,9 @@ class Relay:
             except (aiomqtt.MqttError, TimeoutError, OSError) as e:
                 self.last_error = str(e) or type(e).__name__
                 log.warning("mes.disconnected", broker=broker.describe(), error=self.last_error)
+            except Exception as e:  # a bug must not silence the station: log it, reconnect
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("mes.session_failed", broker=broker.describe())
             finally:
                 self.connected = False
                 self.subscribed.clear()
@@ -188,17 +191,23 @@ class Relay:
                 delay = min(delay * 2, 10.0)
 
     def _client(self) -> aiomqtt.Client:
+        """The station (the process that takes commands) has one persistent session, so
+        the broker keeps its command subscription and queues commands while it is away,
+        and it alone reports the station's status (its will says offline). Every other
+        process publishing events (`fabline run`, `resume`, `mes relay`) gets a client id
+        of its own and a clean session: sharing the station's id would take its session."""
         b = self.config.broker
         assert b is not None
+        station = self.commands is not None
         offline = json.dumps({"state": "offline", "station": self.config.station})
         return aiomqtt.Client(
             b.host,
             b.port,
             username=b.username,
             password=b.password,
-            identifier=f"fabline-{self.config.site}-{self.config.station}",
-            clean_session=False,  # the broker keeps our command subscription while we are away
-            will=aiomqtt.Will(self.config.status, offline, qos=1, retain=True),
+            identifier=self.config.client_id(station=station),
+            clean_session=not station,
+            will=aiomqtt.Will(self.config.status, offline, qos=1, retain=True) if station else None,
             tls_context=b.tls_context(),
             timeout=self.timeout,
             max_inflight_messages=self.window,
@@ -206,14 +215,16 @@ class Relay:
         )
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        online = json.dumps(
-            {"state": "online", "station": self.config.station, "since": utcnow().isoformat()}
-        )
-        await client.publish(self.config.status, online, qos=1, retain=True, timeout=self.timeout)
         tasks = [asyncio.create_task(self._pump(client, stop))]
         if self.commands is not None:
             await client.subscribe(self.config.commands, qos=1, timeout=self.timeout)
             tasks.append(asyncio.create_task(self._listen(client)))
+            online = json.dumps(
+                {"state": "online", "station": self.config.station, "since": utcnow().isoformat()}
+            )
+            await client.publish(
+                self.config.status, online, qos=1, retain=True, timeout=self.timeout
+            )
             self.subscribed.set()
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -225,7 +236,7 @@ class Relay:
             for t in [*tasks, stopper]:
                 t.cancel()
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
-        if stop.is_set():  # a clean goodbye; the will covers unclean ones
+        if stop.is_set() and self.commands is not None:  # the will covers unclean goodbyes
             offline = json.dumps({"state": "offline", "station": self.config.station})
             await client.publish(self.config.status, offline, qos=1, retain=True, timeout=2)
 
@@ -310,7 +321,10 @@ class Relay:
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-            await self.commands(raw)
+            try:
+                await self.commands(raw)
+            except Exception:  # one bad payload must never end the session
+                log.exception("mes.command_crashed", size=len(raw))
 
 
 class Spool:

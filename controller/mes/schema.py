@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.events import EVENT_TYPES, SCHEMA
+from controller.mes.commands import COMMAND_SCHEMA, command_json_schema
 
 BASE = "https://fabline.invalid/schema"
 STR = {"type": "string"}
@@ -138,39 +139,12 @@ def event_schema(kind: str) -> dict[str, Any]:
     }
 
 
-COMMAND_SCHEMA = "fabline.command/1"
-
-
 def command_schema() -> dict[str, Any]:
-    recipe = {
-        "type": "object",
-        "required": ["id"],
-        "properties": {"id": STR, "version": INT, "hash": STR},
-    }
-    inputs = {
-        "type": "object",
-        "additionalProperties": {"oneOf": [INT, {"type": "array", "items": STR}, STR]},
-    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{BASE}/{COMMAND_SCHEMA}/command.schema.json",
         "title": "fabline station command",
-        "type": "object",
-        "required": ["schema", "command_id", "client", "command", "lot_id", "hmac"],
-        "properties": {
-            "schema": {"const": COMMAND_SCHEMA},
-            "command_id": {"type": "string", "minLength": 1, "maxLength": 64},
-            "client": STR,
-            "command": {"enum": ["dispatch", "hold", "release", "abort"]},
-            "lot_id": STR,
-            "recipe": recipe,
-            "options": {"type": "object", "additionalProperties": STR},
-            "inputs": inputs,
-            "priority": INT,
-            "reason": STR,
-            "hmac": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        },
-        "additionalProperties": False,
+        **command_json_schema(),
     }
 
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ import structlog
 
 from controller.console import EXIT_FAILED, EXIT_OK, out
 from controller.genealogy.db import Database
-from controller.mes.commands import CommandHandler, sign
+from controller.mes.command_handler import CommandHandler
+from controller.mes.commands import sign, unsigned_command
 from controller.mes.config import MesConfig
 from controller.mes.relay import Relay, Spool, age_seconds, outbox_stats
-from controller.mes.schema import COMMAND_SCHEMA
 from drivers.errors import FablineError, ParameterError
 
 log = structlog.get_logger("fabline.mes")
@@ -161,7 +160,7 @@ async def send_command(
             f"no secret for MES client {client!r} (--clients FILE or FABLINE_MES_CLIENTS)"
         )
     cmd = sign(
-        {"schema": COMMAND_SCHEMA, "command_id": str(uuid.uuid4()), "client": client, **command},
+        unsigned_command(client=client, site=config.site, station=config.station, **command),
         secret,
     )
     b = config.broker

@@ -3,7 +3,6 @@ the catalog of recipe files. See docs/recipes.md."""
 
 from controller.recipes.catalog import (
     LoadedRecipe,
-    RecipeError,
     catalog,
     check,
     check_file,
@@ -13,6 +12,7 @@ from controller.recipes.catalog import (
     recipes_dir,
 )
 from controller.recipes.expand import Expansion, PlannedStep, expand
+from drivers.errors import RecipeError
 
 __all__ = [
     "Expansion",

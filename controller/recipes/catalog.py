@@ -32,19 +32,11 @@ from controller.recipes.model import (
     parse_claims,
 )
 from controller.recipes.yaml_lines import YamlProblem, dotted, line_of, load_with_lines
-from drivers.errors import FablineError
+from drivers.errors import RecipeError
 
 SEEDS = ("000", "001", "002", "003")
 MAX_COMBINATIONS = 4096
 UNIT_KINDS = set(UnitKind.__args__)  # type: ignore[attr-defined]
-
-
-class RecipeError(FablineError):
-    """A recipe cannot be loaded or expanded; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(problems[0] if len(problems) == 1 else "\n".join(problems))
 
 
 def recipes_dir() -> Path:

@@ -210,3 +210,25 @@ async def test_progress_is_reported(fault_line: SimLine, tool_id: str) -> None:
     assert seen[-1][1] is JobState.COMPLETE and values[-1] == 100
     assert any(0 < p < 100 for p in values)
     await d.close()
+
+
+@pytest.mark.parametrize("tool_id", TOOLS)
+async def test_a_start_sent_again_after_garbled_replies_attaches_to_the_job(
+    fault_line: SimLine, tool_id: str
+) -> None:
+    """The reply to a start and every reply after it are line noise, so `start` fails; once
+    the link is clean the engine sends the same job again, which the tool refuses as a
+    duplicate: that job is the one already started, never a second one."""
+    d = await driver(fault_line, tool_id)
+    sim = fault_line.sim(tool_id)
+    fault_line.fault(tool_id, "garble", count=1000, on="start")
+    j = job(tool_id)
+    with pytest.raises((GarbledReply, ToolTimeout, ToolOffline)):
+        await d.start(j)
+    fault_line.fault(tool_id, "clear")
+    done = sim.jobs_done
+    await d.start(j)  # the retry: refused as a duplicate by the tool, attached by the driver
+    result = await d.wait(j.job_id)
+    assert result.state is JobState.COMPLETE
+    assert sim.jobs_done == done + 1 and len([k for k in sim.jobs if k == j.job_id]) == 1
+    await d.close()

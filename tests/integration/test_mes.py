@@ -25,10 +25,11 @@ from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
 from controller.events import EVENT_TYPES
 from controller.genealogy import store
 from controller.genealogy.db import Database
-from controller.mes.commands import CommandHandler, sign
+from controller.mes.command_handler import CommandHandler
+from controller.mes.commands import sign, unsigned_command
 from controller.mes.config import MesConfig, mes_config
 from controller.mes.relay import outbox_stats
-from controller.mes.schema import COMMAND_SCHEMA, event_schema
+from controller.mes.schema import event_schema
 from controller.mes.service import mes_hook
 from controller.recipes import find
 from drivers.registry import make_driver
@@ -315,12 +316,7 @@ async def test_commands_dispatch_reject_and_answer_repeats_once(
     )
 
     def signed(**body: Any) -> bytes:
-        cmd = {
-            "schema": COMMAND_SCHEMA,
-            "command_id": secrets.token_hex(6),
-            "client": "mes-1",
-            **body,
-        }
+        cmd = unsigned_command(client="mes-1", site=mes.site, station=mes.station, **body)
         return json.dumps(sign(cmd, "s3cret")).encode()
 
     dispatch = signed(

@@ -1,0 +1,1 @@
+"""The station: the process that owns a line's tools, runs its lots and talks to the MES."""
