@@ -1,7 +1,9 @@
 """The `fabline` command.
 
 Every command prints one clear line for an error and exits with a distinct code (see
-controller.console): 0 ok, 1 a tool or job failed, 2 bad usage or input, 3 a lot ended held.
+controller.console and drivers/errors.py): 0 ok, 1 a tool or job failed or a lot aborted,
+2 bad usage or input, 3 a lot ended held, 4 a lot waits at an external step, 5 not found,
+6 conflict (not in a state for that), 7 database or broker unavailable, 70 a bug.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -18,10 +21,17 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from controller.console import EXIT_USAGE, error, out
+from controller.console import EXIT_USAGE, error, key_values, out
 from controller.lines import publish_running_line, resolve_line, withdraw_running_line
 from controller.logs import configure_logging
-from drivers.errors import FablineError, LineError, ParameterError, RecipeError, exit_code
+from drivers.errors import (
+    FablineError,
+    LineError,
+    ParameterError,
+    RecipeError,
+    exit_code,
+    shown,
+)
 from drivers.line import load_line
 
 app = typer.Typer(
@@ -53,11 +63,14 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run(work: Coroutine[Any, Any, int | None] | Callable[[], int | None]) -> None:
-    """Run a command's work (a coroutine, or a plain function); turn fabline errors into one
-    line each and an exit code."""
+def run(work: Callable[[], int | Coroutine[Any, Any, int | None] | None]) -> None:
+    """Run a command's work: a function returning an exit code, or a coroutine to run for
+    one. Everything a command does, from reading its arguments on, happens inside, so every
+    fabline error becomes one line and its category's exit code (drivers/errors.py)."""
     try:
-        code = asyncio.run(work) if asyncio.iscoroutine(work) else work()
+        code = work()
+        if asyncio.iscoroutine(code):
+            code = asyncio.run(code)
     except RecipeError as e:
         for problem in e.problems:
             error(problem)
@@ -66,8 +79,26 @@ def run(work: Coroutine[Any, Any, int | None] | Callable[[], int | None]) -> Non
         fail(str(e), exit_code(e))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except Exception as e:  # a bug: one line for the user, the traceback kept for a developer
+        fail(f"internal error ({type(e).__name__}: {shown(e)}){_keep_traceback()}", 70)
     if code:
         raise typer.Exit(code)
+
+
+def _keep_traceback() -> str:
+    import traceback
+
+    from controller.lines import fabline_home
+
+    try:
+        path = fabline_home() / "crash.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {sys.argv}\n")
+            f.write(traceback.format_exc())
+        return f"; traceback in {path}"
+    except OSError:
+        return ""
 
 
 @app.callback()
@@ -122,7 +153,7 @@ def sim(
             await sl.stop()
             withdraw_running_line(running)
 
-    run(serve())
+    run(lambda: serve())
 
 
 def _print_line(running: Any, time_scale: float, state: Path) -> None:
@@ -194,7 +225,7 @@ def fault(
             ) from None
         out.print(detail)
 
-    run(inject())
+    run(lambda: inject())
 
 
 # -- fabline tool ... -------------------------------------------------------------------------
@@ -216,7 +247,7 @@ def tool_status(
     """State, job, progress, alarms and consumables of one or every tool."""
     from controller.tool_commands import show_status
 
-    run(show_status(line, tool, as_json=as_json, timeout=timeout))
+    run(lambda: show_status(line, tool, as_json=as_json, timeout=timeout))
 
 
 @tool_app.command("run")
@@ -234,16 +265,12 @@ def tool_run(
     """Run one operation on one tool, showing progress and the measured results."""
     from controller.tool_commands import run_operation
 
-    values: dict[str, str] = {}
-    for item in params or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            fail(f"parameter {item!r} is not KEY=VALUE (e.g. power=5kW)", EXIT_USAGE)
-        if key in values:
-            fail(f"parameter {key!r} given twice", EXIT_USAGE)
-        values[key] = value
     jid = job_id or f"MAN-{tool}-{time.strftime('%H%M%S')}-{secrets.token_hex(2)}"
-    run(run_operation(line, tool, operation, values, jid, as_json, timeout))
+    run(
+        lambda: run_operation(
+            line, tool, operation, key_values(params or [], "parameter"), jid, as_json, timeout
+        )
+    )
 
 
 @tool_app.command("ops")
@@ -256,7 +283,7 @@ def tool_ops(
     """Operations of a tool kind with their parameters, units, ranges and defaults."""
     from controller.tool_commands import show_operations
 
-    run(show_operations(what, line))
+    run(lambda: show_operations(what, line))
 
 
 @tool_app.command("clear")
@@ -264,7 +291,7 @@ def tool_clear(tool: str, line: LineOption = None) -> None:
     """Acknowledge and clear a tool's alarms."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(line, tool, "clear"))
+    run(lambda: maintenance(line, tool, "clear"))
 
 
 @tool_app.command("abort")
@@ -272,7 +299,7 @@ def tool_abort(tool: str, line: LineOption = None) -> None:
     """Abort the job a tool is running."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(line, tool, "abort"))
+    run(lambda: maintenance(line, tool, "abort"))
 
 
 @tool_app.command("replace")
@@ -280,7 +307,7 @@ def tool_replace(tool: str, consumable: str, line: LineOption = None) -> None:
     """Record that a consumable (target, bath, blade, balls) was replaced."""
     from controller.tool_commands import maintenance
 
-    run(maintenance(line, tool, "replace", consumable))
+    run(lambda: maintenance(line, tool, "replace", consumable))
 
 
 # -- fabline recipes ... ----------------------------------------------------------------------
@@ -351,6 +378,10 @@ def _run_options(
     from controller.mes.config import mes_config
     from controller.run_commands import RunOptions
 
+    if not time_scale > 0:  # also nan
+        raise ParameterError("--time-scale must be > 0 (inf: instant jobs)")
+    if not 0 <= retry_budget < math.inf:
+        raise ParameterError("--retry-budget must be a number of seconds >= 0")
     return RunOptions(
         db_url=db,
         line=line,
@@ -413,10 +444,19 @@ def run_lot(
     an invalid recipe, 1 aborted or failed."""
     from controller.run_commands import run_command
 
-    opts = _run_options(
-        db, line, as_json, time_scale, seed, allow_draft, retry_budget, mqtt, station
+    run(
+        lambda: run_command(
+            recipe,
+            lot,
+            option or [],
+            input_ or [],
+            wafers,
+            priority,
+            _run_options(
+                db, line, as_json, time_scale, seed, allow_draft, retry_budget, mqtt, station
+            ),
+        )
     )
-    run(run_command(recipe, lot, option or [], input_ or [], wafers, priority, opts))
 
 
 @app.command("resume")
@@ -433,8 +473,11 @@ def resume_lot(
     """Resume a lot after a crash, a release or a confirmation: re-attach to its job by id."""
     from controller.run_commands import resume_command
 
-    opts = _run_options(db, line, as_json, time_scale, 0, True, retry_budget, mqtt, station)
-    run(resume_command(lot, opts))
+    run(
+        lambda: resume_command(
+            lot, _run_options(db, line, as_json, time_scale, 0, True, retry_budget, mqtt, station)
+        )
+    )
 
 
 @app.command("lots")
@@ -466,7 +509,7 @@ def _lot_action(
 ) -> None:
     from controller.lot_commands import lot_action
 
-    run(lot_action(db, lot, action, reason, line))
+    run(lambda: lot_action(db, lot, action, reason, line))
 
 
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (recorded, sent to MES).")]
@@ -507,7 +550,7 @@ def confirm_lot(
     """Confirm the external step a lot waits at, with the returned material's data."""
     from controller.lot_commands import confirm
 
-    run(confirm(db, lot, fields or []))
+    run(lambda: confirm(db, lot, fields or []))
 
 
 @app.command("trace")
@@ -559,8 +602,11 @@ def demo(
     embedded simulated line; a summary and one backward trace per flow."""
     from controller.demo import run_all_flows
 
-    opts = _run_options(db, None, as_json, time_scale, seed, False, 30.0, mqtt, station)
-    run(run_all_flows(opts, traces))
+    run(
+        lambda: run_all_flows(
+            _run_options(db, None, as_json, time_scale, seed, False, 30.0, mqtt, station), traces
+        )
+    )
 
 
 # -- fabline mes ... --------------------------------------------------------------------------
@@ -608,7 +654,11 @@ def mes_status(
     from controller.mes.config import mes_config
     from controller.mes.service import status_command
 
-    run(status_command(db, mes_config(mqtt, station=station, site=site, ca_file=ca), as_json))
+    run(
+        lambda: status_command(
+            db, mes_config(mqtt, station=station, site=site, ca_file=ca), as_json
+        )
+    )
 
 
 @mes_app.command("relay")
@@ -621,12 +671,20 @@ def mes_relay(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep publishing until stopped.")
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Give up after this many seconds without reaching the broker."),
+    ] = 30.0,
 ) -> None:
     """Publish the events waiting in the outbox (after an outage or a crash)."""
     from controller.mes.config import mes_config
     from controller.mes.service import relay_command
 
-    run(relay_command(db, mes_config(mqtt, station=station, site=site, ca_file=ca), follow))
+    run(
+        lambda: relay_command(
+            db, mes_config(mqtt, station=station, site=site, ca_file=ca), follow, timeout
+        )
+    )
 
 
 @mes_app.command("serve")
@@ -645,21 +703,26 @@ def mes_serve(
     lots on the line (embedded simulated line by default), publish every event."""
     from controller.mes.station import serve_command
 
-    opts = _run_options(
-        db,
-        line,
-        False,
-        time_scale,
-        0,
-        False,
-        retry_budget,
-        mqtt,
-        station,
-        site=site,
-        ca_file=ca,
-        clients_file=clients,
+    configure_logging(None, default="info")  # a daemon's log is its record (-v or FABLINE_LOG)
+
+    run(
+        lambda: serve_command(
+            _run_options(
+                db,
+                line,
+                False,
+                time_scale,
+                0,
+                False,
+                retry_budget,
+                mqtt,
+                station,
+                site=site,
+                ca_file=ca,
+                clients_file=clients,
+            )
+        )
     )
-    run(serve_command(opts))
 
 
 @mes_app.command("send")
@@ -683,17 +746,25 @@ def mes_send(
     from controller.mes.config import mes_config
     from controller.mes.service import send_command
 
-    body: dict[str, Any] = {"command": command, "lot_id": lot}
-    if recipe:
-        body["recipe"] = {"id": recipe, **({"version": version} if version else {})}
-    if option:
-        body["options"] = dict(o.partition("=")[::2] for o in option)
-    if input_:
-        body["inputs"] = dict(i.partition("=")[::2] for i in input_)
-    if reason:
-        body["reason"] = reason
-    config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
-    run(send_command(config, body, client, timeout))
+    def work() -> Coroutine[Any, Any, int]:
+        body: dict[str, Any] = {"command": command, "lot_id": lot}
+        if recipe:
+            body["recipe"] = {"id": recipe, **({"version": version} if version else {})}
+        if option:
+            body["options"] = key_values(option, "option")
+        if input_:
+            body["inputs"] = {
+                k: int(v) if v.isdigit() else v.split(",")
+                for k, v in key_values(input_, "input").items()
+            }
+        if reason:
+            body["reason"] = reason
+        if not 0 < timeout < math.inf:
+            raise ParameterError("--timeout must be a number of seconds > 0")
+        config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
+        return send_command(config, body, client, timeout)
+
+    run(work)
 
 
 @tool_app.command("qualify")
@@ -701,7 +772,7 @@ def tool_qualify(line: LineOption = None, as_json: JsonOption = False) -> None:
     """Run one representative operation on every tool of a line, printing what each measured."""
     from controller.demo import qualify
 
-    run(qualify(resolve_line(line), as_json))
+    run(lambda: qualify(resolve_line(line), as_json))
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from drivers.base import ProgressCallback
+from drivers.errors import ParameterError, shown
 from drivers.interface import JobState, Operation
 from drivers.units import format_quantity
 
@@ -27,11 +28,26 @@ def _width(stream: TextIO) -> int | None:
 out = Console(highlight=False, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
-# Exit codes shared by every command
+# Exit codes shared by every command; an error's code is its category's (drivers/errors.py:
+# 2 usage, 5 not found, 6 conflict, 7 a service unavailable, 1 a tool, 70 a bug)
 EXIT_OK = 0
-EXIT_FAILED = 1  # a tool or job failed (alarm, offline, refused by the tool)
+EXIT_FAILED = 1  # a tool or job failed (alarm, offline, refused by the tool), or a lot aborted
 EXIT_USAGE = 2  # bad usage, bad parameter, invalid recipe or line file
 EXIT_HELD = 3  # a lot ended held
+EXIT_WAITING = 4  # a lot waits at an external step for its confirmation
+
+
+def key_values(items: list[str], what: str) -> dict[str, str]:
+    """KEY=VALUE arguments (options, inputs, confirmed fields): each key once."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ParameterError(f"{what} {shown(item)!r} is not KEY=VALUE")
+        if key in out:
+            raise ParameterError(f"{what} {shown(key)!r} given twice")
+        out[key] = value
+    return out
 
 
 def error(message: str) -> None:

@@ -1,7 +1,9 @@
 """Logging: structlog to stderr, readable on a terminal, JSON in production.
 
-`FABLINE_LOG` sets the level (debug, info, warning; default warning for commands) and
-`FABLINE_LOG_JSON=1` switches to JSON lines. Stdlib loggers (pymodbus, aiomqtt) go through
+`FABLINE_LOG` sets the level (debug, info, warning, error). Commands default to error:
+what went wrong reaches the user as the one `error:` line, and a retried broker connection
+is not worth a warning per try. Daemons (`fabline mes serve`) default to info. With
+`FABLINE_LOG_JSON=1` the log is JSON lines. Stdlib loggers (pymodbus, aiomqtt) go through
 the same renderer.
 """
 
@@ -14,8 +16,10 @@ import sys
 import structlog
 
 
-def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
-    name = (level or os.environ.get("FABLINE_LOG") or "warning").upper()
+def configure_logging(
+    level: str | None = None, *, json: bool | None = None, default: str = "error"
+) -> None:
+    name = (level or os.environ.get("FABLINE_LOG") or default).upper()
     numeric = logging.getLevelName(name)
     if not isinstance(numeric, int):
         numeric = logging.WARNING

@@ -10,12 +10,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 from controller import lots
-from controller.console import EXIT_OK, out
+from controller.console import EXIT_OK, key_values, out
 from controller.genealogy import store, trace
 from controller.genealogy.db import Database
-from controller.genealogy.models import Lot
+from controller.genealogy.models import LOT_STATES, Lot
 from controller.lines import resolve_line
-from drivers.errors import FablineError, ToolError
+from drivers.errors import FablineError, ParameterError, ToolError, shown
 from drivers.registry import make_driver
 
 
@@ -44,6 +44,11 @@ def _lot_dict(lot: Lot) -> dict[str, Any]:
 
 
 def list_lots(db_url: str | None, states: list[str], as_json: bool) -> int:
+    unknown = [s for s in states if s not in LOT_STATES]
+    if unknown:
+        raise ParameterError(
+            f"unknown lot state {shown(unknown[0])!r} (states: {', '.join(LOT_STATES)})"
+        )
     db = _db(db_url)
     try:
         found = db.run_sync(lambda s: store.list_lots(s, states or None))
@@ -148,7 +153,7 @@ def show_trace(db_url: str | None, name: str, forward: bool, as_json: bool) -> i
         return EXIT_OK
     out.print(render_tree(nodes, forward))
     if forward:
-        packages = [n for n in nodes if n.kind == "package"]
+        packages = {n.name for n in nodes if n.kind == "package"}  # reached by many paths
         out.print(f"{len(packages)} packages made from {name}")
     return EXIT_OK
 
@@ -237,14 +242,7 @@ async def _abort(db: Database, lot_id: str, reason: str | None, line_path: Path 
 
 
 async def confirm(db_url: str | None, lot_id: str, fields: list[str]) -> int:
-    data = {}
-    for f in fields:
-        key, sep, value = f.partition("=")
-        if not sep or not key:
-            from drivers.errors import ParameterError
-
-            raise ParameterError(f"{f!r} is not FIELD=VALUE")
-        data[key] = value
+    data = key_values(fields, "field")
     db = _db(db_url)
     try:
         out.print(await lots.confirm(db, lot_id, data))

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from controller.console import EXIT_OK, EXIT_USAGE, err, out
+from controller.console import EXIT_OK, EXIT_USAGE, err, key_values, out
 from controller.recipes import LoadedRecipe, PlannedStep, catalog, check_file, find, recipes_dir
 from controller.recipes.model import Recipe
 
@@ -88,13 +88,7 @@ def _step_dict(s: PlannedStep) -> dict[str, Any]:
 
 
 def show_recipe(recipe_id: str, options: list[str], version: int | None, as_json: bool) -> int:
-    given: dict[str, str] = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            err.print(f"[bold red]error:[/] option {item!r} is not KEY=VALUE")
-            return EXIT_USAGE
-        given[key] = value
+    given = key_values(options, "option")
     loaded: LoadedRecipe = find(recipe_id, version)
     exp = loaded.expand(given)
     steps = [_step_dict(s) for s in exp.steps]

@@ -20,7 +20,7 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
-from controller.console import EXIT_FAILED, EXIT_HELD, EXIT_OK, out
+from controller.console import EXIT_FAILED, EXIT_HELD, EXIT_OK, EXIT_WAITING, key_values, out
 from controller.engine.engine import Engine, EngineSettings, Outcome
 from controller.engine.lotspec import LotSpec, build_inputs, parse_input_arg, supply_sources
 from controller.genealogy import store
@@ -34,8 +34,6 @@ from controller.station.registry import live_station, station_for_tools, tool_ad
 from drivers.errors import ParameterError
 from drivers.line import Line
 from drivers.registry import make_driver
-
-EXIT_WAITING = 4  # the lot waits at an external step for its confirmation
 
 
 @dataclass
@@ -198,7 +196,7 @@ async def run_command(
     priority: int,
     opts: RunOptions,
 ) -> int:
-    given_opts = dict(_kv(o, "option") for o in options)
+    given_opts = key_values(options, "option")
     loaded = find(recipe_id)
     given_inputs: dict[str, Any] = dict(parse_input_arg(i) for i in inputs)
     if wafers is not None:
@@ -303,10 +301,3 @@ async def follow(db: Database, lot_id: str, station: str, quiet: bool) -> Outcom
             steps = sum(1 for r in runs[started:] if r.state in ("done", "confirmed"))
             return Outcome(lot_id, lot.state, lot.hold_reason, steps, units)
         await asyncio.sleep(0.25)
-
-
-def _kv(text: str, what: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ParameterError(f"{what} {text!r} is not KEY=VALUE")
-    return key, value

@@ -226,3 +226,10 @@ class GenealogyError(FablineError):
 
 def exit_code(e: FablineError) -> int:
     return EXIT_CODES[e.category]
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value from outside as an error message may echo it: never more than `limit`
+    characters (a refused 1 MB option must not come back whole)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"

@@ -91,9 +91,11 @@ def parse_line(data: object, source: str) -> Line:
 def load_line(path: str | Path) -> Line:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise LineError(f"{p}: cannot read line file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise LineError(f"{p}: not a line file (not UTF-8 text)") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:

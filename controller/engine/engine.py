@@ -239,6 +239,7 @@ class Engine:
                 step_count=len(exp.steps),
                 station=station,
                 owner=owner,
+                supplies=dict(spec.supplies),
             )
             s.add(lot)
             s.flush()
@@ -255,6 +256,20 @@ class Engine:
                 for name, units in spec.inputs.items()
                 for u in units
             ]
+            taken = store.ids_by_name(s, [str(row["name"]) for row in rows])
+            if taken:
+                raise ParameterError(
+                    f"unit ids already used by other lots: {', '.join(sorted(taken)[:5])}"
+                    + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+                )
+            # an upstream lot is one unit, however many lots draw on it
+            known = store.units_by_name(s, list(spec.supplies.values()))
+            for name, source in spec.supplies.items():
+                unit = known.get(source)
+                if unit is not None and unit.kind != "supply":
+                    raise ParameterError(
+                        f"supply {name}={source}: {source} is a {unit.kind}, not an upstream lot"
+                    )
             rows += [
                 {
                     "name": source,
@@ -266,6 +281,7 @@ class Engine:
                     "attributes": {"supply_for": name},
                 }
                 for name, source in spec.supplies.items()
+                if source not in known
             ]
             store.insert_units(s, rows)
             counts = {name: len(units) for name, units in spec.inputs.items()}
@@ -442,10 +458,10 @@ class LotRunner:
             f"<lot {lot.id}: {lot.recipe_id} v{lot.recipe_version}>",
             lot.options,
         )
-        material = Material(lot.id, supply_counts=supply_counts)
+        material = Material(lot.id, supply_counts=supply_counts, sources=dict(lot.supplies or {}))
         for u in units:
             if u.state == "supply":
-                material.sources[u.attributes["supply_for"]] = u.name
+                material.sources.setdefault(u.attributes["supply_for"], u.name)
                 continue
             material.active[u.name] = UnitView(
                 u.name, u.kind, u.id, u.slot, u.attributes.get("input"), dict(u.attributes)

@@ -14,9 +14,11 @@ from typing import Any
 
 from controller.recipes import LoadedRecipe
 from controller.recipes.model import InputSpec
-from drivers.errors import ParameterError
+from drivers.errors import ParameterError, shown
 
 LOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+UNIT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit"
 PREFIX = {"wafer": "W", "panel": "P", "strip": "S", "die": "D", "film": "F", "lead": "L"}
 
 
@@ -68,7 +70,7 @@ def build_inputs(
     """Input units for every counted input: given ids, a given count, or the minimum; `per`
     inputs get one unit per unit of the input they follow. Supply inputs are drawn later."""
     if not LOT_ID.match(lot_id):
-        raise ParameterError(f"lot id {lot_id!r}: 1-32 letters, digits, '.', '_' or '-'")
+        raise ParameterError(f"lot id {shown(lot_id)!r}: 1-32 {ID_RULE}")
     specs = recipe.recipe.inputs
     for name in given:
         if name in specs and specs[name].supply:
@@ -103,14 +105,14 @@ def build_inputs(
 
 def _counted(lot_id: str, name: str, spec: InputSpec, value: Any) -> list[InputUnit]:
     lo, hi = spec.count_range() or (1, 1)
+    n = len(value) if isinstance(value, list) else lo if value is None else int(value)
+    if not lo <= n <= hi:  # checked before any unit is made: a count of 10**7 costs nothing
+        raise ParameterError(f"input {name!r} takes {lo}..{hi} {spec.kind}s, not {n}")
     if isinstance(value, list):
         units: list[InputUnit] = value
     else:
-        n = lo if value is None else int(value)
         letter = PREFIX.get(spec.kind, spec.kind[0].upper())
         units = [InputUnit(f"{lot_id}-{letter}{i:02d}", i) for i in range(1, n + 1)]
-    if not lo <= len(units) <= hi:
-        raise ParameterError(f"input {name!r} takes {lo}..{hi} {spec.kind}s, not {len(units)}")
     names = [u.name for u in units]
     if len(set(names)) != len(names):
         raise ParameterError(f"input {name!r}: unit ids repeat")
@@ -121,8 +123,18 @@ def parse_input_arg(text: str) -> tuple[str, str | int | list[InputUnit]]:
     """`wafers=5`, or `wafers=W01,W02` (slots in order), or `dies=DIELOT7` for a supply."""
     name, sep, value = text.partition("=")
     if not sep or not name or not value:
-        raise ParameterError(f"input {text!r} is not NAME=COUNT or NAME=ID,ID,...")
+        raise ParameterError(f"input {shown(text)!r} is not NAME=COUNT or NAME=ID,ID,...")
     if value.isdigit():
         return name, int(value)
-    ids = [v.strip() for v in value.split(",") if v.strip()]
-    return name, [InputUnit(u, i + 1) for i, u in enumerate(ids)]
+    return name, unit_list(name, value.split(","))
+
+
+def unit_list(name: str, ids: list[str]) -> list[InputUnit]:
+    """Given unit ids, in slot order; each must be a valid id."""
+    ids = [u.strip() for u in ids]
+    for u in ids:
+        if not UNIT_ID.match(u):
+            raise ParameterError(
+                f"input {name!r}: {shown(u)!r} is neither a count nor a unit id (1-64 {ID_RULE})"
+            )
+    return [InputUnit(u, i + 1) for i, u in enumerate(ids)]

@@ -18,20 +18,36 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import DatabaseError as SaDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.lines import fabline_home
-from drivers.errors import DatabaseError, FablineError
+from drivers.errors import DatabaseError, FablineError, UsageError, shown
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+CONNECT_TIMEOUT = 5  # seconds: a PostgreSQL address that accepts TCP and never answers
+
+
 def default_url() -> str:
-    return os.environ.get("FABLINE_DATABASE_URL") or f"sqlite:///{fabline_home() / 'fabline.db'}"
+    url = os.environ.get("FABLINE_DATABASE_URL")
+    if url:
+        return url
+    home = fabline_home()
+    home.mkdir(parents=True, exist_ok=True)  # only fabline's own home is created
+    return f"sqlite:///{home / 'fabline.db'}"
 
 
 def normalise_url(url: str) -> str:
@@ -44,10 +60,21 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    u = make_url(normalise_url(url))
-    if u.get_backend_name() == "sqlite":
+    try:
+        u = make_url(normalise_url(url))
+        backend = u.get_backend_name()
+    except (ArgumentError, ValueError):
+        raise UsageError(f"database URL {shown(url)!r} is not a URL or an SQLite path") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise UsageError(
+            f"database URL {shown(url)!r}: fabline keeps its genealogy in SQLite (a path or"
+            " sqlite:///path) or PostgreSQL (postgresql://user@host/db)"
+        )
+    if backend == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(u.database).parent
+            if not folder.is_dir():
+                raise UsageError(f"database {u.database}: folder {folder} does not exist")
         engine = create_engine(u, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -61,7 +88,14 @@ def make_engine(url: str) -> Engine:
 
         return engine
     # JIT compiles recursive trace queries whose row estimates are wildly high: all cost
-    return create_engine(u, pool_pre_ping=True, connect_args={"options": "-c jit=off"})
+    try:
+        return create_engine(
+            u,
+            pool_pre_ping=True,
+            connect_args={"options": "-c jit=off", "connect_timeout": CONNECT_TIMEOUT},
+        )
+    except (ArgumentError, NoSuchModuleError) as e:
+        raise UsageError(f"database URL {shown(url)!r}: {e}") from None
 
 
 class Database:
@@ -90,7 +124,13 @@ class Database:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as e:  # e.g. a revision this version does not know
+                raise DatabaseError(
+                    f"database {self.describe()} cannot be migrated by this fabline"
+                    f" ({str(e).splitlines()[0]}): was it written by a newer version?"
+                ) from None
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         ctx = contextvars.copy_context()  # keep log context across the thread hop
@@ -113,13 +153,19 @@ class Database:
     def _guard(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except OperationalError as e:
-            raise DatabaseError(f"database {self.describe()}: {e.orig}") from None
+        except (OperationalError, InterfaceError) as e:
+            raise DatabaseError(f"database {self.describe()}: {_one_line(e.orig)}") from None
         except SQLAlchemyError as e:
             if isinstance(e.__cause__, FablineError):
                 raise e.__cause__ from None
+            if type(e) is SaDatabaseError:  # e.g. "file is not a database"
+                raise DatabaseError(f"database {self.describe()}: {_one_line(e.orig)}") from None
             raise
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _one_line(e: object) -> str:
+    return " ".join(str(e).split())

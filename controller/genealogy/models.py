@@ -69,6 +69,8 @@ class Lot(SQLModel, table=True):
     request: str | None = Field(default=None, max_length=16)  # hold/pause/abort asked of the owner
     request_reason: str | None = None
     event_seq: int = 0  # last MES sequence number used for this lot
+    # supply input -> the unit of its upstream lot (one unit, shared by every lot drawing on it)
+    supplies: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 

@@ -217,6 +217,12 @@ def ids_by_name(s: Session, names: Iterable[str]) -> dict[str, int]:
     return out
 
 
+def units_by_name(s: Session, names: Sequence[str]) -> dict[str, Unit]:
+    if not names:
+        return {}
+    return {u.name: u for u in s.scalars(select(Unit).where(col(Unit.name).in_(names)))}
+
+
 def unit_by_name(s: Session, name: str) -> Unit | None:
     return s.scalars(select(Unit).where(col(Unit.name) == name)).first()
 

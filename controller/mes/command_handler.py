@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from controller import lots
 from controller.engine.engine import Engine
-from controller.engine.lotspec import InputUnit, LotSpec, build_inputs, supply_sources
+from controller.engine.lotspec import (
+    InputUnit,
+    LotSpec,
+    build_inputs,
+    supply_sources,
+    unit_list,
+)
 from controller.events import event
 from controller.genealogy import store
 from controller.genealogy.db import Database
@@ -128,8 +134,7 @@ class CommandHandler:
             if isinstance(value, int):
                 given[name] = value
             else:
-                ids = [value] if isinstance(value, str) else value
-                given[name] = [InputUnit(u, i + 1) for i, u in enumerate(ids)]
+                given[name] = unit_list(name, [value] if isinstance(value, str) else value)
         exists = await self.db.run(lambda s: s.get(Lot, lot_id))
         if exists is not None:
             raise Rejected(f"lot {lot_id} already exists ({exists.state})")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import yaml
 
 from controller.lines import fabline_home
-from drivers.errors import ParameterError
+from drivers.errors import ParameterError, shown
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -42,9 +42,14 @@ class Broker:
 def parse_broker(url: str, ca_file: str | None = None) -> Broker:
     """mqtt://[user[:password]@]host[:port], mqtts://...[?ca=/path/ca.pem]."""
     u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+    try:
+        port = u.port
+    except ValueError:
+        port = -1
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname or port == -1:
         raise ParameterError(
-            f"MQTT URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]"
+            f"MQTT URL {shown(url)!r}: expected mqtt://host[:port] or mqtts://host[:port]"
+            " (port 1-65535)"
         )
     tls = u.scheme == "mqtts"
     ca = ca_file or next(iter(parse_qs(u.query).get("ca", [])), None)
@@ -52,7 +57,7 @@ def parse_broker(url: str, ca_file: str | None = None) -> Broker:
         raise ParameterError(f"MQTT CA file {ca!r} does not exist")
     return Broker(
         host=u.hostname,
-        port=u.port or (8883 if tls else 1883),
+        port=port or (8883 if tls else 1883),
         tls=tls,
         username=unquote(u.username) if u.username else None,
         password=unquote(u.password) if u.password else None,
@@ -120,13 +125,19 @@ def load_clients(path: str | None) -> dict[str, str]:
     clients: dict[str, str] = {}
     if path:
         try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise ParameterError(f"MES clients file {path}: {e}") from None
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ParameterError(f"MES clients file {path}: {e.strerror}") from None
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise ParameterError(f"MES clients file {path}: not YAML text") from None
         if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+            isinstance(k, str) and NAME.match(k) and isinstance(v, str) and v
+            for k, v in data.items()
         ):
-            raise ParameterError(f"MES clients file {path}: expected a mapping client: secret")
+            raise ParameterError(
+                f"MES clients file {path}: expected a mapping client: secret"
+                " (client names of letters, digits, '.', '_', '-'; secrets not empty)"
+            )
         clients |= data
     for item in filter(None, os.environ.get("FABLINE_MES_CLIENTS", "").split(",")):
         name, sep, secret = item.partition("=")

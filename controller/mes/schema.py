@@ -7,11 +7,14 @@ tests validate every event a flow produces against these.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from controller.events import EVENT_TYPES, SCHEMA
 from controller.mes.commands import COMMAND_SCHEMA, command_json_schema
+from drivers.errors import UsageError
 
 BASE = "https://fabline.invalid/schema"
 STR = {"type": "string"}
@@ -149,12 +152,27 @@ def command_schema() -> dict[str, Any]:
 
 
 def write_schemas(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind in EVENT_TYPES:
-        p = directory / f"{kind}.schema.json"
-        p.write_text(json.dumps(event_schema(kind), indent=2) + "\n")
-        written.append(p)
-    p = directory / "command.schema.json"
-    p.write_text(json.dumps(command_schema(), indent=2) + "\n")
-    return [*written, p]
+    """One file per event type and one for commands. Each file is written whole to a new
+    temporary file and renamed over its name, so a symlink planted under that name is
+    replaced, never followed, and a reader never sees half a schema."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        schemas = {f"{kind}.schema.json": event_schema(kind) for kind in EVENT_TYPES}
+        schemas["command.schema.json"] = command_schema()
+        return [_write(directory, name, schema) for name, schema in schemas.items()]
+    except OSError as e:
+        raise UsageError(f"cannot write schemas to {directory}: {e.strerror}") from None
+
+
+def _write(directory: Path, name: str, schema: dict[str, Any]) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(schema, indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        target = directory / name
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -18,10 +18,10 @@ import structlog
 from controller.console import EXIT_FAILED, EXIT_OK, out
 from controller.genealogy.db import Database
 from controller.mes.command_handler import CommandHandler
-from controller.mes.commands import sign, unsigned_command
+from controller.mes.commands import Rejected, sign, unsigned_command, validate
 from controller.mes.config import MesConfig
 from controller.mes.relay import Relay, Spool, age_seconds, outbox_stats
-from drivers.errors import FablineError, ParameterError
+from drivers.errors import BrokerUnavailable, ParameterError
 
 log = structlog.get_logger("fabline.mes")
 
@@ -76,24 +76,48 @@ async def mes_hook(
             )
 
 
-async def relay_command(db_url: str | None, config: MesConfig, follow: bool) -> int:
-    """Publish what the outbox holds (and keep publishing with --follow)."""
+async def relay_command(
+    db_url: str | None, config: MesConfig, follow: bool, timeout: float = 30.0
+) -> int:
+    """Publish what the outbox holds (and keep publishing with --follow). Without --follow,
+    give up when the broker stays unreachable for `timeout` seconds: the events stay in the
+    outbox for the next try."""
     if config.broker is None:
         raise ParameterError("no broker: give --mqtt URL or set FABLINE_MQTT_URL")
+    if not 0 < timeout < float("inf"):
+        raise ParameterError("--timeout must be a number of seconds > 0")
     db = Database(db_url)
     await asyncio.get_running_loop().run_in_executor(None, db.migrate)
     try:
         stop = asyncio.Event()
         if follow:
             _stop_on_signals(stop)
-        async with mes_hook(db, config, drain_timeout=3600.0 if not follow else 10.0):
+        async with mes_hook(db, config, drain_timeout=10.0 if follow else 0.0) as hook:
             if follow:
                 await stop.wait()
+            else:
+                await _drain(db, hook, config, timeout)
         stats = await db.run(outbox_stats)
         out.print(f"outbox: {stats['sent']} sent, {stats['pending']} pending")
         return EXIT_OK if not stats["pending"] else EXIT_FAILED
     finally:
         db.close()
+
+
+async def _drain(db: Database, hook: Hook, config: MesConfig, timeout: float) -> None:
+    assert hook.relay is not None and config.broker is not None
+    contact = time.monotonic()
+    while (await db.run(outbox_stats))["pending"]:
+        if hook.relay.connected:
+            contact = time.monotonic()
+        elif time.monotonic() - contact > timeout:
+            pending = (await db.run(outbox_stats))["pending"]
+            raise BrokerUnavailable(
+                f"broker {config.broker.describe()} not reachable for {timeout:g} s"
+                f" ({hook.relay.last_error or 'no answer'}); {pending} events stay pending"
+            )
+        hook.wake()
+        await asyncio.sleep(0.05)
 
 
 async def status_command(db_url: str | None, config: MesConfig, as_json: bool) -> int:
@@ -163,29 +187,39 @@ async def send_command(
         unsigned_command(client=client, site=config.site, station=config.station, **command),
         secret,
     )
+    try:
+        validate(cmd)  # refused here, as the station would, before anything is sent
+    except Rejected as e:
+        raise ParameterError(e.reason) from None
     b = config.broker
-    async with aiomqtt.Client(
-        b.host,
-        b.port,
-        username=b.username,
-        password=b.password,
-        tls_context=b.tls_context(),
-        timeout=timeout,
-    ) as mqtt:
-        await mqtt.subscribe(config.replies, qos=1)
-        await mqtt.publish(config.commands, json.dumps(cmd), qos=1, timeout=timeout)
-        try:
+    try:
+        async with aiomqtt.Client(
+            b.host,
+            b.port,
+            username=b.username,
+            password=b.password,
+            identifier=config.client_id(station=False),
+            tls_context=b.tls_context(),
+            timeout=timeout,
+        ) as mqtt:
+            await mqtt.subscribe(config.replies, qos=1)
+            await mqtt.publish(config.commands, json.dumps(cmd), qos=1, timeout=timeout)
             async with asyncio.timeout(timeout):
                 async for message in mqtt.messages:
-                    reply = json.loads(bytes(message.payload))
-                    if reply.get("data", {}).get("command_id") == cmd["command_id"]:
-                        print(json.dumps(reply["data"]))
-                        return EXIT_OK if reply["data"]["status"] == "accepted" else EXIT_FAILED
-        except TimeoutError:
-            raise FablineError(
-                f"no reply within {timeout:g} s: is `fabline mes serve`"
-                f" running for station {config.station}?"
-            ) from None
+                    try:
+                        data = json.loads(bytes(message.payload))["data"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if data.get("command_id") == cmd["command_id"]:
+                        print(json.dumps(data))
+                        return EXIT_OK if data["status"] == "accepted" else EXIT_FAILED
+    except TimeoutError:
+        raise BrokerUnavailable(
+            f"no reply within {timeout:g} s: is `fabline mes serve`"
+            f" running for station {config.station}?"
+        ) from None
+    except (aiomqtt.MqttError, OSError) as e:
+        raise BrokerUnavailable(f"broker {b.describe()}: {e}") from None
     return EXIT_FAILED
 
 

@@ -23,7 +23,7 @@ from controller.recipes.model import (
     parse_claims,
 )
 from controller.recipes.yaml_lines import Path
-from drivers.errors import FablineError, ParameterError
+from drivers.errors import FablineError, ParameterError, shown
 from drivers.interface import Operation, Value
 from drivers.interfaces import KINDS, interface_for
 from drivers.units import Quantity, parse_quantity, to_unit
@@ -103,7 +103,9 @@ def resolve_options(recipe: Recipe, given: Mapping[str, str]) -> tuple[Options, 
         spec = recipe.options.get(name)
         if spec is None:
             known = ", ".join(recipe.options) or "none"
-            problems.append(Problem(("options",), f"unknown option {name!r} (options: {known})"))
+            problems.append(
+                Problem(("options",), f"unknown option {shown(name)!r} (options: {known})")
+            )
             continue
         if spec.type == "int":
             try:
@@ -114,7 +116,7 @@ def resolve_options(recipe: Recipe, given: Mapping[str, str]) -> tuple[Options, 
                 problems.append(
                     Problem(
                         ("options", name),
-                        f"{name}={raw}: expects a whole number in {spec.min}..{spec.max}",
+                        f"{name}={shown(raw)}: expects a whole number in {spec.min}..{spec.max}",
                     )
                 )
                 continue
@@ -125,7 +127,7 @@ def resolve_options(recipe: Recipe, given: Mapping[str, str]) -> tuple[Options, 
                 problems.append(
                     Problem(
                         ("options", name),
-                        f"{name}={raw}: expects one of {', '.join(spec.values or {})}",
+                        f"{name}={shown(raw)}: expects one of {', '.join(spec.values or {})}",
                     )
                 )
                 continue

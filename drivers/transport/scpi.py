@@ -258,6 +258,18 @@ class ScpiTransport:
         async def attempt() -> None:
             remaining = max(0.05, deadline - time.monotonic())
             await self._in_worker(lambda: self._open(remaining), "open", remaining)
+            if self._sock is not None:
+                # on the loop, so the deadline bounds the whole reply: a tool trickling a
+                # byte at a time would keep a blocking read (and the worker) busy for ever
+                try:
+                    reply = await self._on_loop(
+                        "*IDN?", max(0.05, deadline - time.monotonic()), "*IDN?"
+                    )
+                except _StaleLink:  # closed (or talking) before we asked: not our tool yet
+                    await self._discard()
+                    raise ToolOffline(self.tool_id, "closed on connect", "*IDN?") from None
+                self.identity = reply.strip()
+            log.info("scpi.connected", tool_id=self.tool_id, resource=self.resource)
 
         await retry_until(attempt, deadline=deadline, backoff=self.backoff, retry_on=(ToolError,))
 
@@ -269,15 +281,16 @@ class ScpiTransport:
             inst.read_termination = "\n"
             inst.write_termination = "\n"
             inst.timeout = max(1, int(timeout * 1000))
-            inst.write("*IDN?")
-            self.identity = inst.read().strip()
+            sock, session = _raw_socket(inst)
+            if sock is None:  # no socket to watch: identify here, bounded by VISA's timeout
+                inst.write("*IDN?")
+                self.identity = inst.read().strip()
             inst.timeout = max(1, int(self.timeout * 1000))
         except BaseException:
             inst.close()
             raise
         self._inst = inst
-        self._sock, self._session = _raw_socket(inst)
-        log.info("scpi.connected", tool_id=self.tool_id, resource=self.resource)
+        self._sock, self._session = sock, session
 
     async def _in_worker(self, fn: Callable[[], T], where: str, timeout: float) -> T:
         if self._executor is None:

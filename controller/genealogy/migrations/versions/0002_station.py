@@ -1,4 +1,4 @@
-"""station registry
+"""station registry; supply sources on the lot
 
 Revision ID: 0002
 Revises: 0001
@@ -30,7 +30,11 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
+    with op.batch_alter_table("lot") as batch:
+        batch.add_column(sa.Column("supplies", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lot") as batch:
+        batch.drop_column("supplies")
     op.drop_table("station")
