@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from rich.text import Text
 
 from controller.spc.capability import SpecLimits
-from controller.spc.charts import ChartDefinition, ChartType, ControlLimits, LimitsSource
+from controller.spc.charts import ChartDefinition, ControlLimits, LimitsSource
 from controller.spc.monitor import ChartPoint
 
 WIDTH, PANEL_H, SPREAD_H = 900, 340, 150
@@ -56,10 +56,9 @@ def _range(values: Sequence[float], lines: Sequence[_Line]) -> tuple[float, floa
 
 
 def _main_lines(limits: ControlLimits, spec: SpecLimits | None) -> list[_Line]:
-    stat = "X̄" if limits.chart_type is ChartType.XBAR_R else "X"
     lines = [
         _Line("limit ucl", f"UCL {limits.ucl:.4g}", limits.ucl, LIMIT),
-        _Line("limit center", f"{stat}̄ {limits.center:.4g}", limits.center, CENTER),
+        _Line("limit center", f"CL {limits.center:.4g}", limits.center, CENTER),
         _Line("limit lcl", f"LCL {limits.lcl:.4g}", limits.lcl, LIMIT),
     ]
     for k in (1, 2):
@@ -100,6 +99,7 @@ def _panel_svg(
     name: str,
     unit: str,
     baseline: int,
+    tag: str,
 ) -> list[str]:
     out = [
         f'<rect class="frame" x="{panel.left}" y="{panel.top}" width="{panel.right - panel.left}"'
@@ -123,7 +123,8 @@ def _panel_svg(
         y = panel.y(line.y)
         dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
         out.append(
-            f'<line class="{line.cls}" data-value="{line.y:.6g}" x1="{panel.left}" y1="{y:.1f}"'
+            f'<line class="{line.cls}" data-panel="{tag}" data-value="{line.y:.6g}"'
+            f' x1="{panel.left}" y1="{y:.1f}"'
             f' x2="{panel.right}" y2="{y:.1f}" stroke="{line.color}"{dash}/>'
             f'<text class="{line.cls} label" x="{panel.right + 4}" y="{y + 3:.1f}"'
             f' font-size="10" fill="{line.color}">{escape(line.label)}</text>'
@@ -136,16 +137,19 @@ def _panel_svg(
         x, y = panel.x(i), panel.y(v)
         if i in flagged:
             out.append(
-                f'<circle class="point violation" data-index="{i}" cx="{x:.1f}" cy="{y:.1f}"'
+                f'<circle class="point violation" data-panel="{tag}" data-index="{i}"'
+                f' cx="{x:.1f}" cy="{y:.1f}"'
                 f' r="4.5" fill="{VIOLATION}"><title>point {i + 1}: {v:.6g}'
                 f" {escape(unit)} — {escape(flagged[i])}</title></circle>"
-                f'<text class="violation-label" data-index="{i}" x="{x:.1f}" y="{y - 8:.1f}"'
+                f'<text class="violation-label" data-panel="{tag}" data-index="{i}"'
+                f' x="{x:.1f}" y="{y - 8:.1f}"'
                 f' font-size="9" text-anchor="middle" fill="{VIOLATION}">'
                 f"{escape(flagged[i])}</text>"
             )
         else:
             out.append(
-                f'<circle class="point" data-index="{i}" cx="{x:.1f}" cy="{y:.1f}" r="2.5"'
+                f'<circle class="point" data-panel="{tag}" data-index="{i}"'
+                f' cx="{x:.1f}" cy="{y:.1f}" r="2.5"'
                 f' fill="{POINT}"><title>point {i + 1}: {v:.6g} {escape(unit)}</title></circle>'
             )
     mid = panel.top + panel.height / 2
@@ -177,7 +181,7 @@ def render_svg(
         _Line("limit spread-ucl", f"UCL {limits.spread_ucl:.4g}", limits.spread_ucl, LIMIT),
         _Line(
             "limit spread-center",
-            f"{sname}̄ {limits.spread_center:.4g}",
+            f"CL {limits.spread_center:.4g}",
             limits.spread_center,
             CENTER,
         ),
@@ -201,7 +205,14 @@ def render_svg(
         f'<text class="summary" x="{LEFT}" y="34" font-size="10" fill="#616161">'
         f"{n} points, {n_bad} out of control; action {definition.action}</text>",
         *_panel_svg(
-            main, main_lines, values, flagged, definition.key.result, definition.unit, baseline
+            main,
+            main_lines,
+            values,
+            flagged,
+            definition.key.result,
+            definition.unit,
+            baseline,
+            "main",
         ),
         *_panel_svg(
             spread_panel,
@@ -211,6 +222,7 @@ def render_svg(
             sname,
             definition.unit,
             baseline,
+            "spread",
         ),
     ]
     for t in _nice_ticks(0, max(n - 1, 1), 10):
@@ -235,8 +247,10 @@ def render_terminal(
     *,
     width: int = 60,
     height: int = 15,
+    max_messages: int = 6,
 ) -> Text:
-    """The last `width` points as a text chart of `height` rows, for `rich` to print."""
+    """The last `width` points as a text chart of `height` rows, for `rich` to print, and
+    the last `max_messages` violation texts under it."""
     limits.check(definition)
     shown = list(points[-width:])
     lines = [line for line in _main_lines(limits, spec) if not line.cls.startswith("zone")]
@@ -274,7 +288,9 @@ def render_terminal(
     first = shown[0].index + 1 if shown else 1
     last = shown[-1].index + 1 if shown else 0
     text.append(" " * pad + f"└ points {first}–{last}\n", style="dim")
-    for p in shown:
-        for msg in p.texts:
-            text.append(f"  {msg}\n", style="red")
+    messages = [msg for p in shown for msg in p.texts]
+    if len(messages) > max_messages:
+        text.append(f"  … {len(messages) - max_messages} earlier violations\n", style="red")
+    for msg in messages[len(messages) - max_messages :] if max_messages else []:
+        text.append(f"  {msg}\n", style="red")
     return text

@@ -256,7 +256,7 @@ def check_point(
         raise SpcError(
             f"point {index + 1}: need the {min(index, k - 1)} points before it, got {len(recent)}"
         )
-    w = [*recent[len(recent) - (k - 1) :], value] if k > 1 else [value]
+    w = [*recent[max(0, len(recent) - (k - 1)) :], value]
     c, s = zones.center, zones.sigma
     out = []
     for rid in rules:
