@@ -97,6 +97,7 @@ def evaluate_point(
 ) -> ChartPoint:
     """The new piece's point at `index`, given the plotted values just before it (oldest
     first; at least `min(index, definition.window - 1)` of them)."""
+    limits.check(definition)
     value = plotted(definition, sample, f"point {index + 1}")
     violations = check_point(recent, value, limits.zones, definition.rules, index)
     spread = _spread(definition, sample, recent[-1] if index > 0 and recent else None)
