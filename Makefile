@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/mes.py
 	$(BIN)/python bench/genealogy.py
+	$(BIN)/python bench/spc.py
 
 ## re-pin dependencies after editing pyproject.toml
 lock: $(STAMP)
