@@ -29,11 +29,11 @@ from genealogy import PG_ADMIN, PgTarget, SqliteTarget, Target  # bench/genealog
 from sqlalchemy import select
 from sqlmodel import col
 
-from controller.engine.engine import Engine, EngineSettings
-from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
+from controller.engine import Engine, EngineSettings
 from controller.genealogy.db import Database
 from controller.genealogy.models import StepRun
 from controller.logs import configure_logging
+from controller.lots import LotRequest, LotService
 from controller.recipes import LoadedRecipe
 from controller.recipes.catalog import load_text, recipes_dir
 from controller.recipes.expand import PlannedStep, expand
@@ -67,16 +67,13 @@ def job_for(step: PlannedStep, kind: str, job_id: str) -> Job:
 
 async def engine_lots(engine: Engine, recipe: LoadedRecipe, tag: str, n: int) -> float:
     """Seconds for `n` one-wafer lots, run one after the other."""
-    specs = []
-    for i in range(n):
-        lot = f"E{tag}-{i}"
-        specs.append(LotSpec(lot, recipe, {}, build_inputs(lot, recipe, {}),
-                             supplies=supply_sources(lot, recipe, {})))  # fmt: skip
-    for spec in specs:
-        await engine.create_lot(spec)
+    service = LotService(engine.db, station="bench", expansions=engine.expansions, allow_draft=True)
+    lots = [f"E{tag}-{i}" for i in range(n)]
+    for lot in lots:
+        await service.create(LotRequest(lot_id=lot, recipe=recipe.recipe.id), recipe=recipe)
     t0 = time.perf_counter()
-    for spec in specs:
-        outcome = await engine.run_lot(spec.lot_id)
+    for lot in lots:
+        outcome = await engine.run_lot(lot)
         assert outcome.state == "completed", outcome.hold_reason
     return time.perf_counter() - t0
 

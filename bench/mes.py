@@ -23,7 +23,7 @@ import aiomqtt
 from genealogy import PG_ADMIN, PgTarget, SqliteTarget, Target  # bench/genealogy.py
 from sqlalchemy import text
 
-from controller.events import event
+from controller.events import Quantity, StepCompleted, StepCompletedData
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.logs import configure_logging
@@ -33,27 +33,26 @@ from controller.mes.relay import Relay, outbox_stats
 WINDOW = 64
 
 
-def sample_events(n: int, lot: str) -> list[dict[str, object]]:
-    results = {f"r{i}": {"value": 1.2345 * i, "unit": "µm"} for i in range(8)}
+def sample_events(n: int, lot: str) -> list[StepCompleted]:
+    results = {f"r{i}": Quantity(value=1.2345 * i, unit="µm") for i in range(8)}
     return [
-        event(
-            "step_completed",
+        StepCompleted(
             lot_id=lot,
             tool_id="SPUT-1",
             step_id=f"step-{i}",
-            data={
-                "job_id": f"{lot}-{i}",
-                "operation": "deposit",
-                "setpoints": {"power": "5 kW", "thickness": "300 nm"},
-                "results": results,
-                "in_spec": True,
-            },
+            data=StepCompletedData(
+                job_id=f"{lot}-{i}",
+                operation="deposit",
+                setpoints={"power": "5 kW", "thickness": "300 nm"},
+                results=results,
+                in_spec=True,
+            ),
         )
         for i in range(n)
     ]
 
 
-def fill(db: Database, station: str, events: list[dict[str, object]]) -> None:
+def fill(db: Database, station: str, events: list[StepCompleted]) -> None:
     db.run_sync(lambda s: store.add_events(s, station, events))
     if db.url.startswith("sqlite"):  # the fill's deferred WAL checkpoint is not relay work
         db.run_sync(lambda s: s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")))

@@ -1,59 +1,369 @@
-"""MES lot-tracking events: one versioned JSON envelope for every event type.
+"""The MES event vocabulary: one typed model per event type, in one versioned envelope.
 
 Events are written to the outbox in the same transaction as the change they report; the
-outbox assigns each lot's events a gapless sequence number. docs/mes.md lists the types and
-their data; `fabline mes schema` exports a JSON Schema for each.
+outbox gives each lot's events a gapless sequence number (`seq`) and the station name. The
+JSON Schema of each type (`fabline mes schema`) and the event table of docs/mes.md are
+generated from these models, so the three cannot drift apart. The wire format is
+`fabline.event/1`: fields may be added, never renamed or removed.
+
+To add an event type: a `...Data` model and an event class below (its docstring is the
+"when" of the docs table, each data field's description its "data" column), added to
+`Event`; then regenerate the docs table (tests/unit/controller/test_events.py says how).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA = "fabline.event/1"
 
-EVENT_TYPES = (
-    "lot_created",
-    "track_in",
-    "step_started",
-    "step_completed",
-    "track_out",
-    "external_waiting",
-    "external_confirmed",
-    "hold",
-    "release",
-    "abort",
-    "lot_completed",
-    "genealogy_merge",
-    "genealogy_split",
-    "genealogy_consume",
-    "tool_state",
-    "alarm_set",
-    "alarm_cleared",
-    "command_reply",
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
+
+
+class Quantity(_Data):
+    value: float | str
+    unit: str
+
+
+class EventBase(BaseModel):
+    """The envelope every event shares."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_serialization_defaults_required=True,
+    )
+
+    schema_: Literal["fabline.event/1"] = Field(default="fabline.event/1", alias="schema")
+    event_id: str = Field(
+        default_factory=lambda: str(uuid.uuid4()), json_schema_extra={"format": "uuid"}
+    )
+    time: str = Field(default_factory=_now, json_schema_extra={"format": "date-time"})
+    lot_id: str | None = None
+    seq: int | None = None
+    station: str | None = None
+    tool_id: str | None = None
+    step_id: str | None = None
+
+    def dump(self) -> dict[str, Any]:
+        """The event as it goes on the wire."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# -- lots -------------------------------------------------------------------------------
+
+
+class LotCreatedData(_Data):
+    recipe_id: str
+    recipe_version: int
+    recipe_hash: str
+    options: dict[str, str | int] = Field(description="options in force")
+    inputs: dict[str, int] = Field(description="name → count")
+    steps: int
+    units: list[str] = Field(description="names")
+
+
+class LotCreated(EventBase):
+    """a lot is created"""
+
+    type: Literal["lot_created"] = "lot_created"
+    data: LotCreatedData
+
+
+class StepInfo(_Data):
+    step_index: int
+    operation: str
+    job_id: str
+    attempt: int
+    role: str | None
+
+
+class TrackIn(EventBase):
+    """a step's job is about to go to its tool (intent recorded)"""
+
+    type: Literal["track_in"] = "track_in"
+    data: StepInfo
+
+
+class StepStartedData(StepInfo):
+    setpoints: dict[str, Quantity] = Field(description="quantities sent")
+
+
+class StepStarted(EventBase):
+    """same moment, with what is sent"""
+
+    type: Literal["step_started"] = "step_started"
+    data: StepStartedData
+
+
+class StepCompletedData(_Data):
+    job_id: str
+    operation: str
+    setpoints: dict[str, str] = Field(description="as the recipe wrote them")
+    results: dict[str, Quantity] = Field(description="quantities")
+    in_spec: bool
+
+
+class StepCompleted(EventBase):
+    """the job finished and its results are recorded"""
+
+    type: Literal["step_completed"] = "step_completed"
+    data: StepCompletedData
+
+
+class TrackOutData(_Data):
+    step_index: int
+    job_id: str
+
+
+class TrackOut(EventBase):
+    """the lot leaves the tool"""
+
+    type: Literal["track_out"] = "track_out"
+    data: TrackOutData
+
+
+class MergeData(_Data):
+    into: str = Field(description="kind")
+    units: int
+    parts: int
+
+
+class GenealogyMerge(EventBase):
+    """units merged (wafers into a stack, a chip onto a strip, a film onto a wafer)"""
+
+    type: Literal["genealogy_merge"] = "genealogy_merge"
+    data: MergeData
+
+
+class SplitData(_Data):
+    parent: str
+    into: str
+    count: int
+    die_map: str = Field(description="the command that prints the map")
+
+
+class GenealogySplit(EventBase):
+    """a unit diced into packages"""
+
+    type: Literal["genealogy_split"] = "genealogy_split"
+    data: SplitData
+
+
+class ConsumeData(_Data):
+    consumable: str
+    consumable_lot: str
+    units: int
+
+
+class GenealogyConsume(EventBase):
+    """a consumable lot used by the step"""
+
+    type: Literal["genealogy_consume"] = "genealogy_consume"
+    data: ConsumeData
+
+
+class ExternalWaitingData(_Data):
+    external: str = Field(description="what is expected")
+    returns: list[str] = Field(description="fields the confirmation must carry")
+
+
+class ExternalWaiting(EventBase):
+    """the lot waits at a step outside the line (front-end fab, an incoming film)"""
+
+    type: Literal["external_waiting"] = "external_waiting"
+    data: ExternalWaitingData
+
+
+class ExternalConfirmedData(_Data):
+    returned: dict[str, str] = Field(description="the fields")
+    by: str
+
+
+class ExternalConfirmed(EventBase):
+    """that material came back"""
+
+    type: Literal["external_confirmed"] = "external_confirmed"
+    data: ExternalConfirmedData
+
+
+HoldKind = Literal[
+    "alarm",
+    "out_of_spec",
+    "unreachable",
+    "lost_job",
+    "no_tool",
+    "refused",
+    "operator",
+    "mes",
+]
+"""Why a lot stopped, as a category a page or an MES can filter on (the text says the rest)."""
+
+
+class HoldData(_Data):
+    reason: str
+    kind: HoldKind = Field(
+        description="alarm, out_of_spec, unreachable, lost_job, no_tool, refused, operator, mes"
+    )
+
+
+class Hold(EventBase):
+    """the lot is held: tool alarm, out-of-spec result, unreachable tool, lost job, operator,
+    MES"""
+
+    type: Literal["hold"] = "hold"
+    data: HoldData
+
+
+class PauseData(_Data):
+    reason: str | None
+
+
+class Pause(EventBase):
+    """the lot is paused (between steps)"""
+
+    type: Literal["pause"] = "pause"
+    data: PauseData
+
+
+class ReleaseData(_Data):
+    was: str | None = Field(description="the hold reason it had")
+    note: str | None
+
+
+class Release(EventBase):
+    """a held or paused lot is released"""
+
+    type: Literal["release"] = "release"
+    data: ReleaseData
+
+
+class Abort(EventBase):
+    """the lot is aborted (its running job stopped on the tool)"""
+
+    type: Literal["abort"] = "abort"
+    data: HoldData
+
+
+class LotCompletedData(_Data):
+    units: dict[str, int] = Field(description="kind → count")
+
+
+class LotCompleted(EventBase):
+    """every step done"""
+
+    type: Literal["lot_completed"] = "lot_completed"
+    data: LotCompletedData
+
+
+# -- tools --------------------------------------------------------------------------------
+
+E10State = Literal[
+    "PRODUCTIVE",
+    "STANDBY",
+    "ENGINEERING",
+    "SCHEDULED_DOWN",
+    "UNSCHEDULED_DOWN",
+    "NON_SCHEDULED",
+]
+
+
+class ToolStateData(_Data):
+    state: Literal["idle", "busy", "alarm", "offline"]
+    e10: E10State = Field(description="SEMI E10: PRODUCTIVE, STANDBY, UNSCHEDULED_DOWN, ...")
+    tool_state: str | None = Field(description="the tool's own")
+    job_id: str | None
+    alarms: list[int]
+
+
+class ToolStateChanged(EventBase):
+    """a tool's state changed"""
+
+    type: Literal["tool_state"] = "tool_state"
+    data: ToolStateData
+
+
+class AlarmData(_Data):
+    code: int
+    name: str
+    text: str
+
+
+class AlarmSet(EventBase):
+    """a tool alarm appeared"""
+
+    type: Literal["alarm_set"] = "alarm_set"
+    data: AlarmData
+
+
+class AlarmCleared(EventBase):
+    """a tool alarm went away"""
+
+    type: Literal["alarm_cleared"] = "alarm_cleared"
+    data: AlarmData
+
+
+# -- the station ----------------------------------------------------------------------------
+
+
+class CommandReplyData(_Data):
+    command_id: str | None
+    client: str | None
+    command: str | None
+    lot_id: str | None
+    status: Literal["accepted", "rejected"]
+    reason: str | None
+    repeat: bool
+
+
+class CommandReply(EventBase):
+    """answer to a command (topic `replies`)"""
+
+    type: Literal["command_reply"] = "command_reply"
+    data: CommandReplyData
+
+
+Event = Annotated[
+    LotCreated
+    | TrackIn
+    | StepStarted
+    | StepCompleted
+    | TrackOut
+    | GenealogyMerge
+    | GenealogySplit
+    | GenealogyConsume
+    | ExternalWaiting
+    | ExternalConfirmed
+    | Hold
+    | Pause
+    | Release
+    | Abort
+    | LotCompleted
+    | ToolStateChanged
+    | AlarmSet
+    | AlarmCleared
+    | CommandReply,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_CLASSES: dict[str, type[EventBase]] = {
+    c.model_fields["type"].default: c
+    for c in EventBase.__subclasses__()  # every class above, in order
+}
+EVENT_TYPES = tuple(EVENT_CLASSES)
+LOT_EVENTS = frozenset(
+    t for t in EVENT_TYPES if t not in ("tool_state", "alarm_set", "alarm_cleared", "command_reply")
 )
-
-
-def event(
-    type_: str,
-    *,
-    lot_id: str | None = None,
-    tool_id: str | None = None,
-    step_id: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A new event; `seq`, `station` are filled when it is written to the outbox."""
-    assert type_ in EVENT_TYPES, type_
-    return {
-        "schema": SCHEMA,
-        "type": type_,
-        "event_id": str(uuid.uuid4()),
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "lot_id": lot_id,
-        "seq": None,
-        "station": None,
-        "tool_id": tool_id,
-        "step_id": step_id,
-        "data": data or {},
-    }

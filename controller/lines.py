@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from controller.settings import fabline_home, settings
 from drivers.errors import LineError
 from drivers.line import Line, load_line
-
-
-def fabline_home() -> Path:
-    return Path(os.environ.get("FABLINE_HOME") or Path.home() / ".fabline")
 
 
 def sim_state_file() -> Path:
@@ -22,7 +18,7 @@ def sim_state_file() -> Path:
 def resolve_line(path: Path | None) -> Line:
     if path is not None:
         return load_line(path)
-    env = os.environ.get("FABLINE_LINE")
+    env = settings().line
     if env:
         return load_line(env)
     state = sim_state_file()

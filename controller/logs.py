@@ -10,20 +10,22 @@ the same renderer.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
+
+from controller.settings import settings
 
 
 def configure_logging(
     level: str | None = None, *, json: bool | None = None, default: str = "error"
 ) -> None:
-    name = (level or os.environ.get("FABLINE_LOG") or default).upper()
+    env = settings()
+    name = (level or env.log or default).upper()
     numeric = logging.getLevelName(name)
     if not isinstance(numeric, int):
         numeric = logging.WARNING
-    as_json = json if json is not None else os.environ.get("FABLINE_LOG_JSON") == "1"
+    as_json = json if json is not None else env.log_json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -10,7 +10,8 @@
     │   └── E142Error                                               a die map file
     ├── NotFound                      not_found    5         404
     │   ├── LotNotFound
-    │   └── UnitNotFound
+    │   ├── UnitNotFound
+    │   └── RecipeNotFound
     ├── Conflict                      conflict     6         409
     │   ├── LotStateError                                           not in a state for that
     │   ├── LotBusy                                                 another controller drives it
@@ -118,6 +119,10 @@ class LotNotFound(NotFound):
 
 
 class UnitNotFound(NotFound):
+    pass
+
+
+class RecipeNotFound(NotFound):
     pass
 
 

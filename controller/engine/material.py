@@ -2,8 +2,9 @@
 
 `Material` mirrors the lot's active units (loaded from the database when a runner starts,
 updated after each committed step). `plan_change` turns a step's `merge`/`split`/`consume`
-declaration and its results into a `Change`: new units, edges, units that end, bins — rows
-the store writes in the step's completion transaction.
+declaration and its results into a `Change` (controller/genealogy/write.py): new units,
+edges, units that end, bins — rows written in the step's completion transaction. Pure: no
+database, no tools.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.engine.lotspec import input_prefix
+from controller.events import (
+    ConsumeData,
+    GenealogyConsume,
+    GenealogyMerge,
+    GenealogySplit,
+    MergeData,
+    SplitData,
+)
+from controller.genealogy.store import NewUnit
+from controller.genealogy.write import Change, EdgeRow
+from controller.lots.inputs import input_prefix
 from controller.recipes.expand import PlannedStep
 from drivers.errors import GenealogyError
 from drivers.interfaces.dicing import die_positions
@@ -40,19 +51,6 @@ class UnitView:
 
 
 @dataclass
-class Change:
-    units: list[dict[str, Any]] = field(default_factory=list)
-    edges: list[tuple[str, str, str]] = field(default_factory=list)  # parent, child, kind
-    ended: dict[str, str] = field(default_factory=dict)  # name -> merged/split/consumed
-    bins: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> new attributes
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # type, data
-
-    def __bool__(self) -> bool:
-        return bool(self.units or self.edges or self.ended or self.bins or self.attributes)
-
-
-@dataclass
 class Material:
     lot_id: str
     active: dict[str, UnitView] = field(default_factory=dict)  # name -> unit, lot order
@@ -67,13 +65,14 @@ class Material:
 
     def apply(self, change: Change, ids: Mapping[str, int]) -> None:
         for row in change.units:
+            attributes = row.get("attributes", {})
             self.active[row["name"]] = UnitView(
                 row["name"],
                 row["kind"],
                 ids.get(row["name"]),
                 row.get("slot"),
-                row["attributes"].get("input"),
-                row["attributes"],
+                attributes.get("input"),
+                attributes,
             )
         for name in change.ended:
             self.active.pop(name, None)
@@ -104,38 +103,20 @@ def plan_change(
     processed += [_view(row) for row in change.units if row["name"] not in change.ended]
     for cname, lot_name in consumables.items():
         for u in processed:
-            change.edges.append((lot_name, u.name, "consume"))
+            change.edges.append(EdgeRow(lot_name, u.name, "consume"))
         change.events.append(
-            (
-                "genealogy_consume",
-                {"consumable": cname, "consumable_lot": lot_name, "units": len(processed)},
+            GenealogyConsume(
+                data=ConsumeData(consumable=cname, consumable_lot=lot_name, units=len(processed))
             )
         )
     _defects(step, results, processed, change)
     return change
 
 
-def _view(row: dict[str, Any]) -> UnitView:
-    return UnitView(
-        row["name"],
-        row["kind"],
-        None,
-        row.get("slot"),
-        row["attributes"].get("input"),
-        row["attributes"],
-    )
-
-
-def _new_unit(kind: str, name: str, step: PlannedStep, **fields: Any) -> dict[str, Any]:
-    attributes = fields.pop("attributes", {})
-    return {
-        "name": name,
-        "kind": kind,
-        "created_step": step.index,
-        "state": "active",
-        "attributes": attributes,
-        **fields,
-    }
+def _view(row: NewUnit) -> UnitView:
+    attributes = row.get("attributes", {})
+    return UnitView(row["name"], row["kind"], None, row.get("slot"), attributes.get("input"),
+                    attributes)  # fmt: skip
 
 
 def _merge(
@@ -154,15 +135,15 @@ def _merge(
         for a in anchors:
             suffix = f"{a.slot:02d}" if a.slot is not None else a.name.rsplit("-", 1)[-1]
             prefix = KIND_PREFIX.get(into_kind, into_kind[:3].upper())
-            unit = _new_unit(
-                into_kind,
-                f"{material.lot_id}-{prefix}{suffix}",
-                step,
+            unit = NewUnit(
+                name=f"{material.lot_id}-{prefix}{suffix}",
+                kind=into_kind,
+                created_step=step.index,
                 slot=a.slot,
                 attributes={"from": a.name},
             )
             change.units.append(unit)
-            change.edges.append((a.name, unit["name"], "merge"))
+            change.edges.append(EdgeRow(a.name, unit["name"], "merge"))
             change.ended[a.name] = "merged"
         targets = [_view(u) for u in change.units if u["kind"] == into_kind]
         sources = sources[1:]
@@ -171,7 +152,7 @@ def _merge(
         for source in sources:
             parts = _available(material, source, inputs, step, change, per)
             for part in parts:
-                change.edges.append((part.name, target.name, "merge"))
+                change.edges.append(EdgeRow(part.name, target.name, "merge"))
                 change.ended[part.name] = "merged"
                 merged += 1
             if per > 1 and parts:  # parts placed on sites: remember which went where
@@ -179,9 +160,8 @@ def _merge(
                 sites[source] = [*sites.get(source, []), *(p.name for p in parts)]
                 change.attributes[target.name] = target.attributes
     change.events.append(
-        (
-            "genealogy_merge",
-            {"into": into_kind, "units": len(targets), "parts": merged + len(change.units)},
+        GenealogyMerge(
+            data=MergeData(into=into_kind, units=len(targets), parts=merged + len(change.units))
         )
     )
 
@@ -203,10 +183,12 @@ def _available(
             k = material.supply_counts.get(source, 0) + 1
             material.supply_counts[source] = k
             name = f"{material.lot_id}-{input_prefix(source)}{k:03d}"
-            row = _new_unit(spec.kind, name, step, attributes={"input": source})
+            row = NewUnit(
+                name=name, kind=spec.kind, created_step=step.index, attributes={"input": source}
+            )
             change.units.append(row)
             if source in material.sources:  # drawn from its upstream lot
-                change.edges.append((material.sources[source], name, "split"))
+                change.edges.append(EdgeRow(material.sources[source], name, "split"))
             out.append(_view(row))
         return out
     pool = material.from_source(source) if spec is not None else material.of_kind(source)
@@ -246,19 +228,19 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
                 pos |= {"unit_x": x, "unit_y": y}
             name = f"{parent.name}-X{x:03d}Y{y:03d}"
             if k in placed:
-                change.edges.append((placed[k], name, "merge"))
+                change.edges.append(EdgeRow(placed[k], name, "merge"))
             change.units.append(
-                _new_unit(
-                    spec["into"],
-                    name,
-                    step,
+                NewUnit(
+                    name=name,
+                    kind=spec["into"],
+                    created_step=step.index,
                     bin="good",
                     slot=parent.slot,
                     attributes={"from": parent.name},
-                    **pos,
+                    **pos,  # type: ignore[typeddict-item]
                 )
             )
-            change.edges.append((parent.name, name, "split"))
+            change.edges.append(EdgeRow(parent.name, name, "split"))
             kids.append(name)
         change.ended[parent.name] = "split"
         defects = parent.attributes.get("defects", {})
@@ -266,14 +248,13 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
             for name in _pick(kids, int(n), f"{parent.name}/{reason}"):
                 change.bins[name] = ("reject", reason)
         change.events.append(
-            (
-                "genealogy_split",
-                {
-                    "parent": parent.name,
-                    "into": spec["into"],
-                    "count": len(grid),
-                    "die_map": f"fabline die-map {parent.name}",
-                },
+            GenealogySplit(
+                data=SplitData(
+                    parent=parent.name,
+                    into=spec["into"],
+                    count=len(grid),
+                    die_map=f"fabline die-map {parent.name}",
+                )
             )
         )
 

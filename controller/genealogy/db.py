@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +30,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import DatabaseError as SaDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.lines import fabline_home
+from controller.settings import settings
 from drivers.errors import DatabaseError, FablineError, UsageError, shown
 
 T = TypeVar("T")
@@ -42,10 +41,10 @@ CONNECT_TIMEOUT = 5  # seconds: a PostgreSQL address that accepts TCP and never 
 
 
 def default_url() -> str:
-    url = os.environ.get("FABLINE_DATABASE_URL")
+    url = settings().database_url
     if url:
         return url
-    home = fabline_home()
+    home = settings().home
     home.mkdir(parents=True, exist_ok=True)  # only fabline's own home is created
     return f"sqlite:///{home / 'fabline.db'}"
 

@@ -61,6 +61,7 @@ class Lot(SQLModel, table=True):
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     state: str = Field(max_length=16, index=True)
     hold_reason: str | None = None
+    hold_kind: str | None = Field(default=None, max_length=16)  # alarm, out_of_spec, operator...
     priority: int = 0
     next_step: int = 0  # index of the next step of the expansion to run
     step_count: int = 0
@@ -68,6 +69,7 @@ class Lot(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=128)  # host:pid of the driving controller
     request: str | None = Field(default=None, max_length=16)  # hold/pause/abort asked of the owner
     request_reason: str | None = None
+    request_kind: str | None = Field(default=None, max_length=16)
     event_seq: int = 0  # last MES sequence number used for this lot
     # supply input -> the unit of its upstream lot (one unit, shared by every lot drawing on it)
     supplies: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from sqlalchemy import Table, bindparam, event, func, insert, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from controller.events import EventBase
 from controller.genealogy.models import (
     ConsumableLoad,
     Edge,
@@ -121,13 +122,35 @@ def set_lot(lot: Lot, **changes: Any) -> None:
 # -- units and edges ----------------------------------------------------------------------
 
 
+class NewUnit(TypedDict, total=False):
+    """A unit row to insert: name and kind always, the rest as the unit has them. A typed
+    dict, not a dataclass: the store writes tens of thousands per diced step, and building
+    objects only to turn them back into rows costs more than the insert (STACK.md)."""
+
+    name: Required[str]
+    kind: Required[str]
+    lot_id: str | None
+    slot: int | None
+    die_x: int | None
+    die_y: int | None
+    unit_x: int | None
+    unit_y: int | None
+    bin: str | None
+    bin_reason: str | None
+    material: str | None
+    state: str  # active (default), supply, merged, split, consumed, scrapped
+    created_step: int  # -1 (default): a lot input or a consumable lot
+    ended_step: int | None
+    attributes: dict[str, Any]
+
+
 UNIT_COLUMNS = (
     "name", "kind", "lot_id", "slot", "die_x", "die_y", "unit_x", "unit_y", "bin",
     "bin_reason", "material", "state", "created_step", "ended_step", "attributes",
 )  # fmt: skip
 
 
-def insert_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+def insert_units(s: Session, rows: Sequence[NewUnit]) -> dict[str, int]:
     """Insert units; return name -> id. PostgreSQL: ids drawn from the sequence, rows sent
     with COPY (bound executemany sends 10,000-parameter statements and is 5x slower)."""
     if not rows:
@@ -139,7 +162,7 @@ def insert_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     return {name: uid for uid, name in result if uid is not None}
 
 
-def _copy_units(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _copy_units(s: Session, rows: Sequence[NewUnit]) -> dict[str, int]:
     cur = _pg_cursor(s)
     with cur:
         cur.execute(
@@ -160,7 +183,7 @@ def _pg_cursor(s: Session) -> Any:
     return dbapi.cursor()
 
 
-def _column(row: dict[str, Any], name: str) -> Any:
+def _column(row: NewUnit, name: str) -> Any:
     if name == "attributes":
         return json.dumps(row.get("attributes") or {})
     if name == "state":
@@ -328,23 +351,26 @@ def open_step_run(s: Session, lot_id: str, step_index: int) -> StepRun | None:
 
 
 def add_events(
-    s: Session, station: str, events: Sequence[dict[str, Any]], lot: Lot | None = None
+    s: Session, station: str, events: Sequence[EventBase], lot: Lot | None = None
 ) -> None:
-    """Write events to the outbox; a lot's events get its next gapless sequence numbers."""
+    """Write events to the outbox with the station's name; a lot's events get its next
+    gapless sequence numbers."""
     rows = []
+    now = utcnow()
     for ev in events:
-        ev = {**ev, "station": station}
-        if lot is not None and ev.get("lot_id") == lot.id:
+        payload = ev.dump()
+        payload["station"] = station
+        if lot is not None and ev.lot_id == lot.id:
             lot.event_seq += 1
-            ev["seq"] = lot.event_seq
+            payload["seq"] = lot.event_seq
         rows.append(
             {
-                "event_id": ev["event_id"],
-                "lot_id": ev.get("lot_id"),
-                "seq": ev.get("seq"),
-                "type": ev["type"],
-                "payload": ev,
-                "created_at": utcnow(),
+                "event_id": ev.event_id,
+                "lot_id": ev.lot_id,
+                "seq": payload["seq"],
+                "type": payload["type"],
+                "payload": payload,
+                "created_at": now,
             }
         )
     if rows:

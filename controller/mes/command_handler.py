@@ -15,19 +15,10 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from controller import lots
-from controller.engine.engine import Engine
-from controller.engine.lotspec import (
-    InputUnit,
-    LotSpec,
-    build_inputs,
-    supply_sources,
-    unit_list,
-)
-from controller.events import event
+from controller.events import CommandReply, CommandReplyData
 from controller.genealogy import store
-from controller.genealogy.db import Database
-from controller.genealogy.models import Lot, MesCommand
+from controller.genealogy.models import MesCommand
+from controller.lots import HoldReason, LotService
 from controller.mes.commands import (
     Abort,
     Dispatch,
@@ -40,8 +31,7 @@ from controller.mes.commands import (
     validate,
 )
 from controller.mes.config import MesConfig
-from controller.recipes import LoadedRecipe, RecipeError, catalog
-from drivers.errors import FablineError
+from drivers.errors import FablineError, RecipeError
 
 log = structlog.get_logger("fabline.mes")
 
@@ -49,19 +39,20 @@ REASON_MAX = 500  # characters of a reply's reason (a refused value is never ech
 
 
 class CommandHandler:
+    """Takes the raw payloads of the command topic (the relay hands them over)."""
+
     def __init__(
         self,
-        db: Database,
+        lots: LotService,
         config: MesConfig,
-        engine: Engine,
-        start_lot: Callable[[str], None],
+        start_lot: Callable[[str], object],
         wake: Callable[[], None] = lambda: None,
     ) -> None:
-        self.db = db
+        self.lots = lots
+        self.db = lots.db
         self.config = config
-        self.engine = engine
         self.start_lot = start_lot  # run a dispatched or released lot in the background
-        self.wake = wake
+        self.wake = wake  # a reply is in the outbox: publish it now
 
     async def __call__(self, raw: bytes) -> None:
         try:
@@ -95,60 +86,27 @@ class CommandHandler:
         return await self._reply(cmd, status, reason, record=True)
 
     async def _execute(self, command: Dispatch | Hold | Release | Abort) -> str:
-        reason = command.reason
+        lot_id = command.lot_id
         try:
             match command:
                 case Dispatch():
-                    return await self._dispatch(command)
+                    lot = await self.lots.create(command.request())
+                    self.start_lot(lot_id)
+                    return f"lot {lot_id} dispatched: {lot.recipe_id} v{lot.recipe_version}"
                 case Release():
-                    message = await lots.release(self.db, command.lot_id, reason)
-                    self.start_lot(command.lot_id)
+                    message = await self.lots.release(lot_id, command.reason)
+                    self.start_lot(lot_id)
                     return message
                 case Abort():
-                    return await lots.abort(
-                        self.db, command.lot_id, reason or "MES abort", self._stop_job
-                    )
+                    why = HoldReason("mes", command.reason or "MES abort")
+                    return await self.lots.abort(lot_id, why)
                 case Hold():
-                    return await lots.request(self.db, command.lot_id, "hold", reason or "MES hold")
+                    why = HoldReason("mes", command.reason or "MES hold")
+                    return await self.lots.hold(lot_id, why)
         except RecipeError as e:
             raise Rejected(e.problems[0]) from None
         except FablineError as e:
             raise Rejected(str(e)) from None
-
-    async def _stop_job(self, tool_id: str, job_id: str) -> str:
-        driver = self.engine.pool.drivers.get(tool_id)
-        if driver is None:
-            return f"tool {tool_id} is not on this station's line: job {job_id} not stopped"
-        return await lots.stop_job_on(driver, job_id)
-
-    async def _dispatch(self, command: Dispatch) -> str:
-        recipe = _find_recipe(command)
-        if recipe.recipe.status != "approved":
-            raise Rejected(
-                f"recipe {recipe.recipe.id} v{recipe.recipe.version} is not approved"
-                f" ({recipe.recipe.status})"
-            )
-        lot_id = command.lot_id
-        given: dict[str, str | int | list[InputUnit]] = {}
-        for name, value in command.inputs.items():
-            if isinstance(value, int):
-                given[name] = value
-            else:
-                given[name] = unit_list(name, [value] if isinstance(value, str) else value)
-        exists = await self.db.run(lambda s: s.get(Lot, lot_id))
-        if exists is not None:
-            raise Rejected(f"lot {lot_id} already exists ({exists.state})")
-        spec = LotSpec(
-            lot_id,
-            recipe,
-            dict(command.options),
-            build_inputs(lot_id, recipe, given),
-            command.priority,
-            supply_sources(lot_id, recipe, given),
-        )
-        await self.engine.create_lot(spec)
-        self.start_lot(lot_id)
-        return f"lot {lot_id} dispatched: {recipe.recipe.id} v{recipe.recipe.version}"
 
     async def _reply(
         self,
@@ -187,7 +145,8 @@ class CommandHandler:
                         reason=reason,
                     )
                 )
-            store.add_events(s, self.config.station, [event("command_reply", data=data)])
+            reply = CommandReply(data=CommandReplyData(**data))
+            store.add_events(s, self.config.station, [reply])
 
         await self.db.run(tx)
         self.wake()
@@ -198,19 +157,3 @@ class CommandHandler:
 def _text(value: object, limit: int = 64) -> str | None:
     """A string field of an untrusted command as far as a reply may echo it."""
     return value[:limit] if isinstance(value, str) else None
-
-
-def _find_recipe(command: Dispatch) -> LoadedRecipe:
-    ref = command.recipe
-    found = [r for r in catalog() if r.recipe.id == ref.id]
-    if not found:
-        raise Rejected(f"unknown recipe {ref.id!r}")
-    if ref.hash is not None:
-        found = [r for r in found if r.hash == ref.hash]
-        if not found:
-            raise Rejected(f"recipe {ref.id} has no version with hash {ref.hash!r}")
-    if ref.version is not None:
-        found = [r for r in found if r.recipe.version == ref.version]
-        if not found:
-            raise Rejected(f"recipe {ref.id} has no version {ref.version}")
-    return max(found, key=lambda r: r.recipe.version)

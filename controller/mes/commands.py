@@ -32,6 +32,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from controller.lots.request import LotRequest
+
 COMMAND_SCHEMA = "fabline.command/2"
 MAX_BYTES = 64 * 1024  # a dispatch with 25 wafer ids is ~2 KB
 TTL = timedelta(minutes=5)  # how long after `issued_at` a command is still taken
@@ -121,6 +123,17 @@ class Dispatch(_Command):
         default_factory=dict, max_length=64
     )
     priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+
+    def request(self) -> LotRequest:
+        return LotRequest(
+            lot_id=self.lot_id,
+            recipe=self.recipe.id,
+            version=self.recipe.version,
+            hash=self.recipe.hash,
+            options=dict(self.options),
+            inputs={k: [v] if isinstance(v, str) else v for k, v in self.inputs.items()},
+            priority=self.priority,
+        )
 
 
 class Hold(_Command):

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
-from controller.lines import fabline_home
+from controller.settings import fabline_home, settings
 from drivers.errors import ParameterError, shown
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -139,7 +139,7 @@ def load_clients(path: str | None) -> dict[str, str]:
                 " (client names of letters, digits, '.', '_', '-'; secrets not empty)"
             )
         clients |= data
-    for item in filter(None, os.environ.get("FABLINE_MES_CLIENTS", "").split(",")):
+    for item in filter(None, settings().mes_clients.split(",")):
         name, sep, secret = item.partition("=")
         if not sep or not NAME.match(name) or not secret:
             raise ParameterError("FABLINE_MES_CLIENTS: expected client=secret[,client=secret]")
@@ -157,9 +157,10 @@ def mes_config(
     spool: str | None = None,
 ) -> MesConfig:
     """From options, else FABLINE_MQTT_URL / FABLINE_SITE / FABLINE_STATION."""
-    url = url or os.environ.get("FABLINE_MQTT_URL")
-    site = site or os.environ.get("FABLINE_SITE", "site-1")
-    station = station or os.environ.get("FABLINE_STATION", "station-1")
+    env = settings()
+    url = url or env.mqtt_url
+    site = site or env.site
+    station = station or env.station
     for what, value in (("site", site), ("station", station)):
         if not NAME.match(value):
             raise ParameterError(f"{what} {value!r}: letters, digits, '.', '_' or '-'")

@@ -43,6 +43,7 @@ LOT_STATE_AFTER = {
     "lot_created": "queued",
     "track_in": "running",
     "hold": "held",
+    "pause": "paused",
     "release": "queued",
     "abort": "aborted",
     "lot_completed": "completed",
@@ -122,6 +123,7 @@ def messages(config: MesConfig, row: PendingRow) -> list[tuple[str, bytes, bool]
                 "event_id": event["event_id"],
                 "seq": event.get("seq"),
                 "reason": event["data"].get("reason"),
+                "kind": event["data"].get("kind"),
             }
             out.append((config.lot_state(row.lot_id), json.dumps(state).encode(), True))
         return out

@@ -1,7 +1,9 @@
-"""JSON Schemas (draft 2020-12) for every MES event type and for inbound commands.
+"""JSON Schemas (draft 2020-12) of every MES event type and of the commands, generated from
+the models the station writes and validates with (controller/events.py,
+controller/mes/commands.py).
 
-`fabline mes schema DIR` writes one file per event type plus `command.schema.json`; the
-tests validate every event a flow produces against these.
+`fabline mes schema DIR` writes one file per event type plus `command.schema.json`; the tests
+validate every event of every flow against them.
 """
 
 from __future__ import annotations
@@ -12,133 +14,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from controller.events import EVENT_TYPES, SCHEMA
+from controller.events import EVENT_CLASSES, EVENT_TYPES, LOT_EVENTS, SCHEMA
 from controller.mes.commands import COMMAND_SCHEMA, command_json_schema
 from drivers.errors import UsageError
 
 BASE = "https://fabline.invalid/schema"
-STR = {"type": "string"}
-INT = {"type": "integer"}
-NUM = {"type": "number"}
-NULLABLE_STR = {"type": ["string", "null"]}
-QUANTITY = {
-    "type": "object",
-    "required": ["value", "unit"],
-    "properties": {"value": {"type": ["number", "string"]}, "unit": STR},
-}
-QUANTITIES = {"type": "object", "additionalProperties": QUANTITY}
-
-
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required or list(props)}
-
-
-STEP = {"step_index": INT, "operation": STR, "job_id": STR, "attempt": INT, "role": NULLABLE_STR}
-
-DATA: dict[str, dict[str, Any]] = {
-    "lot_created": _obj(
-        {
-            "recipe_id": STR,
-            "recipe_version": INT,
-            "recipe_hash": STR,
-            "options": {"type": "object"},
-            "inputs": {"type": "object", "additionalProperties": INT},
-            "steps": INT,
-            "units": {"type": "array", "items": STR},
-        }
-    ),
-    "track_in": _obj(STEP),
-    "step_started": _obj({**STEP, "setpoints": QUANTITIES}),
-    "step_completed": _obj(
-        {
-            "job_id": STR,
-            "operation": STR,
-            "setpoints": {"type": "object", "additionalProperties": STR},
-            "results": QUANTITIES,
-            "in_spec": {"type": "boolean"},
-        }
-    ),
-    "track_out": _obj({"step_index": INT, "job_id": STR}),
-    "external_waiting": _obj({"external": STR, "returns": {"type": "array", "items": STR}}),
-    "external_confirmed": _obj({"returned": {"type": "object"}, "by": STR}),
-    "hold": _obj({"reason": STR}),
-    "release": _obj({"was": NULLABLE_STR, "note": NULLABLE_STR}),
-    "abort": _obj({"reason": STR}),
-    "lot_completed": _obj({"units": {"type": "object", "additionalProperties": INT}}),
-    "genealogy_merge": _obj({"into": STR, "units": INT, "parts": INT}),
-    "genealogy_split": _obj({"parent": STR, "into": STR, "count": INT, "die_map": STR}),
-    "genealogy_consume": _obj({"consumable": STR, "consumable_lot": STR, "units": INT}),
-    "tool_state": _obj(
-        {
-            "state": {"enum": ["idle", "busy", "alarm", "offline"]},
-            "e10": {
-                "enum": [
-                    "PRODUCTIVE",
-                    "STANDBY",
-                    "ENGINEERING",
-                    "SCHEDULED_DOWN",
-                    "UNSCHEDULED_DOWN",
-                    "NON_SCHEDULED",
-                ]
-            },
-            "tool_state": NULLABLE_STR,
-            "job_id": NULLABLE_STR,
-            "alarms": {"type": "array", "items": INT},
-        }
-    ),
-    "alarm_set": _obj({"code": INT, "name": STR, "text": STR}),
-    "alarm_cleared": _obj({"code": INT, "name": STR, "text": STR}),
-    "command_reply": _obj(
-        {
-            "command_id": NULLABLE_STR,
-            "client": NULLABLE_STR,
-            "command": NULLABLE_STR,
-            "lot_id": NULLABLE_STR,
-            "status": {"enum": ["accepted", "rejected"]},
-            "reason": NULLABLE_STR,
-            "repeat": {"type": "boolean"},
-        }
-    ),
-}
-assert set(DATA) == set(EVENT_TYPES)
-
-LOT_EVENTS = {
-    t for t in EVENT_TYPES if t not in ("tool_state", "alarm_set", "alarm_cleared", "command_reply")
-}
 
 
 def event_schema(kind: str) -> dict[str, Any]:
-    lot = LOT_EVENTS.__contains__(kind)
+    schema = EVENT_CLASSES[kind].model_json_schema(by_alias=True, mode="serialization")
+    props = schema["properties"]
+    props["station"] = {"type": "string"}  # written with the event into the outbox
+    if kind in LOT_EVENTS:  # the outbox numbers a lot's events 1, 2, 3, ...
+        props["lot_id"] = {"type": "string"}
+        props["seq"] = {"type": "integer", "minimum": 1}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{BASE}/{SCHEMA}/{kind}.schema.json",
         "title": f"fabline event {kind}",
-        "type": "object",
-        "required": [
-            "schema",
-            "type",
-            "event_id",
-            "time",
-            "lot_id",
-            "seq",
-            "station",
-            "tool_id",
-            "step_id",
-            "data",
-        ],
-        "properties": {
-            "schema": {"const": SCHEMA},
-            "type": {"const": kind},
-            "event_id": {"type": "string", "format": "uuid"},
-            "time": {"type": "string", "format": "date-time"},
-            "lot_id": STR if lot else NULLABLE_STR,
-            "seq": {"type": "integer", "minimum": 1} if lot else {"type": ["integer", "null"]},
-            "station": STR,
-            "tool_id": NULLABLE_STR,
-            "step_id": NULLABLE_STR,
-            "data": DATA[kind],
-        },
-        "additionalProperties": False,
+        **{k: v for k, v in schema.items() if k != "title"},
     }
 
 
@@ -176,3 +70,39 @@ def _write(directory: Path, name: str, schema: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+# -- the event table of docs/mes.md -----------------------------------------------------------
+
+TABLE_BEGIN = "<!-- event table: generated from controller/events.py -->"
+TABLE_END = "<!-- end of event table -->"
+
+
+def event_table() -> str:
+    """The docs table of every event type: when it is sent and what its data holds."""
+    rows = ["| type | when | `data` |", "|---|---|---|"]
+    for kind, cls in EVENT_CLASSES.items():
+        when = " ".join((cls.__doc__ or "").split())
+        data = cls.model_fields["data"].annotation
+        fields = []
+        for name, f in data.model_fields.items():  # type: ignore[union-attr]
+            fields.append(f"`{name}`" + (f" ({f.description})" if f.description else ""))
+        rows.append(f"| `{kind}` | {when} | {', '.join(fields)} |")
+    return "\n".join([TABLE_BEGIN, *rows, TABLE_END])
+
+
+def rewrite_table(doc: Path) -> bool:
+    """Put the generated table into `doc` between its markers; whether anything changed."""
+    text = doc.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
+    new = text[:start] + event_table() + text[end:]
+    if new != text:
+        doc.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m controller.mes.schema docs/mes.md
+    import sys
+
+    for name in sys.argv[1:]:
+        print(f"{name}: {'rewritten' if rewrite_table(Path(name)) else 'up to date'}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ from controller.recipes.model import (
     parse_claims,
 )
 from controller.recipes.yaml_lines import YamlProblem, dotted, line_of, load_with_lines
-from drivers.errors import RecipeError
+from controller.settings import settings
+from drivers.errors import RecipeError, RecipeNotFound, shown
 
 SEEDS = ("000", "001", "002", "003")
 MAX_COMBINATIONS = 4096
@@ -40,7 +40,7 @@ UNIT_KINDS = set(UnitKind.__args__)  # type: ignore[attr-defined]
 
 
 def recipes_dir() -> Path:
-    env = os.environ.get("FABLINE_RECIPES")
+    env = settings().recipes
     return Path(env) if env else Path(__file__).resolve().parents[2] / "recipes"
 
 
@@ -309,18 +309,25 @@ def catalog(directory: Path | None = None) -> list[LoadedRecipe]:
     return found
 
 
-def find(recipe_id: str, version: int | None = None, directory: Path | None = None) -> LoadedRecipe:
-    """A recipe by id (the highest version unless one is asked for) or by content hash."""
+def find(
+    recipe_id: str,
+    version: int | None = None,
+    hash: str | None = None,
+    directory: Path | None = None,
+) -> LoadedRecipe:
+    """A recipe by id (the highest version unless a version or a content hash is asked for),
+    or by content hash alone."""
     all_ = catalog(directory)
     matching = [r for r in all_ if recipe_id in (r.recipe.id, r.hash)]
-    if version is not None:
-        matching = [r for r in matching if r.recipe.version == version]
     if not matching:
         known = ", ".join(sorted({r.recipe.id for r in all_})) or "none"
-        raise RecipeError(
-            [
-                f"no recipe {recipe_id!r}"
-                f"{f' version {version}' if version else ''} (recipes: {known})"
-            ]
-        )
+        raise RecipeNotFound(f"unknown recipe {shown(recipe_id)!r} (recipes: {known})")
+    if hash is not None:
+        matching = [r for r in matching if r.hash == hash]
+        if not matching:
+            raise RecipeNotFound(f"recipe {recipe_id} has no version with hash {shown(hash)!r}")
+    if version is not None:
+        matching = [r for r in matching if r.recipe.version == version]
+        if not matching:
+            raise RecipeNotFound(f"recipe {recipe_id} has no version {version}")
     return max(matching, key=lambda r: r.recipe.version)

@@ -63,6 +63,13 @@ class PlannedStep:
     max_temp: float | None = None  # °C, external steps
     loop: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def op(self) -> Operation | None:
+        """The tool operation a tool step runs (None for an external step)."""
+        if self.tool is None or self.operation is None:
+            return None
+        return interface_for(self.tool).operation(self.operation)
+
     def temperatures(self) -> dict[str, float]:
         """Every process temperature the step sets, °C (interlocks read these)."""
         if self.kind == "external":

@@ -17,8 +17,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from controller.engine.engine import _alive
 from controller.genealogy.models import Station, utcnow
+from controller.lots.lease import alive
 from drivers.errors import StationRunning
 from drivers.line import Line
 
@@ -37,7 +37,7 @@ def is_live(st: Station) -> bool:
     seen = st.seen_at if st.seen_at.tzinfo else st.seen_at.replace(tzinfo=utcnow().tzinfo)
     if utcnow() - seen > STALE:
         return False
-    return _alive(f"{st.host}:{st.pid}")
+    return alive(f"{st.host}:{st.pid}")
 
 
 def _mine(st: Station) -> bool:

@@ -16,7 +16,7 @@ import pytest
 import pyvisa
 from pymodbus.client import ModbusTcpClient
 
-from controller.demo import DEMO_JOBS
+from controller.cli.tools import DEMO_JOBS
 from drivers.interfaces import KINDS
 
 FABLINE = str(Path(sys.executable).with_name("fabline"))

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import delete
 
-from controller.events import event
+from controller.events import (
+    Hold,
+    HoldData,
+    StepInfo,
+    StepStarted,
+    StepStartedData,
+    ToolStateChanged,
+    ToolStateData,
+    TrackIn,
+)
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Outbox
@@ -26,6 +35,9 @@ def db(db_url: str) -> Iterator[Database]:
     database.close()
 
 
+INFO = StepInfo(step_index=0, operation="deposit", job_id="J1", attempt=1, role=None)
+
+
 def test_id_runs_compress_consecutive_ids() -> None:
     assert id_runs([]) == []
     assert id_runs([4]) == [(4, 4)]
@@ -33,7 +45,7 @@ def test_id_runs_compress_consecutive_ids() -> None:
 
 
 def test_mark_sent_marks_exactly_the_rows_named(db: Database) -> None:
-    evs = [event("step_started", lot_id="L1", step_id=f"s{i}", data={}) for i in range(10)]
+    evs = [TrackIn(lot_id="L1", step_id=f"s{i}", data=INFO) for i in range(10)]
     db.run_sync(lambda s: store.add_events(s, "st1", evs))
     rows = db.run_sync(lambda s: pending_rows(s, 100))
     assert [json.loads(r.payload)["step_id"] for r in rows] == [f"s{i}" for i in range(10)]
@@ -52,9 +64,16 @@ def test_mark_sent_marks_exactly_the_rows_named(db: Database) -> None:
 def test_state_changing_events_also_publish_a_retained_state(db: Database) -> None:
     config = mes_config(None, station="st1")
     evs = [
-        event("hold", lot_id="L1", data={"reason": "alarm on SPUT-1"}),
-        event("step_started", lot_id="L1", step_id="s1", data={}),
-        event("tool_state", tool_id="SPUT-1", data={"state": "down"}),
+        Hold(lot_id="L1", data=HoldData(reason="alarm on SPUT-1", kind="alarm")),
+        StepStarted(
+            lot_id="L1", step_id="s1", data=StepStartedData(**INFO.model_dump(), setpoints={})
+        ),
+        ToolStateChanged(
+            tool_id="SPUT-1",
+            data=ToolStateData(
+                state="offline", e10="UNSCHEDULED_DOWN", tool_state=None, job_id=None, alarms=[]
+            ),
+        ),
     ]
     db.run_sync(lambda s: store.add_events(s, "st1", evs))
     hold, step, tool = (messages(config, r) for r in db.run_sync(lambda s: pending_rows(s, 10)))

@@ -12,16 +12,15 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
-from controller.engine.engine import Engine, EngineSettings, Outcome
-from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
+from controller.engine import Engine, EngineSettings, Outcome
 from controller.genealogy import trace
 from controller.genealogy.db import Database
-from controller.lots import release
-from controller.recipes import LoadedRecipe, catalog, find
+from controller.recipes import catalog, find
 from drivers.interfaces.dicing import die_positions
 from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
-from tests.helpers import new_job_id, recipe_variants
+from tests.helpers import recipe_variants
+from tests.lots import run, service
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -43,15 +42,6 @@ async def make_engine(line: SimLine, url: str, **settings: object) -> Engine:
 async def close(engine: Engine) -> None:
     await engine.close()
     engine.db.close()
-
-
-async def run(engine: Engine, recipe: LoadedRecipe, options: dict[str, str] | None = None,
-              **inputs: int) -> Outcome:  # fmt: skip
-    lot_id = new_job_id("LOT")
-    spec = LotSpec(lot_id, recipe, options or {}, build_inputs(lot_id, recipe, inputs),
-                   supplies=supply_sources(lot_id, recipe, {}))  # fmt: skip
-    await engine.create_lot(spec)
-    return await engine.run_lot(lot_id)
 
 
 @pytest.mark.parametrize("recipe_id", sorted(r.recipe.id for r in catalog()))
@@ -166,7 +156,7 @@ async def test_each_step_commits_once_with_its_events(instant_line: SimLine, db_
 
 
 async def _release_and_resume(engine: Engine, lot_id: str) -> Outcome:
-    await release(engine.db, lot_id)
+    await service(engine).release(lot_id)
     return await engine.run_lot(lot_id)
 
 

@@ -20,20 +20,20 @@ import pytest
 import pytest_asyncio
 from jsonschema import Draft202012Validator
 
-from controller.engine.engine import Engine, EngineSettings
-from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
+from controller.engine import Engine, EngineSettings
 from controller.events import EVENT_TYPES
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.mes.command_handler import CommandHandler
 from controller.mes.commands import sign, unsigned_command
 from controller.mes.config import MesConfig, mes_config
+from controller.mes.hook import mes_hook
 from controller.mes.relay import outbox_stats
 from controller.mes.schema import event_schema
-from controller.mes.service import mes_hook
 from controller.recipes import find
 from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
+from tests import lots
 from tests.services import Mosquitto, require_broker
 
 FABLINE = str(Path(sys.executable).with_name("fabline"))
@@ -121,12 +121,7 @@ async def make_engine(line: SimLine, db_path: Path, mes: MesConfig) -> Engine:
 
 
 async def create(engine: Engine, recipe_id: str, lot_id: str, **inputs: int) -> None:
-    r = find(recipe_id)
-    await engine.create_lot(
-        LotSpec(
-            lot_id, r, {}, build_inputs(lot_id, r, inputs), supplies=supply_sources(lot_id, r, {})
-        )
-    )
+    await lots.create(engine, find(recipe_id), lot_id, **inputs)
 
 
 def lot_events(engine: Engine, lot_id: str) -> list[dict[str, Any]]:
@@ -312,7 +307,7 @@ async def test_commands_dispatch_reject_and_answer_repeats_once(
     engine = await make_engine(instant_line, tmp_path / "g.db", mes)
     runs: list[asyncio.Task[Any]] = []
     handler = CommandHandler(
-        engine.db, mes, engine, lambda lot: runs.append(asyncio.create_task(engine.run_lot(lot)))
+        lots.service(engine), mes, lambda lot: runs.append(asyncio.create_task(engine.run_lot(lot)))
     )
 
     def signed(**body: Any) -> bytes:

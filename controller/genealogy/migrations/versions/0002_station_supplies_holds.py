@@ -1,4 +1,4 @@
-"""station registry; supply sources on the lot
+"""station registry; supply sources and hold kinds on the lot
 
 Revision ID: 0002
 Revises: 0001
@@ -32,9 +32,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("lot") as batch:
         batch.add_column(sa.Column("supplies", sa.JSON(), nullable=True))
+        batch.add_column(
+            sa.Column("hold_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True)
+        )
+        batch.add_column(
+            sa.Column("request_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("lot") as batch:
+        batch.drop_column("request_kind")
+        batch.drop_column("hold_kind")
         batch.drop_column("supplies")
     op.drop_table("station")

@@ -1,79 +1,192 @@
-"""The MES hook in a running controller: publish the outbox (relay, or spool with no broker),
-take commands, report tool states; and the `fabline mes ...` commands."""
+"""`fabline mes ...`: the MES hook from a terminal — event and command schemas, the outbox
+(status, relay), the station daemon (`serve`) and a reference MES client (`send`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
 
 import aiomqtt
-import structlog
+import typer
 
-from controller.console import EXIT_FAILED, EXIT_OK, out
+from controller.cli.command import run
+from controller.cli.display import EXIT_FAILED, EXIT_OK, out
+from controller.cli.options import (
+    CaOption,
+    ClientsOption,
+    DbOption,
+    EngineLineOption,
+    JsonOption,
+    MqttOption,
+    RetryOption,
+    SiteOption,
+    StationOption,
+    TimeScaleOption,
+    key_values,
+    station_config,
+)
 from controller.genealogy.db import Database
-from controller.mes.command_handler import CommandHandler
+from controller.logs import configure_logging
 from controller.mes.commands import Rejected, sign, unsigned_command, validate
-from controller.mes.config import MesConfig
-from controller.mes.relay import Relay, Spool, age_seconds, outbox_stats
+from controller.mes.config import MesConfig, mes_config
+from controller.mes.hook import Hook, mes_hook
+from controller.mes.relay import age_seconds, outbox_stats
+from controller.mes.schema import write_schemas
+from controller.station.runtime import Station, StationConfig
 from drivers.errors import BrokerUnavailable, ParameterError
 
-log = structlog.get_logger("fabline.mes")
+app = typer.Typer(
+    help="The MES lot-tracking hook: event schemas, relay, status, station service.",
+    no_args_is_help=True,
+)
 
 
-@dataclass
-class Hook:
-    """A running publisher: `wake()` after writing events; `relay` is None when spooling."""
+@app.command("schema")
+def mes_schema(
+    directory: Annotated[Path, typer.Argument(help="Where to write the schemas.")] = Path(
+        "mes-schema"
+    ),
+) -> None:
+    """Write a JSON Schema for every event type and for commands."""
 
-    relay: Relay | None
-    spool: Spool | None
+    def write() -> int:
+        for p in write_schemas(directory):
+            out.print(str(p))
+        return 0
 
-    def wake(self) -> None:
-        (self.relay or self.spool).wake()  # type: ignore[union-attr]
+    run(write)
 
 
-@asynccontextmanager
-async def mes_hook(
-    db: Database,
-    config: MesConfig,
-    commands: CommandHandler | None = None,
-    drain_timeout: float = 10.0,
-) -> AsyncIterator[Hook]:
-    """Publish while the block runs; on the way out, drain what this run wrote (within
-    `drain_timeout`) — anything left stays in the outbox for the next start."""
-    stop = asyncio.Event()
-    if config.broker is None:
-        hook = Hook(None, Spool(db, config.spool))
-        task = asyncio.create_task(hook.spool.run(stop))  # type: ignore[union-attr]
-    else:
-        relay = Relay(db, config, commands=commands)
-        hook = Hook(relay, None)
-        task = asyncio.create_task(relay.run(stop))
-    try:
-        yield hook
-    finally:
-        if hook.relay is not None:
-            deadline = time.monotonic() + drain_timeout
-            while time.monotonic() < deadline:
-                stats = await db.run(outbox_stats)
-                if not stats["pending"]:
-                    break
-                hook.wake()
-                await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.gather(task, return_exceptions=True)
-        left = (await db.run(outbox_stats))["pending"]
-        if hook.relay is not None and left:
-            log.warning(
-                "mes.pending_left",
-                pending=left,
-                hint="they are published at the next start (fabline mes relay)",
+@app.command("status")
+def mes_status(
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Broker connection, pending and sent events, age of the oldest pending one."""
+    run(
+        lambda: status_command(
+            db, mes_config(mqtt, station=station, site=site, ca_file=ca), as_json
+        )
+    )
+
+
+@app.command("relay")
+def mes_relay(
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep publishing until stopped.")
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Give up after this many seconds without reaching the broker."),
+    ] = 30.0,
+) -> None:
+    """Publish the events waiting in the outbox (after an outage or a crash)."""
+    run(
+        lambda: relay_command(
+            db, mes_config(mqtt, station=station, site=site, ca_file=ca), follow, timeout
+        )
+    )
+
+
+@app.command("serve")
+def mes_serve(
+    line: EngineLineOption = None,
+    db: DbOption = None,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    clients: ClientsOption = None,
+    time_scale: TimeScaleOption = 2e4,
+    retry_budget: RetryOption = 30.0,
+) -> None:
+    """Serve the station: take MES commands (dispatch, hold, release, abort), run dispatched
+    lots on the line (embedded simulated line by default), publish every event."""
+    configure_logging(None, default="info")  # a daemon's log is its record (-v or FABLINE_LOG)
+    run(
+        lambda: serve(
+            station_config(
+                db=db, line=line, time_scale=time_scale, retry_budget=retry_budget, mqtt=mqtt,
+                station=station, site=site, ca=ca, clients=clients, serve=True,
             )
+        )
+    )  # fmt: skip
+
+
+async def serve(config: StationConfig) -> int:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with Station(config) as st:
+        mes = config.mes
+        where = mes.broker.describe() if mes.broker else f"spool {mes.spool}"
+        out.print(
+            f"station {st.name} serving line '{st.line.line}' ({len(st.line.tools)} tools);"
+            f" MES: {where}; commands on {mes.commands}"
+        )
+        out.file.flush()
+        await st.serve(stop)
+    return EXIT_OK
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@app.command("send")
+def mes_send(
+    command: Annotated[str, typer.Argument(help="dispatch, hold, release or abort.")],
+    lot: Annotated[str, typer.Option("--lot", help="Lot id.")],
+    recipe: Annotated[str | None, typer.Option(help="dispatch: recipe id.")] = None,
+    version: Annotated[int | None, typer.Option(help="dispatch: recipe version.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o")] = None,
+    input_: Annotated[list[str] | None, typer.Option("--input", "-i")] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    client: Annotated[str, typer.Option(help="MES client id to sign as.")] = "mes",
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+    site: SiteOption = None,
+    ca: CaOption = None,
+    clients: ClientsOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the reply.")] = 10.0,
+) -> None:
+    """Send one signed command to a station, as an MES would, and print its reply."""
+
+    def work() -> Coroutine[Any, Any, int]:
+        body: dict[str, Any] = {"command": command, "lot_id": lot}
+        if recipe:
+            body["recipe"] = {"id": recipe, **({"version": version} if version else {})}
+        if option:
+            body["options"] = key_values(option, "option")
+        if input_:
+            body["inputs"] = {
+                k: int(v) if v.isdigit() else v.split(",")
+                for k, v in key_values(input_, "input").items()
+            }
+        if reason:
+            body["reason"] = reason
+        if not 0 < timeout < math.inf:
+            raise ParameterError("--timeout must be a number of seconds > 0")
+        config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
+        return send_command(config, body, client, timeout)
+
+    run(work)
 
 
 async def relay_command(
@@ -91,7 +204,7 @@ async def relay_command(
     try:
         stop = asyncio.Event()
         if follow:
-            _stop_on_signals(stop)
+            stop_on_signals(stop)
         async with mes_hook(db, config, drain_timeout=10.0 if follow else 0.0) as hook:
             if follow:
                 await stop.wait()
@@ -221,9 +334,3 @@ async def send_command(
     except (aiomqtt.MqttError, OSError) as e:
         raise BrokerUnavailable(f"broker {b.describe()}: {e}") from None
     return EXIT_FAILED
-
-
-def _stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)

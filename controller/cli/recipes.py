@@ -1,16 +1,51 @@
-"""`fabline recipes list | check | show`."""
+"""`fabline recipes list | check | show`: the recipes for the claimed methods."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
-from controller.console import EXIT_OK, EXIT_USAGE, err, key_values, out
+from controller.cli.command import run
+from controller.cli.display import EXIT_OK, EXIT_USAGE, err, out
+from controller.cli.options import JsonOption, key_values
 from controller.recipes import LoadedRecipe, PlannedStep, catalog, check_file, find, recipes_dir
 from controller.recipes.model import Recipe
+
+app = typer.Typer(
+    help="Recipes for the claimed methods: list, check, show expanded.", no_args_is_help=True
+)
+
+
+@app.command("list")
+def recipes_list(as_json: JsonOption = False) -> None:
+    """Every recipe: id, version, status, claims, title."""
+
+    run(lambda: list_recipes(as_json))
+
+
+@app.command("check")
+def recipes_check(
+    files: Annotated[list[Path] | None, typer.Argument(help="Default: every recipe.")] = None,
+) -> None:
+    """Validate recipe files: one line per problem (FILE:LINE: path: reason), exit 1."""
+    run(lambda: check_recipes(files or []))
+
+
+@app.command("show")
+def recipes_show(
+    recipe: Annotated[str, typer.Argument(help="Recipe id (or content hash).")],
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE, repeatable.")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Default: the highest.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The expanded step list for the given options (loops unrolled, conditions applied)."""
+    run(lambda: show_recipe(recipe, option or [], version, as_json))
 
 
 def claims_text(recipe: Recipe) -> str:

@@ -1,0 +1,507 @@
+"""Lots from a terminal: `fabline run`, `resume`, `lots`, `lot show`, `hold`, `release`,
+`pause`, `abort`, `confirm`; genealogy: `trace`, `die-map`.
+
+`run` and `resume` open a station (controller/station/runtime.py) for the lot, on the embedded
+simulated line or on the tools of `--line`. When a live station already drives those tools
+(or the lot's station is live), the lot is handed to it and followed, never run by a second
+controller on the same tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+from sqlalchemy.orm import Session
+
+from controller.cli.command import fail, run
+from controller.cli.display import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Display,
+    lots_exit_code,
+    out,
+    print_outcomes,
+)
+from controller.cli.options import (
+    DbOption,
+    EngineLineOption,
+    JsonOption,
+    LineOption,
+    MqttOption,
+    ReasonOption,
+    RetryOption,
+    StationOption,
+    TimeScaleOption,
+    key_values,
+    station_config,
+)
+from controller.engine import Outcome
+from controller.genealogy import store, trace
+from controller.genealogy.db import Database
+from controller.genealogy.models import LOT_STATES, Lot, StepRun
+from controller.lines import resolve_line
+from controller.lots import (
+    STOPPED,
+    HoldReason,
+    LotDetail,
+    LotRequest,
+    LotService,
+    LotView,
+    StepRunView,
+    stop_job_on,
+)
+from controller.recipes import find
+from controller.station import registry
+from controller.station.runtime import Station, StationConfig
+from drivers.errors import FablineError, ParameterError, ToolError, shown
+from drivers.registry import make_driver
+
+app = typer.Typer()
+lot_app = typer.Typer(help="One lot: its state, step history and events.", no_args_is_help=True)
+app.add_typer(lot_app, name="lot")
+
+T = TypeVar("T")
+
+
+# -- run and resume --------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_lot(
+    recipe: Annotated[str, typer.Argument(help="Recipe id (see `fabline recipes list`).")],
+    lot: Annotated[str, typer.Option("--lot", help="New lot id.")],
+    wafers: Annotated[int | None, typer.Option(help="Number of wafers (slots 1..N).")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="KEY=VALUE, repeatable.")
+    ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    line: EngineLineOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    time_scale: TimeScaleOption = 2e4,
+    seed: Annotated[int, typer.Option(help="Embedded line: noise seed.")] = 0,
+    allow_draft: Annotated[bool, typer.Option("--allow-draft", help="Run a draft recipe.")] = False,
+    retry_budget: RetryOption = 30.0,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+) -> None:
+    """Create a lot and run it. With no --line the embedded simulated line runs in-process.
+
+    Exit 0 completed, 3 held (reason printed), 4 waiting at an external step, 2 bad usage or
+    an invalid recipe, 1 aborted or failed."""
+
+    def work() -> Coroutine[Any, Any, int]:
+        config = station_config(
+            db=db, line=line, time_scale=time_scale, seed=seed, retry_budget=retry_budget,
+            allow_draft=allow_draft, mqtt=mqtt, station=station,
+        )  # fmt: skip
+        request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
+        return _run(config, request, as_json)
+
+    run(work)
+
+
+def lot_request(
+    recipe: str,
+    lot_id: str,
+    options: list[str],
+    inputs: list[str],
+    wafers: int | None,
+    priority: int,
+) -> LotRequest:
+    """The request `--lot/--wafers/-o/-i/--priority` state."""
+    given: dict[str, int | list[str]] = {}
+    for name, value in key_values(inputs, "input").items():
+        given[name] = int(value) if value.isdigit() else value.split(",")
+    if wafers is not None:
+        loaded = find(recipe)
+        counted = next(
+            (n for n, s in loaded.recipe.inputs.items() if s.kind == "wafer" and s.count), None
+        )
+        if counted is None:
+            raise ParameterError(f"recipe {loaded.recipe.id} takes no counted wafers (--input)")
+        given[counted] = wafers
+    return LotRequest(
+        lot_id=lot_id,
+        recipe=recipe,
+        options=key_values(options, "option"),
+        inputs=given,
+        priority=priority,
+    )
+
+
+async def _run(config: StationConfig, request: LotRequest, as_json: bool) -> int:
+    if config.line is not None:
+        tools = registry.tool_addresses(resolve_line(config.line))
+        owner = await _with_db(config, lambda s: registry.station_for_tools(s, tools))
+        if owner is not None:  # its tools are a live station's: the station runs the lot
+            return await _hand_over(config, request, owner.name, as_json)
+    with Display(as_json) as display:
+        async with Station(config, notify=display) as st:
+            await st.lots.create(request)
+            outcome = await st.run_lot(request.lot_id)
+    print_outcomes([outcome], as_json)
+    return lots_exit_code([outcome])
+
+
+async def _hand_over(
+    config: StationConfig, request: LotRequest, station: str, as_json: bool
+) -> int:
+    db = await _open(config.database_url)
+    try:
+        service = LotService(db, station=station, allow_draft=config.allow_draft)
+        await service.create(request, owner=None)
+        outcome = await follow(db, request.lot_id, station, as_json)
+    finally:
+        db.close()
+    print_outcomes([outcome], as_json)
+    return lots_exit_code([outcome])
+
+
+@app.command("resume")
+def resume_lot(
+    lot: Annotated[str, typer.Argument(help="Lot id.")],
+    line: EngineLineOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    time_scale: TimeScaleOption = 2e4,
+    retry_budget: RetryOption = 30.0,
+    mqtt: MqttOption = None,
+    station: StationOption = None,
+) -> None:
+    """Resume a lot after a crash, a release or a confirmation: re-attach to its job by id."""
+
+    def work() -> Coroutine[Any, Any, int]:
+        config = station_config(
+            db=db, line=line, time_scale=time_scale, retry_budget=retry_budget,
+            allow_draft=True, mqtt=mqtt, station=station,
+        )  # fmt: skip
+        return _resume(config, lot, as_json)
+
+    run(work)
+
+
+async def _resume(config: StationConfig, lot_id: str, as_json: bool) -> int:
+    def live(s: Session) -> str | None:
+        st = registry.live_station(s, store.get_lot(s, lot_id).station)
+        return st.name if st is not None else None
+
+    owner = await _with_db(config, live)
+    if owner is not None:  # a live station owns the lot's line: it runs the lot
+        db = await _open(config.database_url)
+        try:
+            outcome = await follow(db, lot_id, owner, as_json)
+        finally:
+            db.close()
+    else:
+        with Display(as_json) as display:
+            async with Station(config, notify=display) as st:
+                outcome = await st.run_lot(lot_id)
+    print_outcomes([outcome], as_json)
+    return lots_exit_code([outcome])
+
+
+async def follow(db: Database, lot_id: str, station: str, quiet: bool) -> Outcome:
+    """Show a lot that station `station` runs, step by step, until it stops."""
+    if not quiet:
+        out.print(f"lot {lot_id} is run by station {station}; following it (Ctrl-C stops)")
+    shown_runs, first = 0, None
+
+    def read(s: Session) -> tuple[Lot, list[StepRun], dict[str, int]]:
+        return store.get_lot(s, lot_id), store.step_runs(s, lot_id), store.count_units(s, lot_id)
+
+    while True:
+        lot, runs, units = await db.run(read)
+        first = len(runs) if first is None else first
+        for r in runs[shown_runs:]:
+            if not quiet:
+                print(f"{lot_id}: step {r.step_index + 1}/{lot.step_count} {r.step_id}"
+                      f" on {r.tool_id or 'external'}", flush=True)  # fmt: skip
+        shown_runs = len(runs)
+        if lot.state in STOPPED:  # queued or running: the station has it in hand
+            steps = sum(1 for r in runs[first:] if r.state in ("done", "confirmed"))
+            return Outcome(lot_id, lot.state, lot.hold_reason, steps, units, lot.hold_kind)
+        await asyncio.sleep(0.25)
+
+
+# -- looking at lots -------------------------------------------------------------------------
+
+
+@app.command("lots")
+def lots_list(
+    state: Annotated[list[str] | None, typer.Option(help="Only these states.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every lot: recipe, state, step, hold reason."""
+    run(lambda: list_lots(db, state or [], as_json))
+
+
+def list_lots(db_url: str | None, states: list[str], as_json: bool) -> int:
+    unknown = [s for s in states if s not in LOT_STATES]
+    if unknown:
+        raise ParameterError(
+            f"unknown lot state {shown(unknown[0])!r} (states: {', '.join(LOT_STATES)})"
+        )
+    found, where = _read(db_url, lambda s: store.list_lots(s, states or None))
+    if as_json:
+        print(json.dumps([LotView.of(lot).dump() for lot in found]))
+        return EXIT_OK
+    t = Table(title=f"lots in {where}", title_justify="left")
+    for col in ("lot", "recipe", "state", "step", "reason", "updated"):
+        t.add_column(col, overflow="fold")
+    for lot in found:
+        reason = f"[{lot.hold_kind}] {lot.hold_reason}" if lot.hold_reason else ""
+        t.add_row(lot.id, f"{lot.recipe_id} v{lot.recipe_version}", lot.state,
+                  f"{lot.next_step}/{lot.step_count}", reason,
+                  lot.updated_at.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
+    out.print(t)
+    return EXIT_OK
+
+
+@lot_app.command("show")
+def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """State, step history with setpoints and results, MES events."""
+    run(lambda: show_lot(db, lot, as_json))
+
+
+def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
+    def read(s: Session) -> LotDetail:
+        lot = store.get_lot(s, lot_id)
+        return LotDetail(
+            **LotView.of(lot).model_dump(),
+            units=store.count_units(s, lot_id),
+            history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
+            events=store.lot_events(s, lot_id),
+        )
+
+    detail, _ = _read(db_url, read)
+    if as_json:
+        print(json.dumps(detail.dump()))
+        return EXIT_OK
+    reason = f" — [{detail.hold_kind}] {detail.hold_reason}" if detail.hold_reason else ""
+    out.print(f"[bold]lot {detail.lot}[/]: {detail.state}{reason}")
+    out.print(
+        f"recipe {detail.recipe} v{detail.version} ({detail.hash}),"
+        f" options {detail.options}; step {detail.step}/{detail.steps}"
+    )
+    out.print("units: " + ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items())))
+    t = Table(title="step history", title_justify="left")
+    for col in ("#", "step", "tool", "state", "results"):
+        t.add_column(col, overflow="fold")
+    for h in detail.history:
+        res = " ".join(f"{k}={_short(v)}" for k, v in (h.results or {}).items())
+        state = h.state + (f": {h.message}" if h.message else "")
+        t.add_row(str(h.index + 1), h.step, h.tool or "external", state, res)
+    out.print(t)
+    last = detail.events[-1]["type"] if detail.events else "none"
+    out.print(f"{len(detail.events)} MES events (last: {last})")
+    return EXIT_OK
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict) and "value" in v:
+        value = v["value"]
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"{text}{v.get('unit') or ''}"
+    return str(v)
+
+
+# -- hold, release, pause, abort, confirm ---------------------------------------------------
+
+
+def _service(db_url: str | None, line: Path | None = None) -> tuple[LotService, Database]:
+    db = Database(db_url)
+    db.migrate()
+
+    async def stop_job(tool_id: str, job_id: str) -> str:
+        """No controller drives the lot: stop a job it left running, as its station would."""
+        try:
+            driver = make_driver(resolve_line(line).tool(tool_id))
+        except FablineError as e:
+            return f"could not reach {tool_id} to stop job {job_id} ({e})"
+        try:
+            await driver.connect()
+            return await stop_job_on(driver, job_id)
+        except ToolError as e:
+            return f"could not reach {tool_id} to stop job {job_id} ({e})"
+        finally:
+            await driver.close()
+
+    return LotService(db, station="", stop_job=stop_job), db
+
+
+def _lot_command(
+    db_url: str | None,
+    act: Callable[[LotService], Coroutine[Any, Any, str]],
+    line: Path | None = None,
+) -> None:
+    async def work() -> int:
+        service, db = _service(db_url, line)
+        try:
+            out.print(await act(service))
+        finally:
+            db.close()
+        return EXIT_OK
+
+    run(work)
+
+
+def _operator(reason: str | None, what: str) -> HoldReason:
+    return HoldReason("operator", reason or f"{what} requested")
+
+
+@app.command("hold")
+def hold_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Hold a lot (between steps when a controller drives it)."""
+    _lot_command(db, lambda s: s.hold(lot, _operator(reason, "hold")))
+
+
+@app.command("release")
+def release_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Release a held or paused lot; its station, or `fabline resume`, runs it on."""
+    _lot_command(db, lambda s: s.release(lot, reason))
+
+
+@app.command("pause")
+def pause_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
+    """Pause a lot after its current step."""
+    _lot_command(db, lambda s: s.pause(lot, _operator(reason, "pause")))
+
+
+@app.command("abort")
+def abort_lot(
+    lot: str, reason: ReasonOption = None, db: DbOption = None, line: LineOption = None
+) -> None:
+    """Abort a lot at once: its running job is stopped on the tool."""
+    _lot_command(db, lambda s: s.abort(lot, _operator(reason, "abort")), line)
+
+
+@app.command("confirm")
+def confirm_lot(
+    lot: str,
+    fields: Annotated[list[str] | None, typer.Argument(metavar="FIELD=VALUE...")] = None,
+    db: DbOption = None,
+) -> None:
+    """Confirm the external step a lot waits at, with the returned material's data."""
+    _lot_command(db, lambda s: s.confirm(lot, key_values(fields or [], "field")))
+
+
+# -- genealogy -------------------------------------------------------------------------------
+
+
+@app.command("trace")
+def trace_unit(
+    unit: Annotated[str, typer.Argument(help="A unit: package, wafer, stack, consumable lot.")],
+    forward: Annotated[
+        bool, typer.Option("--forward/--backward", help="Default: backward.")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Backward: what a package is made of (dies, wafers, lots, consumables, tools, step data).
+    Forward: every package a wafer or consumable lot went into."""
+    run(lambda: show_trace(db, unit, forward, as_json))
+
+
+def show_trace(db_url: str | None, name: str, forward: bool, as_json: bool) -> int:
+    nodes, _ = _read(db_url, lambda s: (trace.forward if forward else trace.backward)(s, name))
+    if as_json:
+        direction = "forward" if forward else "backward"
+        data = {"unit": name, "direction": direction, "nodes": [n.to_dict() for n in nodes]}
+        print(json.dumps(data))
+        return EXIT_OK
+    out.print(render_tree(nodes, forward))
+    if forward:
+        packages = {n.name for n in nodes if n.kind == "package"}  # reached by many paths
+        out.print(f"{len(packages)} packages made from {name}")
+    return EXIT_OK
+
+
+def render_tree(nodes: list[trace.Node], forward: bool, max_children: int = 12) -> Tree:
+    root = nodes[0]
+    tree = Tree(_label(root, forward))
+    stack = [(root, tree)]
+    while stack:
+        node, branch = stack.pop()
+        kids = [n for n in nodes if n.via == node.id and n.depth == node.depth + 1]
+        for kid in kids[:max_children]:
+            stack.append((kid, branch.add(_label(kid, forward))))
+        if len(kids) > max_children:
+            more = kids[max_children:]
+            kinds = ", ".join(sorted({k.kind for k in more}))
+            branch.add(f"… {len(more)} more ({kinds})")
+    return tree
+
+
+def _label(n: trace.Node, forward: bool) -> str:
+    pos = " ".join(f"{k}={v}" for k, v in n.position.items())
+    rel = f"[dim]{n.edge_kind}[/] " if n.edge_kind else ""
+    bin_ = f" [red]{n.bin}: {n.bin_reason}[/]" if n.bin == "reject" else ""
+    text = f"{rel}[bold]{n.name}[/] {n.kind}" + (f" lot {n.lot_id}" if n.lot_id else "")
+    text += f" {pos}" if pos else ""
+    text += bin_
+    if n.steps and not forward:
+        tools = ", ".join(f"{st['step']}@{st['tool'] or 'external'}" for st in n.steps)
+        text += f"\n[dim]steps: {tools}[/]"
+    return text
+
+
+@app.command("die-map")
+def die_map_cmd(
+    unit: Annotated[str, typer.Argument(help="A diced wafer, stack, panel or strip.")],
+    fmt: Annotated[str, typer.Option("--format", help="xml (SEMI E142 style) or json.")] = "xml",
+    db: DbOption = None,
+) -> None:
+    """Which position of a diced unit became which package, with its bin."""
+    if fmt not in ("xml", "json"):
+        fail("--format is xml or json", EXIT_USAGE)
+    run(lambda: die_map(db, unit, fmt))
+
+
+def die_map(db_url: str | None, name: str, fmt: str) -> int:
+    from controller.genealogy import e142
+
+    (header, rows), _ = _read(db_url, lambda s: e142.load_die_map(s, name))
+    if fmt == "xml":
+        print(e142.die_map_xml(header, rows))
+    else:
+        print(json.dumps(e142.die_map_json(header, rows)))
+    return EXIT_OK
+
+
+# -- the database ----------------------------------------------------------------------------
+
+
+def _read(db_url: str | None, fn: Callable[[Session], T]) -> tuple[T, str]:
+    db = Database(db_url)
+    try:
+        db.migrate()
+        return db.run_sync(fn), db.describe()
+    finally:
+        db.close()
+
+
+async def _open(url: str | None) -> Database:
+    db = Database(url)
+    await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+    return db
+
+
+async def _with_db(config: StationConfig, fn: Callable[[Session], T]) -> T:
+    db = await _open(config.database_url)
+    try:
+        return await db.run(fn)
+    finally:
+        db.close()

@@ -1,0 +1,311 @@
+"""Every transaction a lot runner writes, one function each, run inside `Database.run`.
+
+Intent before send: a tool step's run (with its job id) and its track-in events commit
+before the job goes to the tool. One transaction per step: a step's results, its genealogy,
+its events and — when the next step's tool is free — the next step's intent commit
+together. State changes go through the lifecycle (controller/lots/lifecycle.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from controller.engine.material import Material, plan_change
+from controller.events import (
+    EventBase,
+    ExternalConfirmed,
+    ExternalConfirmedData,
+    ExternalWaiting,
+    ExternalWaitingData,
+    LotCompleted,
+    LotCompletedData,
+    Quantity,
+    StepCompleted,
+    StepCompletedData,
+    StepInfo,
+    StepStarted,
+    StepStartedData,
+    TrackIn,
+    TrackOut,
+    TrackOutData,
+)
+from controller.genealogy import store
+from controller.genealogy.models import Lot, StepRun, Unit, utcnow
+from controller.genealogy.write import Change, write_change
+from controller.lots import lifecycle
+from controller.lots.lease import ME, driven_elsewhere
+from controller.lots.lifecycle import HoldReason, LotState
+from controller.recipes import LoadedRecipe, PlannedStep
+from drivers.base import JobResult
+from drivers.errors import LotBusy
+from drivers.units import format_quantity
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A lot as its runner takes it: the row, its recipe text, its units, and the newest
+    run of its next step (to re-attach to, or to ask the tool about)."""
+
+    lot: Lot
+    recipe_text: str
+    units: list[Unit]
+    supply_counts: dict[str, int]  # supply units drawn so far, to keep their numbering
+    prior: StepRun | None
+
+
+def claim(s: Session, lot_id: str) -> Claimed:
+    lot = store.get_lot(s, lot_id, for_update=True)
+    if driven_elsewhere(lot):
+        raise LotBusy(f"lot {lot.id} is being driven by controller {lot.owner}")
+    text = store.recipe_text(s, lot.recipe_hash)
+    if lot.state in (LotState.PAUSED, LotState.QUEUED, LotState.RUNNING):
+        if lot.state == LotState.PAUSED:  # resuming a paused lot releases it
+            lifecycle.apply(s, lot, "release", note="resumed")
+        store.set_lot(lot, owner=ME)
+    else:
+        return Claimed(lot, text, [], {}, None)
+    every = store.lot_units(s, lot.id, active_only=False)
+    counts: dict[str, int] = {}
+    for u in every:
+        src = u.attributes.get("input")
+        if src and u.created_step >= 0:
+            counts[src] = counts.get(src, 0) + 1
+    active = [u for u in every if u.state in ("active", "supply")]
+    return Claimed(lot, text, active, counts, store.open_step_run(s, lot.id, lot.next_step))
+
+
+def disown(s: Session, lot_id: str) -> None:
+    lot = store.get_lot(s, lot_id, for_update=True)
+    if lot.owner == ME:
+        store.set_lot(lot, owner=None)
+
+
+def take_request(s: Session, lot: Lot, step: PlannedStep) -> bool:
+    """Apply a pending hold/pause/abort request at a step boundary; whether one applied."""
+    asked = lifecycle.requested(lot)
+    if asked is None:
+        return False
+    action, reason = asked
+    lifecycle.apply(s, lot, action, reason=reason, step_id=step.id)
+    return True
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A tool step about to go out: the tool, which attempt it is, and the job id."""
+
+    step: PlannedStep
+    tool_id: str
+    tool_kind: str
+    attempt: int
+    job_id: str
+
+
+def setpoints(step: PlannedStep) -> dict[str, Quantity]:
+    assert step.op is not None
+    units = {p.name: p.unit for p in step.op.params}
+    return {k: Quantity(value=v, unit=units.get(k, "")) for k, v in step.values.items()}
+
+
+def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> int | None:
+    """The step run and its track-in events; None when a request stopped the lot instead."""
+    step = intent.step
+    if take_request(s, lot, step):
+        return None
+    points = setpoints(step)
+    run_id = store.add_step_run(
+        s,
+        lot_id=lot.id,
+        step_index=step.index,
+        step_id=step.id,
+        attempt=intent.attempt,
+        kind="tool",
+        tool_id=intent.tool_id,
+        tool_kind=intent.tool_kind,
+        operation=step.operation,
+        job_id=intent.job_id,
+        recipe_id=recipe.recipe.id,
+        recipe_hash=recipe.hash,
+        state="started",
+        setpoints={k: q.model_dump() for k, q in points.items()},
+    )
+    info = StepInfo(
+        step_index=step.index,
+        operation=step.operation or "",
+        job_id=intent.job_id,
+        attempt=intent.attempt,
+        role=step.role,
+    )
+    where = {"lot_id": lot.id, "tool_id": intent.tool_id, "step_id": step.id}
+    lifecycle.apply(
+        s,
+        lot,
+        "track_in",
+        events=[
+            TrackIn(**where, data=info),
+            StepStarted(**where, data=StepStartedData(**info.model_dump(), setpoints=points)),
+        ],
+        owner=ME,
+    )
+    return run_id
+
+
+def reopen(s: Session, lot_id: str, run_id: int) -> Lot:
+    """A run marked failed whose job the tool turns out to have: started again."""
+    store.reopen_step_run(s, run_id)
+    lot = store.get_lot(s, lot_id, for_update=True)
+    store.set_lot(lot, state=LotState.RUNNING.value, owner=ME)
+    return lot
+
+
+def spec_violations(step: PlannedStep, results: Mapping[str, float]) -> list[str]:
+    units = {r.name: r.unit for r in step.op.results} if step.op is not None else {}
+    out = []
+    for name, (lo, hi) in step.spec.items():
+        v = results.get(name)
+        unit = units.get(name, "")
+        if v is None:
+            out.append(f"{name} not reported")
+        elif lo is not None and v < lo:
+            out.append(f"{name} {format_quantity(v, unit)} < {format_quantity(lo, unit)}")
+        elif hi is not None and v > hi:
+            out.append(f"{name} {format_quantity(v, unit)} > {format_quantity(hi, unit)}")
+    return out
+
+
+@dataclass(frozen=True)
+class Committed:
+    lot: Lot
+    change: Change
+    new_ids: dict[str, int]
+    next_run: int | None  # the next step's run, when its intent was written too
+
+
+def commit(
+    s: Session,
+    lot_id: str,
+    step: PlannedStep,
+    tool_id: str,
+    run_id: int,
+    result: JobResult,
+    material: Material,
+    recipe: LoadedRecipe,
+    next_intent: Intent | None,
+) -> Committed:
+    """A step's results, genealogy and events, and the next step's intent if given."""
+    units = {r.name: r.unit for r in step.op.results} if step.op is not None else {}
+    results = {k: Quantity(value=v, unit=units.get(k, "")) for k, v in result.results.items()}
+    out_of_spec = spec_violations(step, result.results)
+    store.finish_step_run(
+        s,
+        run_id,
+        expect=("started",),
+        state="done",
+        results={k: q.model_dump() for k, q in results.items()},
+    )
+    lot = store.get_lot(s, lot_id, for_update=True)
+    loaded = {c: store.consumable_lot(s, tool_id, c) for c in step.consume}
+    change = plan_change(
+        material, step, result.results, {c: n for c, (n, _) in loaded.items()},
+        recipe.recipe.inputs,
+    )  # fmt: skip
+    known = {name: u.id for name, u in material.active.items() if u.id is not None}
+    known |= {name: uid for name, uid in loaded.values()}
+    new_ids = write_change(s, lot.id, change, run_id, step.index, known)
+    where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
+    events: list[EventBase] = [
+        StepCompleted(
+            **where,
+            data=StepCompletedData(
+                job_id=result.job_id,
+                operation=step.operation or "",
+                setpoints={k: str(v) for k, v in step.params.items()},
+                results=results,
+                in_spec=not out_of_spec,
+            ),
+        ),
+        TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
+        *(e.model_copy(update=where) for e in change.events),
+    ]
+    store.set_lot(lot, next_step=step.index + 1)
+    store.add_events(s, lot.station, events, lot)
+    next_run = None
+    if out_of_spec:
+        reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
+        lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
+    elif next_intent is not None:
+        next_run = write_intent(s, lot, next_intent, recipe)
+    return Committed(lot, change, new_ids, next_run)
+
+
+def external(s: Session, lot_id: str, step: PlannedStep, recipe: LoadedRecipe, auto: bool) -> Lot:
+    """Reach a step outside the line: the lot waits for its confirmation (or, on a simulated
+    line, a simulated partner confirms it at once)."""
+    lot = store.get_lot(s, lot_id, for_update=True)
+    if take_request(s, lot, step):
+        return lot
+    prior = store.open_step_run(s, lot.id, step.index)
+    if prior is not None and prior.state == "waiting":
+        if lot.state != LotState.WAITING:
+            lifecycle.apply(s, lot, "wait")
+        return lot
+    data = {f: f"SIM-{lot.id}-{step.template}-{f}" for f in step.returns}
+    store.add_step_run(
+        s,
+        lot_id=lot.id,
+        step_index=step.index,
+        step_id=step.id,
+        kind="external",
+        attempt=(prior.attempt + 1) if prior else 1,
+        recipe_id=recipe.recipe.id,
+        recipe_hash=recipe.hash,
+        state="confirmed" if auto else "waiting",
+        setpoints={"external": step.external, "returns": list(step.returns)},
+        results=data if auto else {},
+        ended_at=utcnow() if auto else None,
+    )
+    waiting = ExternalWaiting(
+        lot_id=lot.id,
+        step_id=step.id,
+        data=ExternalWaitingData(external=step.external or "", returns=list(step.returns)),
+    )
+    lifecycle.apply(s, lot, "wait", events=[waiting])
+    if auto:
+        confirmed = ExternalConfirmed(
+            lot_id=lot.id,
+            step_id=step.id,
+            data=ExternalConfirmedData(returned=data, by="simulated partner"),
+        )
+        lifecycle.apply(s, lot, "confirm", events=[confirmed], next_step=step.index + 1)
+        store.set_lot(lot, owner=ME)
+    return lot
+
+
+def stop(
+    s: Session,
+    lot_id: str,
+    step: PlannedStep,
+    reason: HoldReason,
+    *,
+    tool_id: str | None = None,
+    run: tuple[int, str] | None = None,
+    abort: bool = False,
+) -> Lot:
+    """Hold (or abort) the lot at `step`; `run`: (run id, state) ends the step's run too."""
+    if run is not None:
+        run_id, run_state = run
+        store.finish_step_run(s, run_id, expect=("started",), state=run_state, message=reason.text)
+    lot = store.get_lot(s, lot_id, for_update=True)
+    action = "abort" if abort else "hold"
+    lifecycle.apply(s, lot, action, reason=reason, step_id=step.id, tool_id=tool_id)
+    return lot
+
+
+def complete(s: Session, lot_id: str) -> Lot:
+    lot = store.get_lot(s, lot_id, for_update=True)
+    done = LotCompleted(lot_id=lot.id, data=LotCompletedData(units=store.count_units(s, lot.id)))
+    lifecycle.apply(s, lot, "complete", events=[done])
+    return lot

@@ -1,0 +1,471 @@
+"""A lot runner: the loop that takes a lot through its expanded recipe, and the policy of one
+step attempt on a tool.
+
+For every tool step the runner
+  1. takes a tool of the step's kind from the pool (priority, then age),
+  2. persists the intent — a step run with its job id — before sending anything,
+  3. starts the job (retrying a lost link within the retry budget) and waits for it,
+  4. commits in one transaction the step's results, genealogy and MES events.
+A job whose start the runner could not confirm is never started twice: a resend the tool
+refuses as a duplicate is attached by the driver, and before a new attempt of such a step
+the tool is asked for the earlier job, which is collected if it ran. An alarm, a result out
+of spec, a refusal or a tool unreachable past the retry budget holds the lot with a reason
+of its kind. Steps are not rewindable: hold and pause take effect between steps; abort stops
+the tool's job at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy.orm import Session
+
+from controller.engine import journal
+from controller.engine.journal import Intent
+from controller.engine.material import Material, UnitView
+from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
+from controller.genealogy import store
+from controller.genealogy.models import Lot, StepRun
+from controller.lots import lifecycle
+from controller.lots.lifecycle import STOPPED, HoldReason, LotState
+from controller.recipes import Expansion, LoadedRecipe, PlannedStep
+from drivers.base import Job, JobResult, ToolDriver
+from drivers.errors import (
+    GarbledReply,
+    JobAborted,
+    JobNotFound,
+    NoToolFits,
+    ParameterError,
+    ToolAlarm,
+    ToolError,
+    ToolOffline,
+    ToolTimeout,
+)
+from drivers.interface import JobState
+from drivers.units import Quantity
+
+if TYPE_CHECKING:
+    from controller.engine.engine import Engine, Outcome
+
+log = structlog.get_logger("fabline.engine")
+
+LINK_ERRORS = (ToolOffline, ToolTimeout, GarbledReply)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a tool step: its tool (held from the pool), its step run and job id,
+    and whether the job may already have run (re-attached: collect it, never start it)."""
+
+    driver: ToolDriver
+    run_id: int
+    job_id: str
+    reattached: bool
+
+
+@dataclass
+class _Context:
+    lot: Lot
+    recipe: LoadedRecipe
+    expansion: Expansion
+    material: Material
+    # the newest run of the lot's next step when the runner claimed it; later steps have
+    # none (this runner is the first to reach them)
+    prior: StepRun | None = None
+    begun: Attempt | None = None  # the next step's intent, written by the last commit
+
+
+class LotRunner:
+    def __init__(self, engine: Engine, lot_id: str) -> None:
+        self.engine = engine
+        self.db = engine.db
+        self.lot_id = lot_id
+        self.settings = engine.settings
+        self.steps_run = 0
+        self._abort_reason: HoldReason | None = None  # the request that stopped a job
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> Outcome:
+        from controller.engine.engine import Outcome
+
+        ctx = await self._claim()
+        try:
+            exp = ctx.expansion
+            while ctx.lot.state not in STOPPED:
+                if ctx.lot.next_step >= len(exp.steps):
+                    ctx.lot = await self.db.run(lambda s: journal.complete(s, self.lot_id))
+                    break
+                step = exp.steps[ctx.lot.next_step]
+                structlog.contextvars.bind_contextvars(lot_id=self.lot_id, step_id=step.id)
+                if step.kind == "external":
+                    await self._external(ctx, step)
+                else:
+                    await self._tool_step(ctx, step)
+        finally:
+            structlog.contextvars.unbind_contextvars("lot_id", "step_id")
+            if ctx.begun is not None:  # stopped before its job went out; resume re-attaches
+                self.engine.pool.give_back(ctx.begun.driver)
+            await self.db.run(lambda s: journal.disown(s, self.lot_id))
+        units = await self.db.run(lambda s: store.count_units(s, self.lot_id))
+        lot = ctx.lot
+        self.engine.notify(LotStopped(self.lot_id, lot.state, lot.hold_reason))
+        return Outcome(self.lot_id, lot.state, lot.hold_reason, self.steps_run, units,
+                       lot.hold_kind)  # fmt: skip
+
+    async def _claim(self) -> _Context:
+        claimed = await self.db.run(lambda s: journal.claim(s, self.lot_id))
+        lot = claimed.lot
+        loaded, exp = self.engine.expansions.get(
+            lot.recipe_hash,
+            claimed.recipe_text,
+            f"<lot {lot.id}: {lot.recipe_id} v{lot.recipe_version}>",
+            lot.options,
+        )
+        material = Material(
+            lot.id, supply_counts=claimed.supply_counts, sources=dict(lot.supplies or {})
+        )
+        for u in claimed.units:
+            if u.state == "supply":
+                material.sources.setdefault(u.attributes["supply_for"], u.name)
+                continue
+            material.active[u.name] = UnitView(
+                u.name, u.kind, u.id, u.slot, u.attributes.get("input"), dict(u.attributes)
+            )
+        return _Context(lot, loaded, exp, material, claimed.prior)
+
+    # -- external steps ---------------------------------------------------------------------
+
+    async def _external(self, ctx: _Context, step: PlannedStep) -> None:
+        auto = self.settings.auto_confirm
+        ctx.lot = await self.db.run(
+            lambda s: journal.external(s, self.lot_id, step, ctx.recipe, auto)
+        )
+        total = len(ctx.expansion.steps)
+        self.engine.notify(StepBegan(self.lot_id, step.index, total, step.id, "external"))
+        if auto and ctx.lot.next_step > step.index:
+            self.steps_run += 1
+            self.engine.notify(StepDone(self.lot_id, step.index, step.id))
+
+    # -- tool steps -------------------------------------------------------------------------
+
+    async def _tool_step(self, ctx: _Context, step: PlannedStep) -> None:
+        attempt = await self._attempt(ctx, step)
+        if attempt is None:
+            return  # the lot stopped: held, or a request took effect
+        try:
+            total = len(ctx.expansion.steps)
+            tool = attempt.driver.tool_id
+            if not attempt.reattached and not await self._start(ctx, step, attempt):
+                return
+            self.engine.notify(StepBegan(self.lot_id, step.index, total, step.id, tool))
+            result = await self._wait(ctx, step, attempt)
+        finally:
+            self.engine.pool.give_back(attempt.driver)  # free again before the commit
+        if result is not None:
+            await self._commit(ctx, step, attempt, result)
+
+    async def _attempt(self, ctx: _Context, step: PlannedStep) -> Attempt | None:
+        """The step's attempt: the one the last commit wrote, a re-attached one, or a new
+        one whose intent is committed here. None if the lot stopped instead."""
+        begun, ctx.begun = ctx.begun, None
+        if begun is not None:
+            return begun
+        prior, ctx.prior = ctx.prior, None
+        # a run left started may have a job on its tool; one whose start failed may too
+        pinned = prior if prior is not None and prior.state in ("started", "failed") else None
+        if pinned is not None and not pinned.job_id:
+            pinned = None
+        try:
+            driver = await self._take_tool(ctx, step, pinned.tool_id if pinned else None)
+        except NoToolFits as e:
+            reason = HoldReason("no_tool", f"step {step.id}: {e} ({self._setups(step)})")
+            await self._stop(ctx, step, reason)
+            return None
+        if driver is None:
+            return None
+        try:
+            if pinned is not None:
+                assert pinned.id is not None and pinned.job_id is not None
+                if pinned.state == "started":
+                    log.info("engine.reattach", job_id=pinned.job_id, tool_id=driver.tool_id)
+                    return Attempt(driver, pinned.id, pinned.job_id, reattached=True)
+                found = await self._ask_tool(ctx, step, driver, pinned)
+                if found is None:
+                    self.engine.pool.give_back(driver)
+                    return None
+                if found:
+                    return Attempt(driver, pinned.id, pinned.job_id, reattached=True)
+            intent = self._intent(step, driver, prior)
+            run_id = await self._write_intent(ctx, intent)
+        except BaseException:
+            self.engine.pool.give_back(driver)
+            raise
+        if run_id is None:
+            self.engine.pool.give_back(driver)
+            return None
+        return Attempt(driver, run_id, intent.job_id, reattached=False)
+
+    async def _write_intent(self, ctx: _Context, intent: Intent) -> int | None:
+        def tx(s: Session) -> tuple[Lot, int | None]:
+            lot = store.get_lot(s, self.lot_id, for_update=True)
+            return lot, journal.write_intent(s, lot, intent, ctx.recipe)
+
+        ctx.lot, run_id = await self.db.run(tx)
+        return run_id
+
+    async def _take_tool(
+        self, ctx: _Context, step: PlannedStep, tool_id: str | None
+    ) -> ToolDriver | None:
+        """A tool for the step, waiting in line; None if a hold, pause or abort request
+        arrived meanwhile (it is applied: a lot waiting for a tool stops at once)."""
+        assert step.tool is not None and step.operation is not None
+        operation = step.operation
+        take = asyncio.ensure_future(
+            self.engine.pool.take(
+                step.tool,
+                priority=ctx.lot.priority,
+                since=ctx.lot.created_at.timestamp(),
+                tool_id=tool_id,
+                fits=lambda d: d.setup_problem(operation, step.values) is None,
+            )
+        )
+        if take.done():
+            return take.result()
+        watch = asyncio.ensure_future(self._request_arrives())
+        try:
+            await asyncio.wait([take, watch], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not take.done():
+                take.cancel()
+            await asyncio.gather(take, watch, return_exceptions=True)
+        if not take.cancelled():
+            return take.result()  # the tool, or NoToolFits raised
+
+        def tx(s: Session) -> Lot:
+            lot = store.get_lot(s, self.lot_id, for_update=True)
+            journal.take_request(s, lot, step)
+            return lot
+
+        ctx.lot = await self.db.run(tx)
+        return None
+
+    async def _request_arrives(self) -> None:
+        """Returns once the lot has a hold, pause or abort request (woken at once from this
+        process, polled every `request_poll` seconds for other processes')."""
+        wake = self.engine.wakeup(self.lot_id)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.request_poll)
+            wake.clear()
+            if await self.db.run(lambda s: store.get_lot(s, self.lot_id).request):
+                return
+
+    async def _ask_tool(
+        self, ctx: _Context, step: PlannedStep, driver: ToolDriver, run: StepRun
+    ) -> bool | None:
+        """Has the tool the job of an attempt whose start was never confirmed? True: it ran
+        (or runs) and is re-attached; False: the tool never took it; None: the tool cannot
+        be asked, and the lot is held."""
+        assert run.id is not None and run.job_id is not None
+        try:
+            known = await driver.job_progress(run.job_id)
+        except ToolError as e:
+            why = f"cannot tell whether job {run.job_id} of step {step.id} ran on {driver.tool_id}"
+            await self._stop(ctx, step, HoldReason("unreachable", f"{why}: {e}"))
+            return None
+        if known.state in (JobState.UNKNOWN, JobState.SETUP):
+            return False
+        run_id = run.id
+        ctx.lot = await self.db.run(lambda s: journal.reopen(s, self.lot_id, run_id))
+        log.info("engine.found_unconfirmed_job", job_id=run.job_id, state=known.state.name)
+        return True
+
+    def _setups(self, step: PlannedStep) -> str:
+        """What each tool of the step's kind lacks, for the hold reason."""
+        parts = []
+        for d in self.engine.pool.drivers.values():
+            if d.kind == step.tool:
+                why = d.setup_problem(step.operation or "", step.values)
+                parts.append(f"{d.tool_id}: {why}" if why else d.tool_id)
+        return "; ".join(parts)
+
+    def _intent(self, step: PlannedStep, driver: ToolDriver, prior: StepRun | None) -> Intent:
+        attempt = (prior.attempt + 1) if prior else 1
+        # the nonce keeps ids unique on a tool across databases; simulators seed without it
+        job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
+        return Intent(step, driver.tool_id, driver.kind, attempt, job_id)
+
+    async def _start(self, ctx: _Context, step: PlannedStep, attempt: Attempt) -> bool:
+        driver = attempt.driver
+        assert step.op is not None
+        params: dict[str, object] = {}
+        for p in step.op.params:
+            if p.name in step.values:
+                v = step.values[p.name]
+                params[p.name] = v if p.is_choice else Quantity(float(v), p.unit)
+        job = Job(attempt.job_id, step.op.name, params)
+        deadline = time.monotonic() + self.settings.retry_budget
+        pause = 0.1
+        while True:
+            try:
+                await driver.start(job)
+                return True
+            except LINK_ERRORS as e:
+                if time.monotonic() + pause > deadline:
+                    why = (
+                        f"tool {driver.tool_id} unreachable for"
+                        f" {self.settings.retry_budget:g} s at step {step.id}: {e}"
+                    )
+                    await self._stop(
+                        ctx, step, HoldReason("unreachable", why), attempt, run_state="failed"
+                    )
+                    return False
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            except (ToolError, ParameterError) as e:  # refused: busy, alarm, not set up, ...
+                why = f"step {step.id} refused: {e}"
+                await self._stop(ctx, step, HoldReason("refused", why), attempt, "failed")
+                return False
+
+    async def _wait(self, ctx: _Context, step: PlannedStep, attempt: Attempt) -> JobResult | None:
+        driver, job_id = attempt.driver, attempt.job_id
+
+        def progress(pct: float, _state: JobState) -> None:
+            self.engine.notify(StepProgress(self.lot_id, step.index, pct))
+
+        watcher = asyncio.create_task(self._watch_abort(driver, job_id))
+        deadline = time.monotonic() + self.settings.retry_budget
+        where = f"{driver.tool_id} during step {step.id} (job {job_id})"
+        try:
+            while True:
+                try:
+                    return await driver.wait(job_id, on_progress=progress)
+                except LINK_ERRORS as e:
+                    if time.monotonic() > deadline:
+                        # the job may still run: the run stays open to re-attach on release
+                        why = (
+                            f"tool {driver.tool_id} unreachable for"
+                            f" {self.settings.retry_budget:g} s during step"
+                            f" {step.id} (job {job_id}): {e}"
+                        )
+                        await self._stop(ctx, step, HoldReason("unreachable", why))
+                        return None
+                    await asyncio.sleep(0.2)
+        except ToolAlarm as e:
+            why = f"alarm {e.code} {e.text} on {where}"
+            await self._stop(ctx, step, HoldReason("alarm", why), attempt, "alarm")
+        except JobAborted:
+            stopped = f"job {job_id} stopped on {driver.tool_id} during step {step.id}"
+            asked = self._abort_reason
+            reason = (
+                HoldReason(asked.kind, f"{asked.text} ({stopped})")
+                if asked
+                else HoldReason("operator", f"{stopped}: aborted on the tool")
+            )
+            await self._stop(ctx, step, reason, attempt, "aborted", abort=True)
+        except JobNotFound:
+            why = "after a restart" if attempt.reattached else "while it ran"
+            text = (
+                f"{driver.tool_id} has no record of job {job_id} {why}: an engineer must"
+                f" check the material of step {step.id} before release"
+            )
+            await self._stop(ctx, step, HoldReason("lost_job", text), attempt, "lost")
+        finally:
+            watcher.cancel()
+        return None
+
+    async def _watch_abort(self, driver: ToolDriver, job_id: str) -> None:
+        """While a job runs, an abort request (from any process) stops the tool's job."""
+        wake = self.engine.wakeup(self.lot_id)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.request_poll)
+            wake.clear()
+            lot = await self.db.run(lambda s: store.get_lot(s, self.lot_id))
+            asked = lifecycle.requested(lot)
+            if asked is not None and asked[0] == "abort":
+                self._abort_reason = asked[1]
+                try:
+                    st = await driver.status()
+                    if st.job_id == job_id:
+                        await driver.abort()
+                except ToolError as e:
+                    log.warning("engine.abort_failed", error=str(e))
+                return
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    async def _commit(
+        self, ctx: _Context, step: PlannedStep, attempt: Attempt, result: JobResult
+    ) -> None:
+        """Record the step in one transaction; when the next step is a tool step and a tool
+        for it is free right now, its intent is written in the same transaction."""
+        steps = ctx.expansion.steps
+        last = step.index + 1 >= len(steps)
+        held = bool(journal.spec_violations(step, result.results))
+        intent = None if held or last else self._next_intent(steps[step.index + 1])
+        tool_id = attempt.driver.tool_id
+
+        def tx(s: Session) -> journal.Committed:
+            return journal.commit(
+                s, self.lot_id, step, tool_id, attempt.run_id, result, ctx.material,
+                ctx.recipe, intent[1] if intent else None,
+            )  # fmt: skip
+
+        try:
+            done = await self.db.run(tx)
+        except BaseException:
+            if intent is not None:
+                self.engine.pool.give_back(intent[0])
+            raise
+        ctx.lot = done.lot
+        ctx.material.apply(done.change, done.new_ids)
+        if intent is not None:
+            driver, next_intent = intent
+            if done.next_run is None:  # a request stopped the lot between the steps
+                self.engine.pool.give_back(driver)
+            else:
+                ctx.begun = Attempt(driver, done.next_run, next_intent.job_id, reattached=False)
+        self.steps_run += 1
+        self.engine.notify(StepDone(self.lot_id, step.index, step.id))
+
+    def _next_intent(self, step: PlannedStep) -> tuple[ToolDriver, Intent] | None:
+        """The intent for `step` if it is a tool step and a tool for it is free right now."""
+        if step.kind != "tool" or step.tool is None:
+            return None
+        operation = step.operation or ""
+        try:
+            driver = self.engine.pool.take_now(
+                step.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
+            )
+        except NoToolFits:
+            return None  # the step itself holds the lot, with what each tool lacks
+        return None if driver is None else (driver, self._intent(step, driver, None))
+
+    async def _stop(
+        self,
+        ctx: _Context,
+        step: PlannedStep,
+        reason: HoldReason,
+        attempt: Attempt | None = None,
+        run_state: str = "failed",
+        *,
+        abort: bool = False,
+    ) -> None:
+        """Hold the lot (abort it, with `abort`), ending the attempt's run in `run_state`
+        when the attempt is over; a run left open is re-attached on release."""
+        run = (attempt.run_id, run_state) if attempt is not None else None
+        tool = attempt.driver.tool_id if attempt is not None else None
+        ctx.lot = await self.db.run(
+            lambda s: journal.stop(s, self.lot_id, step, reason, tool_id=tool, run=run, abort=abort)
+        )
+        state = LotState.ABORTED if abort else LotState.HELD
+        log.warning("engine.lot_stopped", state=state, kind=reason.kind, reason=reason.text)

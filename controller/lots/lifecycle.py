@@ -1,0 +1,169 @@
+"""The lot lifecycle: one enum of states, one table of transitions, one function that moves a
+lot and writes the MES event that says so, with the lot's next sequence number, in the same
+transaction.
+
+    action     from                                  to         event
+    track_in   queued running                        running    (track_in, written by the runner)
+    wait       queued running                        waiting    external_waiting
+    confirm    queued running waiting                queued     external_confirmed
+    hold       queued running paused waiting         held       hold
+    pause      queued running waiting                paused     pause
+    release    held paused                           queued     release
+    abort      queued running paused waiting held    aborted    abort
+    complete   queued running                        completed  lot_completed
+
+Completed, aborted and scrapped are final. A hold, pause or abort asked of a lot that a live
+controller drives is not applied here but left as the lot's `request`, which its runner
+applies at the next step boundary (abort: at once, stopping the running job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import get_args
+
+from sqlalchemy.orm import Session
+
+from controller.events import (
+    Abort,
+    EventBase,
+    Hold,
+    HoldData,
+    HoldKind,
+    Pause,
+    PauseData,
+    Release,
+    ReleaseData,
+)
+from controller.genealogy import store
+from controller.genealogy.models import Lot
+from drivers.errors import LotStateError
+
+
+class LotState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting"  # at an external step until its confirmation
+    HELD = "held"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    SCRAPPED = "scrapped"
+
+
+FINAL = frozenset({LotState.COMPLETED, LotState.ABORTED, LotState.SCRAPPED})
+STOPPED = FINAL | {LotState.HELD, LotState.PAUSED, LotState.WAITING}  # a runner ends here
+HOLD_KINDS: tuple[str, ...] = get_args(HoldKind)
+
+_Q, _R, _P, _W, _H = (
+    LotState.QUEUED,
+    LotState.RUNNING,
+    LotState.PAUSED,
+    LotState.WAITING,
+    LotState.HELD,
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[LotState]
+    target: LotState
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "track_in": Transition(frozenset({_Q, _R}), LotState.RUNNING),
+    "wait": Transition(frozenset({_Q, _R}), LotState.WAITING),
+    "confirm": Transition(frozenset({_Q, _R, _W}), LotState.QUEUED),
+    "hold": Transition(frozenset({_Q, _R, _P, _W}), LotState.HELD),
+    "pause": Transition(frozenset({_Q, _R, _W}), LotState.PAUSED),
+    "release": Transition(frozenset({_H, _P}), LotState.QUEUED),
+    "abort": Transition(frozenset({_Q, _R, _P, _W, _H}), LotState.ABORTED),
+    "complete": Transition(frozenset({_Q, _R}), LotState.COMPLETED),
+}
+REQUESTS = ("hold", "pause", "abort")  # what may be asked of a lot another controller drives
+
+
+@dataclass(frozen=True)
+class HoldReason:
+    """Why a lot stopped: a kind to filter on (alarm, out_of_spec, operator, ...) and the
+    text an engineer reads."""
+
+    kind: HoldKind
+    text: str
+
+
+def check(lot: Lot, action: str) -> Transition:
+    """The transition, or LotStateError naming the lot's state and what allows the action."""
+    t = TRANSITIONS[action]
+    state = LotState(lot.state)
+    if state not in t.sources:
+        if state is LotState.HELD and action == "hold":
+            raise LotStateError(f"lot {lot.id} is already held ({lot.hold_reason})")
+        if state in FINAL:
+            raise LotStateError(f"lot {lot.id} is {state}: nothing to {action}")
+        allowed = ", ".join(sorted(t.sources))
+        raise LotStateError(f"lot {lot.id} is {state}: only a lot {allowed} can {action}")
+    return t
+
+
+def apply(
+    s: Session,
+    lot: Lot,
+    action: str,
+    *,
+    reason: HoldReason | None = None,
+    note: str | None = None,
+    step_id: str | None = None,
+    tool_id: str | None = None,
+    events: Sequence[EventBase] = (),
+    **changes: object,
+) -> None:
+    """Move `lot` (loaded for update in this transaction) by `action`: its state; its hold
+    reason (set by hold and abort, kept by pause, cleared otherwise); any pending request
+    cleared; the event of hold, pause, abort or release (with `reason` / `note`) followed by
+    `events`, all with the lot's next sequence numbers."""
+    t = check(lot, action)
+    where = {"lot_id": lot.id, "step_id": step_id, "tool_id": tool_id}
+    said: list[EventBase] = []
+    hold: dict[str, str | None]
+    if t.target in (LotState.HELD, LotState.ABORTED):
+        assert reason is not None, f"{action} needs a reason"
+        data = HoldData(reason=reason.text, kind=reason.kind)
+        said.append(Hold(**where, data=data) if action == "hold" else Abort(**where, data=data))
+        hold = {"hold_kind": reason.kind, "hold_reason": reason.text}
+    elif t.target is LotState.PAUSED:
+        said.append(Pause(**where, data=PauseData(reason=reason.text if reason else None)))
+        hold = {}
+    else:
+        if action == "release":
+            said.append(Release(**where, data=ReleaseData(was=lot.hold_reason, note=note)))
+        hold = {"hold_kind": None, "hold_reason": None}
+    store.set_lot(
+        lot,
+        state=t.target.value,
+        request=None,
+        request_kind=None,
+        request_reason=None,
+        **hold,
+        **changes,
+    )
+    if said or events:
+        store.add_events(s, lot.station, [*said, *events], lot)
+
+
+def ask(lot: Lot, action: str, reason: HoldReason) -> None:
+    """Leave `action` for the controller that drives the lot (checked like `apply`)."""
+    assert action in REQUESTS, action
+    check(lot, action)
+    store.set_lot(lot, request=action, request_kind=reason.kind, request_reason=reason.text)
+
+
+def requested(lot: Lot) -> tuple[str, HoldReason] | None:
+    """The hold, pause or abort left for this lot's controller, if any."""
+    if not lot.request:
+        return None
+    kind = lot.request_kind if lot.request_kind in HOLD_KINDS else "operator"
+    text = lot.request_reason or f"{lot.request} requested"
+    return lot.request, HoldReason(kind, text)  # type: ignore[arg-type]

@@ -1,0 +1,265 @@
+"""The one lot service every front door calls: create, hold, pause, release, abort, confirm.
+
+A lot a live controller drives (a runner in this process or another) gets hold, pause and
+abort as requests its runner applies — hold and pause between steps, abort at once, stopping
+the running job. A lot nobody drives changes here directly; an abort still stops a job the
+lot left running on a tool (`stop_job`). Every change and its MES event are one transaction
+(controller/lots/lifecycle.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+from sqlalchemy.orm import Session
+
+from controller.events import ExternalConfirmed, ExternalConfirmedData, LotCreated, LotCreatedData
+from controller.genealogy import store
+from controller.genealogy.db import Database
+from controller.genealogy.models import Lot, utcnow
+from controller.lots import lifecycle
+from controller.lots.lease import ME, driven
+from controller.lots.lifecycle import HoldReason, LotState
+from controller.lots.request import LotPlan, LotRequest, plan
+from controller.recipes import LoadedRecipe
+from controller.recipes.cache import Expansions
+from drivers.base import ToolDriver
+from drivers.errors import LotStateError, ParameterError, ToolError
+from drivers.interface import ToolState
+
+log = structlog.get_logger("fabline.lots")
+
+StopJob = Callable[[str, str], Awaitable[str]]
+"""(tool id, job id) -> what happened: stop a job a lot left running on a tool."""
+
+
+async def _cannot_stop(tool_id: str, job_id: str) -> str:
+    return f"job {job_id} on {tool_id} not stopped (no line to reach it)"
+
+
+class LotService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        station: str,
+        stop_job: StopJob = _cannot_stop,
+        expansions: Expansions | None = None,
+        allow_draft: bool = False,
+        wake: Callable[[str], None] = lambda lot_id: None,
+    ) -> None:
+        self.db = db
+        self.station = station
+        self.stop_job = stop_job
+        self.expansions = expansions
+        self.allow_draft = allow_draft
+        self.wake = wake  # a request for a lot this process drives: its runner looks now
+
+    # -- create -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        request: LotRequest,
+        *,
+        owner: str | None = ME,
+        station: str | None = None,
+        recipe: LoadedRecipe | None = None,
+    ) -> Lot:
+        """Record the lot with its input units. It is owned by this process from the start
+        (it runs it next) or by nobody (`owner=None`: `station` picks it up)."""
+        p = plan(request, allow_draft=self.allow_draft, recipe=recipe)
+        if self.expansions is not None:  # the runner finds the same expansion, not a new one
+            self.expansions.put(p.recipe, p.expansion)
+        lot = await self.db.run(lambda s: _create(s, p, station or self.station, owner))
+        log.info("lots.created", lot_id=lot.id, recipe=p.recipe.recipe.id)
+        return lot
+
+    # -- hold, pause, abort, release, confirm ------------------------------------------
+
+    async def hold(self, lot_id: str, reason: HoldReason) -> str:
+        return await self._stop(lot_id, "hold", reason)
+
+    async def pause(self, lot_id: str, reason: HoldReason) -> str:
+        return await self._stop(lot_id, "pause", reason)
+
+    async def abort(self, lot_id: str, reason: HoldReason) -> str:
+        """At once: a driven lot's runner stops its job; otherwise a job the lot left
+        running on a tool is stopped here, then the lot is aborted with `reason`."""
+        lot = await self.db.run(lambda s: store.get_lot(s, lot_id))
+        lifecycle.check(lot, "abort")
+        if driven(lot):
+            return await self._stop(lot_id, "abort", reason)
+        note = ""
+        job = await self.db.run(lambda s: _open_job(s, lot_id))
+        if job is not None:
+            note = "; " + await self.stop_job(*job)
+        return await self._stop(lot_id, "abort", reason, note=note)
+
+    async def _stop(self, lot_id: str, action: str, reason: HoldReason, note: str = "") -> str:
+        def tx(s: Session) -> tuple[str, bool]:
+            lot = store.get_lot(s, lot_id, for_update=True)
+            if driven(lot):
+                lifecycle.ask(lot, action, reason)
+                when = "now (the running job is stopped)" if action == "abort" else "between steps"
+                return (
+                    f"lot {lot.id}: {action} requested from controller {lot.owner};"
+                    f" takes effect {when}",
+                    lot.owner == ME,
+                )
+            if action == "abort":
+                _abort_open_run(s, lot, reason.text)
+            lifecycle.apply(s, lot, action, reason=reason)
+            return f"lot {lot.id}: {lot.state}{note}", False
+
+        message, here = await self.db.run(tx)
+        if here:
+            self.wake(lot_id)
+        return message
+
+    async def release(self, lot_id: str, note: str | None = None) -> str:
+        def tx(s: Session) -> str:
+            lot = store.get_lot(s, lot_id, for_update=True)
+            was = lot.hold_reason or "paused"
+            lifecycle.apply(s, lot, "release", note=note)
+            return f"lot {lot.id}: released (was: {was})"
+
+        return await self.db.run(tx)
+
+    async def confirm(self, lot_id: str, data: Mapping[str, str], by: str = "operator") -> str:
+        """Confirm the external step a lot waits at, with the returned material's data."""
+
+        def tx(s: Session) -> str:
+            lot = store.get_lot(s, lot_id, for_update=True)
+            run = store.open_step_run(s, lot.id, lot.next_step)
+            if lot.state != LotState.WAITING or run is None or run.state != "waiting":
+                raise LotStateError(f"lot {lot.id} is {lot.state}, not waiting at an external step")
+            wanted = list(run.setpoints.get("returns", []))
+            missing = [f for f in wanted if f not in data]
+            extra = [f for f in data if f not in wanted]
+            if missing or extra:
+                raise ParameterError(
+                    f"step {run.step_id} returns {', '.join(wanted) or 'nothing'}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; unknown {', '.join(extra)}" if extra else "")
+                )
+            run.state, run.results, run.ended_at = "confirmed", dict(data), utcnow()
+            confirmed = ExternalConfirmed(
+                lot_id=lot.id,
+                step_id=run.step_id,
+                data=ExternalConfirmedData(returned=dict(data), by=by),
+            )
+            lifecycle.apply(s, lot, "confirm", events=[confirmed], next_step=lot.next_step + 1)
+            return f"lot {lot.id}: step {run.step_id} confirmed"
+
+        return await self.db.run(tx)
+
+
+async def stop_job_on(driver: ToolDriver, job_id: str) -> str:
+    """Stop `job_id` if `driver`'s tool is still running it; say what happened."""
+    tool = driver.tool_id
+    try:
+        st = await driver.status()
+        if st.job_id != job_id or st.state not in (ToolState.RUNNING, ToolState.SETUP):
+            return f"job {job_id} is not running on {tool}"
+        await driver.abort()
+        return f"job {job_id} stopped on {tool}"
+    except ToolError as e:
+        return f"could not reach {tool} to stop job {job_id} ({e})"
+
+
+def _create(s: Session, p: LotPlan, station: str, owner: str | None) -> Lot:
+    r = p.recipe.recipe
+    store.save_recipe(
+        s,
+        hash=p.recipe.hash,
+        recipe_id=r.id,
+        version=r.version,
+        status=r.status,
+        text=p.recipe.text,
+    )
+    existing = s.get(Lot, p.lot_id)
+    if existing is not None:
+        raise LotStateError(f"lot {p.lot_id} already exists ({existing.state})")
+    lot = Lot(
+        id=p.lot_id,
+        recipe_id=r.id,
+        recipe_version=r.version,
+        recipe_hash=p.recipe.hash,
+        options=dict(p.expansion.options),
+        state=LotState.QUEUED.value,
+        priority=p.priority,
+        step_count=len(p.expansion.steps),
+        station=station,
+        owner=owner,
+        supplies=dict(p.supplies),
+    )
+    s.add(lot)
+    s.flush()
+    rows = [
+        store.NewUnit(
+            name=u.name,
+            kind=r.inputs[name].kind,
+            lot_id=lot.id,
+            slot=u.slot,
+            attributes={"input": name, **u.attributes},
+        )
+        for name, units in p.inputs.items()
+        for u in units
+    ]
+    taken = store.ids_by_name(s, [row["name"] for row in rows])
+    if taken:
+        raise ParameterError(
+            f"unit ids already used by other lots: {', '.join(sorted(taken)[:5])}"
+            + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        )
+    # an upstream lot is one unit, however many lots draw on it
+    known = store.units_by_name(s, list(p.supplies.values()))
+    for name, source in p.supplies.items():
+        unit = known.get(source)
+        if unit is not None and unit.kind != "supply":
+            raise ParameterError(
+                f"supply {name}={source}: {source} is a {unit.kind}, not an upstream lot"
+            )
+    rows += [
+        store.NewUnit(
+            name=source,
+            kind="supply",
+            lot_id=lot.id,
+            state="supply",
+            material=r.inputs[name].kind,
+            attributes={"supply_for": name},
+        )
+        for name, source in p.supplies.items()
+        if source not in known
+    ]
+    store.insert_units(s, rows)
+    created = LotCreated(
+        lot_id=lot.id,
+        data=LotCreatedData(
+            recipe_id=r.id,
+            recipe_version=r.version,
+            recipe_hash=p.recipe.hash,
+            options=dict(p.expansion.options),
+            inputs={name: len(units) for name, units in p.inputs.items()},
+            steps=len(p.expansion.steps),
+            units=[row["name"] for row in rows],
+        ),
+    )
+    store.add_events(s, station, [created], lot)
+    return lot
+
+
+def _open_job(s: Session, lot_id: str) -> tuple[str, str] | None:
+    """(tool id, job id) of a job the lot may have running, if any."""
+    lot = store.get_lot(s, lot_id)
+    run = store.open_step_run(s, lot.id, lot.next_step)
+    if run is not None and run.state == "started" and run.tool_id and run.job_id:
+        return run.tool_id, run.job_id
+    return None
+
+
+def _abort_open_run(s: Session, lot: Lot, why: str) -> None:
+    run = store.open_step_run(s, lot.id, lot.next_step)
+    if run is not None and run.state in ("started", "waiting"):
+        run.state, run.message, run.ended_at = "aborted", why, utcnow()

@@ -1,0 +1,150 @@
+"""The one JSON shape of a lot, its step history and a tool's status, for every front door
+(`--json` on the command line, the HTTP API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from controller.genealogy.models import Lot, StepRun
+from drivers.base import ToolStatus
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class LotView(_View):
+    lot: str
+    recipe: str
+    version: int
+    hash: str
+    options: dict[str, Any]
+    state: str
+    hold_reason: str | None
+    hold_kind: str | None
+    priority: int
+    step: int  # index of the next step
+    steps: int
+    station: str
+    owner: str | None
+    created: str
+    updated: str
+
+    @classmethod
+    def of(cls, lot: Lot) -> LotView:
+        return cls(
+            lot=lot.id,
+            recipe=lot.recipe_id,
+            version=lot.recipe_version,
+            hash=lot.recipe_hash,
+            options=lot.options,
+            state=lot.state,
+            hold_reason=lot.hold_reason,
+            hold_kind=lot.hold_kind,
+            priority=lot.priority,
+            step=lot.next_step,
+            steps=lot.step_count,
+            station=lot.station,
+            owner=lot.owner,
+            created=lot.created_at.isoformat(),
+            updated=lot.updated_at.isoformat(),
+        )
+
+
+class StepRunView(_View):
+    index: int
+    step: str
+    attempt: int
+    kind: str
+    tool: str | None
+    operation: str | None
+    job_id: str | None
+    state: str
+    setpoints: dict[str, Any]
+    results: dict[str, Any]
+    message: str | None
+    started: str
+    ended: str | None
+
+    @classmethod
+    def of(cls, r: StepRun) -> StepRunView:
+        return cls(
+            index=r.step_index,
+            step=r.step_id,
+            attempt=r.attempt,
+            kind=r.kind,
+            tool=r.tool_id,
+            operation=r.operation,
+            job_id=r.job_id,
+            state=r.state,
+            setpoints=r.setpoints,
+            results=r.results,
+            message=r.message,
+            started=r.started_at.isoformat(),
+            ended=r.ended_at.isoformat() if r.ended_at else None,
+        )
+
+
+class LotDetail(LotView):
+    units: dict[str, int]
+    history: list[StepRunView]
+    events: list[dict[str, Any]]
+
+
+class AlarmView(_View):
+    code: int
+    name: str
+    text: str
+
+
+class ConsumableView(_View):
+    name: str
+    level: float
+    limit: float
+    unit: str
+    used: float
+
+
+class ToolStatusView(_View):
+    tool: str
+    kind: str
+    state: str
+    job_id: str | None = None
+    progress: float = 0.0
+    alarms: list[AlarmView] = []
+    warnings: list[AlarmView] = []
+    consumables: list[ConsumableView] = []
+    setup: dict[str, list[str]] = {}
+    error: str | None = None  # why the tool could not be asked (state OFFLINE)
+
+    @classmethod
+    def of(cls, kind: str, st: ToolStatus) -> ToolStatusView:
+        return cls(
+            tool=st.tool_id,
+            kind=kind,
+            state=st.state.name,
+            job_id=st.job_id,
+            progress=st.progress,
+            alarms=[AlarmView(code=a.code, name=a.name, text=a.text) for a in st.alarms],
+            warnings=[AlarmView(code=a.code, name=a.name, text=a.text) for a in st.warnings],
+            consumables=[
+                ConsumableView(
+                    name=c.name,
+                    level=c.level,
+                    limit=c.limit,
+                    unit=c.unit,
+                    used=round(c.used_fraction, 4),
+                )
+                for c in st.consumables
+            ],
+            setup={k: list(v) for k, v in st.setup.items()},
+        )
+
+    @classmethod
+    def offline(cls, tool_id: str, kind: str, error: str) -> ToolStatusView:
+        return cls(tool=tool_id, kind=kind, state="OFFLINE", error=error)

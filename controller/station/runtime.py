@@ -1,0 +1,205 @@
+"""The station: the one composition root that owns a line's tools, the database, the engine,
+the lot service, the MES hook, the tool monitor and the lot runners.
+
+Every front door is a thin layer over it: `fabline run`, `resume` and `demo` open a station
+for the lots they run; `fabline mes serve` opens one that serves (`serve=True`: registered in
+the database, MES commands taken, lots nobody drives picked up) until it is told to stop. A
+running job goes on on its tool when the station stops; the next start re-attaches to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+from sqlalchemy.orm import Session
+
+from controller.engine import Engine, EngineSettings, Notify, Outcome, quiet
+from controller.genealogy import store
+from controller.genealogy.db import Database
+from controller.lines import resolve_line
+from controller.lots import ME, LotService, LotState, alive, stop_job_on
+from controller.mes.command_handler import CommandHandler
+from controller.mes.config import MesConfig, mes_config
+from controller.mes.hook import Hook, mes_hook
+from controller.recipes.cache import Expansions
+from controller.station import registry
+from controller.station.tool_monitor import monitor_tools
+from drivers.line import Line
+from drivers.registry import make_driver
+
+log = structlog.get_logger("fabline.station")
+
+PICKUP_INTERVAL = 0.5  # seconds between looks for lots nobody drives
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    line: Path | None = None  # None: a simulated line embedded in this process
+    database_url: str | None = None
+    mes: MesConfig = field(default_factory=lambda: mes_config(None))
+    time_scale: float = 2e4  # embedded line: simulated seconds per real second
+    seed: int = 0  # embedded line: noise seed
+    retry_budget: float = 30.0
+    allow_draft: bool = False
+    serve: bool = False  # register, take MES commands, pick up lots nobody drives
+
+
+class Station:
+    def __init__(self, config: StationConfig, notify: Notify = quiet) -> None:
+        self.config = config
+        self.notify = notify
+        self.name = config.mes.station
+        self.runners: dict[str, asyncio.Task[Outcome]] = {}
+        self._stack = AsyncExitStack()
+        self._hook: Hook | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Station:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        for task in [*self._tasks, *self.runners.values()]:
+            task.cancel()  # a running job goes on on its tool; the next start re-attaches
+        await asyncio.gather(*self._tasks, *self.runners.values(), return_exceptions=True)
+        await self._stack.aclose()
+
+    async def _open(self) -> None:
+        cfg, stack = self.config, self._stack
+        self.embedded = cfg.line is None
+        self.line = await self._line()
+        self.db = Database(cfg.database_url)
+        stack.callback(self.db.close)
+        await asyncio.get_running_loop().run_in_executor(None, self.db.migrate)
+        if cfg.serve:  # before touching a tool: one live process per station
+            tools = registry.tool_addresses(self.line)
+            await self.db.run(lambda s: registry.register(s, self.name, tools))
+            stack.push_async_callback(self._sign_off)
+        expansions = Expansions()
+        self.engine = Engine(
+            self.db,
+            [make_driver(t) for t in self.line.tools],
+            EngineSettings(
+                station=self.name,
+                retry_budget=cfg.retry_budget,
+                auto_confirm=self.embedded,
+            ),
+            notify=self.notify,
+            expansions=expansions,
+        )
+        stack.push_async_callback(self.engine.close)
+        await self.engine.connect()
+        self.lots = LotService(
+            self.db,
+            station=self.name,
+            stop_job=self._stop_job,
+            expansions=expansions,
+            allow_draft=cfg.allow_draft,
+            wake=self.engine.wake,
+        )
+        commands = (
+            CommandHandler(self.lots, cfg.mes, self.start_lot, wake=self.wake_outbox)
+            if cfg.serve
+            else None
+        )
+        self._hook = await stack.enter_async_context(mes_hook(self.db, cfg.mes, commands))
+        self._tasks.append(
+            asyncio.create_task(
+                monitor_tools(self.db, self.engine.pool.drivers.values(), self.name, self._stop)
+            )
+        )
+        if cfg.serve:
+            self._tasks.append(asyncio.create_task(self._keep()))
+
+    async def _line(self) -> Line:
+        if self.config.line is not None:
+            return resolve_line(self.config.line)
+        from simulators.line import SimLine  # only the embedded line imports simulators
+
+        scale = self.config.time_scale
+        sim = SimLine(time_scale=scale if math.isfinite(scale) else math.inf, seed=self.config.seed)
+        await self._stack.enter_async_context(sim)
+        return sim.describe()
+
+    async def _sign_off(self) -> None:
+        await self.db.run(lambda s: registry.sign_off(s, self.name))
+
+    # -- lots -----------------------------------------------------------------------------
+
+    def start_lot(self, lot_id: str) -> asyncio.Task[Outcome]:
+        """Run a lot in the background (once: a lot already running keeps its runner)."""
+        task = self.runners.get(lot_id)
+        if task is None:
+            task = asyncio.create_task(self.engine.run_lot(lot_id))
+            self.runners[lot_id] = task
+            task.add_done_callback(lambda _t: self.runners.pop(lot_id, None))
+        return task
+
+    async def run_lot(self, lot_id: str) -> Outcome:
+        return await self.start_lot(lot_id)
+
+    async def run_lots(self, lot_ids: list[str]) -> list[Outcome]:
+        return list(await asyncio.gather(*(self.start_lot(i) for i in lot_ids)))
+
+    async def _stop_job(self, tool_id: str, job_id: str) -> str:
+        driver = self.engine.pool.drivers.get(tool_id)
+        if driver is None:
+            return f"tool {tool_id} is not on this station's line: job {job_id} not stopped"
+        return await stop_job_on(driver, job_id)
+
+    def wake_outbox(self) -> None:
+        if self._hook is not None:
+            self._hook.wake()
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set (SIGTERM, SIGINT)."""
+        await stop.wait()
+
+    async def _keep(self) -> None:
+        """Beat, and start a runner for every lot of the station that nobody drives: lots
+        released or confirmed on a terminal, handed over by `fabline run`/`resume`, or
+        whose controller died."""
+
+        def orphans(s: Session) -> list[str]:
+            waiting = (LotState.QUEUED.value, LotState.RUNNING.value)
+            return [
+                lot.id
+                for lot in store.list_lots(s, waiting)
+                if lot.station == self.name
+                and lot.id not in self.runners
+                and not (lot.owner and (lot.owner == ME or alive(lot.owner)))
+            ]
+
+        beat_every = max(1, round(registry.HEARTBEAT / PICKUP_INTERVAL))
+        n = 0
+        while not self._stop.is_set():
+            try:
+                if n % beat_every == 0:
+                    await self.db.run(lambda s: registry.beat(s, self.name))
+                for lot_id in await self.db.run(orphans):
+                    log.info("station.pickup", lot_id=lot_id)
+                    self.start_lot(lot_id)
+            except Exception:  # a database hiccup must not end the station's pickup
+                log.exception("station.keep_failed")
+            n += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), PICKUP_INTERVAL)
