@@ -10,8 +10,9 @@ created on the server of `--pg-url` and dropped at the end. Nothing is cached be
 Genealogy write — a dicing step: 25 stacked wafers × 2,500 dies (300 mm wafer, 4.9 × 5.3 mm
 die, `die_positions`, the die map the engine uses) = 62,500 package units and their 62,500
 split edges, the 25 stacks ended ('split'), 4 rejects per stack binned; one transaction
-through `Database.run_sync` and the store functions the engine's `_write_change` calls
-(`insert_units` with RETURNING, `insert_edges`, `end_units`, `set_bins`). Raw path, into the
+through `Database.run_sync` and the engine's own planning and writer (`plan_change` builds
+the change before the clock starts; `controller.genealogy.write.write_change` writes it:
+`insert_units` with RETURNING, `insert_edges`, `end_units`, `set_bins`). Raw path, into the
 same schema in a fresh database: SQLite `sqlite3.executemany` (ids assigned from max(id)),
 PostgreSQL `COPY` (ids drawn from the sequence), then the same UPDATEs. The unit rows are built
 before the clock starts for both (as the engine's `plan_change` builds them before the
@@ -45,8 +46,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -54,9 +56,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from controller.engine.material import Material, UnitView, plan_change
 from controller.genealogy import store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot
+from controller.genealogy.write import Change, write_change
+from controller.recipes import PlannedStep
 from drivers.interfaces.dicing import die_positions
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -201,16 +206,6 @@ RECIPE_HASH = "b" * 32
 DICE_STEP = 2
 
 
-@dataclass
-class Dicing:
-    """A dicing step's change, as the engine's `plan_change` builds it."""
-
-    units: list[dict[str, Any]] = field(default_factory=list)
-    edges: list[tuple[str, str, str]] = field(default_factory=list)
-    ended: dict[str, str] = field(default_factory=dict)
-    bins: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-
-
 def stack_names(n: int) -> list[str]:
     return [f"{LOT}-STK{i:02d}" for i in range(1, n + 1)]
 
@@ -241,51 +236,30 @@ def setup_write(db: Database, n_stacks: int) -> tuple[dict[str, int], int]:
     return db.run_sync(tx)
 
 
-def plan_dicing(n_stacks: int, positions: list[tuple[int, int]], seed: int) -> Dicing:
-    """Mirror of controller.engine.material._split for round wafers."""
-    rng = random.Random(seed)
-    ch = Dicing()
-    for slot, parent in enumerate(stack_names(n_stacks), 1):
-        kids = []
-        for x, y in positions:
-            name = f"{parent}-X{x:03d}Y{y:03d}"
-            ch.units.append({"name": name, "kind": "package", "created_step": DICE_STEP,
-                             "state": "active", "attributes": {"from": parent}, "bin": "good",
-                             "slot": slot, "die_x": x, "die_y": y})  # fmt: skip
-            ch.edges.append((parent, name, "split"))
-            kids.append(name)
-        ch.ended[parent] = "split"
-        for name in rng.sample(kids, REJECTS_PER_STACK):
-            ch.bins[name] = ("reject", rng.choice(REASONS))
-    return ch
+def dicing_step() -> PlannedStep:
+    """The dicing step whose change is written: a 300 mm round stack into packages."""
+    return PlannedStep(
+        index=DICE_STEP, id="dice", template="dice", path=Path("bench"), kind="tool",
+        name="dice", role="dicing", tool="dicing", operation="dice",
+        values={"work_shape": "ROUND", "work_width": WAFER_MM, "work_length": WAFER_MM,
+                "die_x": DIE_X_MM, "die_y": DIE_Y_MM},
+        genealogy={"split": {"from": "stack", "into": "package"}},
+    )  # fmt: skip
 
 
-def write_change(
-    s: Session, lot_id: str, active: dict[str, int], change: Dicing, run_id: int, step_index: int
-) -> dict[str, int]:
-    """Mirror of controller.engine.engine._write_change (same store calls, same order)."""
-    for row in change.units:
-        row["lot_id"] = lot_id
-    new_ids = store.insert_units(s, change.units)
-    ids = dict(active)
-    ids |= new_ids
-    store.insert_edges(
-        s,
-        [
-            {"parent_id": ids[p], "child_id": ids[c], "kind": k, "step_run_id": run_id}
-            for p, c, k in change.edges
-        ],
-    )
-    by_state: dict[str, list[int]] = {}
-    for name, state in change.ended.items():
-        by_state.setdefault(state, []).append(ids[name])
-    for state, unit_ids in by_state.items():
-        store.end_units(s, unit_ids, state, step_index)
-    store.set_bins(s, {ids[n]: b for n, b in change.bins.items() if n in ids})
-    return new_ids
+def plan_dicing(n_stacks: int, stack_ids: dict[str, int], seed: int) -> Change:
+    """The change the engine plans for the dicing step (controller/engine/material.py), each
+    stack carrying the defects an earlier step reported so its rejects are binned."""
+    material = Material(LOT)
+    for slot, name in enumerate(stack_names(n_stacks), 1):
+        defects = {REASONS[(seed + slot) % len(REASONS)]: REJECTS_PER_STACK}
+        material.active[name] = UnitView(
+            name, "stack", stack_ids[name], slot, None, {"defects": defects}
+        )
+    return plan_change(material, dicing_step(), {}, {}, {})
 
 
-def raw_unit_rows(change: Dicing) -> list[tuple[Any, ...]]:
+def raw_unit_rows(change: Change) -> list[tuple[Any, ...]]:
     """The same rows for the raw path, JSON serialised; the id (0 here) is set under the clock."""
     return [
         unit_row(0, u["name"], u["kind"], LOT, u["slot"], u["die_x"], u["die_y"], u["bin"],
@@ -297,7 +271,7 @@ def raw_unit_rows(change: Dicing) -> list[tuple[Any, ...]]:
 def raw_write_sqlite(
     con: sqlite3.Connection,
     rows: list[tuple[Any, ...]],
-    change: Dicing,
+    change: Change,
     active: dict[str, int],
     run_id: int,
 ) -> float:
@@ -331,7 +305,7 @@ def raw_write_sqlite(
 def raw_write_pg(
     con: psycopg.Connection[Any],
     rows: list[tuple[Any, ...]],
-    change: Dicing,
+    change: Change,
     active: dict[str, int],
     run_id: int,
 ) -> float:
@@ -388,15 +362,15 @@ def bench_write(target: Target, n_stacks: int, rounds: int) -> dict[str, float]:
             url = target.fresh()
             db = Database(url)
             active, run_id = setup_write(db, n_stacks)
-            change = plan_dicing(n_stacks, positions, seed=r)
+            change = plan_dicing(n_stacks, active, seed=r)
             if path == "fabline":
                 tx = functools.partial(
                     write_change,
                     lot_id=LOT,
-                    active=active,
                     change=change,
                     run_id=run_id,
                     step_index=DICE_STEP,
+                    known=active,
                 )
                 t0 = time.perf_counter()
                 db.run_sync(tx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,15 @@ UNIT_KINDS = set(UnitKind.__args__)  # type: ignore[attr-defined]
 
 
 def recipes_dir() -> Path:
-    env = settings().recipes
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "recipes"
+    """$FABLINE_RECIPES, else the recipes of a source checkout, else those installed with
+    the package (<prefix>/share/fabline/recipes)."""
+    configured = settings().recipes
+    if configured is not None:
+        return configured
+    checkout = Path(__file__).resolve().parents[2] / "recipes"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "fabline" / "recipes"
 
 
 @dataclass(frozen=True)
