@@ -146,7 +146,7 @@ async def test_a_lost_broker_session_reconnects_and_says_online_again(tmp_path: 
 async def test_mes_hold_takes_effect_between_steps_and_release_runs_on(
     station: tuple[StationProcess, MesClient],
 ) -> None:
-    _, mes = station
+    st, mes = station
     reply = await mes.send("dispatch", "H1", recipe={"id": RECIPE}, inputs={"strips": 1})
     assert reply["status"] == "accepted", reply
     await mes.until(lambda: "track_in" in types(mes.events("H1")))
@@ -158,8 +158,18 @@ async def test_mes_hold_takes_effect_between_steps_and_release_runs_on(
     after = types(events)[types(events).index("hold") :]
     assert after == ["hold"], after
     hold = events[types(events).index("hold")]
-    assert hold["data"]["reason"] == "SPC excursion on bumps"
+    assert hold["data"] == {"reason": "SPC excursion on bumps", "kind": "mes"}
     assert types(events).count("track_in") == types(events).count("track_out")
+    # the hold's kind in every view of the lot: a page or the MES can filter on it
+    db = st.args[st.args.index("--db") + 1]
+    code, out, err = await fabline("lots", "--state", "held", "--json", "--db", db, env=st.env)
+    assert code == 0, err
+    assert [(x["lot"], x["hold_kind"]) for x in json.loads(out)] == [("H1", "mes")]
+    code, out, err = await fabline("lot", "show", "H1", "--json", "--db", db, env=st.env)
+    shown = json.loads(out)
+    assert shown["hold_kind"] == "mes" and shown["hold_reason"] == "SPC excursion on bumps"
+    retained = [b for t, b in mes.received if t == f"{mes.prefix}/lots/H1/state"]
+    assert retained[-1]["state"] == "held" and retained[-1]["kind"] == "mes"
     released = await mes.send("release", "H1", reason="engineer checked")
     assert released["status"] == "accepted", released
     await mes.until(lambda: "lot_completed" in types(mes.events("H1")), timeout=60)
@@ -230,6 +240,8 @@ async def test_abort_stops_the_running_job_from_the_mes_and_the_terminal(tmp_pat
                     shown = json.loads(out)
                     assert shown["state"] == "aborted"
                     assert shown["hold_reason"].startswith(reason)
+                    assert shown["hold_kind"] == ("mes" if lot == "A1" else "operator")
+                    assert ev["data"]["kind"] == shown["hold_kind"]
             finally:
                 await mold.close()
     finally:
