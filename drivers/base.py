@@ -124,6 +124,8 @@ class ToolDriver(ABC):
         self.link_budget = link_budget
         self._setup: Mapping[str, tuple[str, ...]] | None = None
         self.identity: Identity | None = None
+        # the time `wait` measures its timeout and link budget on; tests swap in a fake clock
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def kind(self) -> str:
@@ -211,16 +213,16 @@ class ToolDriver(ABC):
         """Poll until the job ends. COMPLETE returns its results; ALARM raises ToolAlarm;
         ABORTED raises JobAborted; a job the tool does not know raises JobNotFound. A link
         that breaks while polling is retried for `link_budget` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self.clock() + timeout
         pause = 0.0
-        last_ok = time.monotonic()
+        last_ok = self.clock()
         last_seen: tuple[JobState, float] | None = None
         while True:
             try:
                 p = await self._job_progress(job_id)
-                last_ok = time.monotonic()
+                last_ok = self.clock()
             except (ToolOffline, ToolTimeout, GarbledReply):
-                if time.monotonic() - last_ok > self.link_budget:
+                if self.clock() - last_ok > self.link_budget:
                     raise
                 p = None
             if p is not None:
@@ -231,7 +233,7 @@ class ToolDriver(ABC):
                     raise JobNotFound(self.tool_id, f"tool has no record of job {job_id}")
                 if p.state.finished:
                     return await self._finish(job_id)
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and self.clock() > deadline:
                 raise ToolTimeout(self.tool_id, f"job {job_id} still running after {timeout} s")
             await asyncio.sleep(pause)
             pause = min(self.poll_max, max(0.002, pause * 2))

@@ -16,7 +16,7 @@ from drivers.base import (
 from drivers.errors import GarbledReply, ToolBusy, ToolError, ValueRefused
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
 from drivers.interfaces import modbus_map as mm
-from drivers.transport.modbus import ModbusTransport
+from drivers.transport.modbus import ModbusLink, ModbusTransport
 
 # Tool state -> state of the tool's current job, for the one-read progress poll
 _JOB_STATE_OF_TOOL = {
@@ -35,7 +35,8 @@ class ModbusDriver(ToolDriver):
     ) -> None:
         super().__init__(tool_id, **options)
         self.interface = interface
-        self.link = ModbusTransport(tool_id, host, port, timeout=self.timeout)
+        # a ModbusLink, so tests can put a transcript fake here (drivers/testing)
+        self.link: ModbusLink = ModbusTransport(tool_id, host, port, timeout=self.timeout)
         # selecting a job (HR write) and reading it back (IR read) must not interleave
         self._query_lock = asyncio.Lock()
 

@@ -15,7 +15,7 @@ from drivers.base import (
 from drivers.errors import GarbledReply, ParameterError, ToolError
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
 from drivers.interfaces.scpi_syntax import quote, split_top, unquote
-from drivers.transport.scpi import ScpiTransport
+from drivers.transport.scpi import ScpiLink, ScpiTransport
 
 HARDWARE_MISSING = -241  # SCPI error: the job needs a target/bath that is not installed
 
@@ -30,7 +30,8 @@ class ScpiDriver(ToolDriver):
     ) -> None:
         super().__init__(tool_id, **options)
         self.interface = interface
-        self.link = ScpiTransport(tool_id, resource, timeout=self.timeout)
+        # a ScpiLink, so tests can put a transcript fake here (drivers/testing)
+        self.link: ScpiLink = ScpiTransport(tool_id, resource, timeout=self.timeout)
         self._consumables = {c.name: c for c in interface.consumables}
 
     async def _identify(self) -> Identity:
