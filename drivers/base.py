@@ -155,8 +155,8 @@ class ToolDriver(ABC):
             raise ParameterError(
                 f"{self.tool_id}: job id {job.job_id!r} must be 1–{JOB_ID_MAX} ASCII characters"
             )
-        op = self.interface.operation(job.operation)
         try:
+            op = self.interface.operation(job.operation)
             values = op.validate(job.params)
             if self._setup is not None:
                 missing = check_setup(op, values, self._setup)
@@ -181,13 +181,13 @@ class ToolDriver(ABC):
             await self._start(job.job_id, op, values)
         except (ToolOffline, ToolTimeout, GarbledReply):
             # The reply was lost; the job may still have started. Ask the tool.
-            if not await self._has_job(job.job_id):
+            if not await self._has_job(job.job_id, op):
                 raise
         except ValueRefused:
             # Refused as a duplicate (or busy) because an earlier send of this very job,
             # whose reply was lost, started it: that job is ours and must not run twice.
             try:
-                ours = await self._has_job(job.job_id)
+                ours = await self._has_job(job.job_id, op)
             except (ToolOffline, ToolTimeout, GarbledReply):
                 ours = False
             if not ours:
@@ -195,10 +195,11 @@ class ToolDriver(ABC):
             log.info("driver.start_repeated", tool_id=self.tool_id, job_id=job.job_id)
         log.info("driver.started", tool_id=self.tool_id, job_id=job.job_id, operation=op.name)
 
-    async def _has_job(self, job_id: str) -> bool:
-        """Whether the tool has started (or finished) a job with this id."""
-        known = await self._job_progress(job_id)
-        return known.state not in (JobState.UNKNOWN, JobState.SETUP)
+    async def _has_job(self, job_id: str, op: Operation) -> bool:
+        """Whether the tool has started (or finished) this job: this id with this operation.
+        An id another operation holds is not ours, so its results never pass for ours."""
+        known = await self._result(job_id)
+        return known.state not in (JobState.UNKNOWN, JobState.SETUP) and known.operation == op.name
 
     async def job_progress(self, job_id: str) -> JobProgress:
         return await self._job_progress(job_id)
@@ -232,7 +233,12 @@ class ToolDriver(ABC):
                 if p.state is JobState.UNKNOWN:
                     raise JobNotFound(self.tool_id, f"tool has no record of job {job_id}")
                 if p.state.finished:
-                    return await self._finish(job_id)
+                    try:
+                        return await self._finish(job_id)
+                    except (ToolOffline, ToolTimeout, GarbledReply):
+                        # the job is over but its result was lost: poll and fetch it again
+                        if self.clock() - last_ok > self.link_budget:
+                            raise
             if deadline is not None and self.clock() > deadline:
                 raise ToolTimeout(self.tool_id, f"job {job_id} still running after {timeout} s")
             await asyncio.sleep(pause)
