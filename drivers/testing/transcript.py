@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, NoReturn, TypeAlias, TypeVar
 
 from drivers.errors import GarbledReply, ToolOffline, ToolTimeout
 
@@ -124,7 +124,7 @@ class Transcript(Generic[RequestT, ReplyT]):
         self.clock.advance(seconds)
         return reply
 
-    def _fail(self, text: str) -> None:
+    def _fail(self, text: str) -> NoReturn:
         self._problem = TranscriptError(f"{self.tool_id}: {text}")
         raise self._problem
 
