@@ -124,6 +124,8 @@ class ToolDriver(ABC):
         self.link_budget = link_budget
         self._setup: Mapping[str, tuple[str, ...]] | None = None
         self.identity: Identity | None = None
+        # the time `wait` measures its timeout and link budget on; tests swap in a fake clock
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def kind(self) -> str:
@@ -153,8 +155,8 @@ class ToolDriver(ABC):
             raise ParameterError(
                 f"{self.tool_id}: job id {job.job_id!r} must be 1–{JOB_ID_MAX} ASCII characters"
             )
-        op = self.interface.operation(job.operation)
         try:
+            op = self.interface.operation(job.operation)
             values = op.validate(job.params)
             if self._setup is not None:
                 missing = check_setup(op, values, self._setup)
@@ -179,13 +181,13 @@ class ToolDriver(ABC):
             await self._start(job.job_id, op, values)
         except (ToolOffline, ToolTimeout, GarbledReply):
             # The reply was lost; the job may still have started. Ask the tool.
-            if not await self._has_job(job.job_id):
+            if not await self._has_job(job.job_id, op):
                 raise
         except ValueRefused:
             # Refused as a duplicate (or busy) because an earlier send of this very job,
             # whose reply was lost, started it: that job is ours and must not run twice.
             try:
-                ours = await self._has_job(job.job_id)
+                ours = await self._has_job(job.job_id, op)
             except (ToolOffline, ToolTimeout, GarbledReply):
                 ours = False
             if not ours:
@@ -193,10 +195,11 @@ class ToolDriver(ABC):
             log.info("driver.start_repeated", tool_id=self.tool_id, job_id=job.job_id)
         log.info("driver.started", tool_id=self.tool_id, job_id=job.job_id, operation=op.name)
 
-    async def _has_job(self, job_id: str) -> bool:
-        """Whether the tool has started (or finished) a job with this id."""
-        known = await self._job_progress(job_id)
-        return known.state not in (JobState.UNKNOWN, JobState.SETUP)
+    async def _has_job(self, job_id: str, op: Operation) -> bool:
+        """Whether the tool has started (or finished) this job: this id with this operation.
+        An id another operation holds is not ours, so its results never pass for ours."""
+        known = await self._result(job_id)
+        return known.state not in (JobState.UNKNOWN, JobState.SETUP) and known.operation == op.name
 
     async def job_progress(self, job_id: str) -> JobProgress:
         return await self._job_progress(job_id)
@@ -211,16 +214,16 @@ class ToolDriver(ABC):
         """Poll until the job ends. COMPLETE returns its results; ALARM raises ToolAlarm;
         ABORTED raises JobAborted; a job the tool does not know raises JobNotFound. A link
         that breaks while polling is retried for `link_budget` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self.clock() + timeout
         pause = 0.0
-        last_ok = time.monotonic()
+        last_ok = self.clock()
         last_seen: tuple[JobState, float] | None = None
         while True:
             try:
                 p = await self._job_progress(job_id)
-                last_ok = time.monotonic()
+                last_ok = self.clock()
             except (ToolOffline, ToolTimeout, GarbledReply):
-                if time.monotonic() - last_ok > self.link_budget:
+                if self.clock() - last_ok > self.link_budget:
                     raise
                 p = None
             if p is not None:
@@ -230,8 +233,13 @@ class ToolDriver(ABC):
                 if p.state is JobState.UNKNOWN:
                     raise JobNotFound(self.tool_id, f"tool has no record of job {job_id}")
                 if p.state.finished:
-                    return await self._finish(job_id)
-            if deadline is not None and time.monotonic() > deadline:
+                    try:
+                        return await self._finish(job_id)
+                    except (ToolOffline, ToolTimeout, GarbledReply):
+                        # the job is over but its result was lost: poll and fetch it again
+                        if self.clock() - last_ok > self.link_budget:
+                            raise
+            if deadline is not None and self.clock() > deadline:
                 raise ToolTimeout(self.tool_id, f"job {job_id} still running after {timeout} s")
             await asyncio.sleep(pause)
             pause = min(self.poll_max, max(0.002, pause * 2))

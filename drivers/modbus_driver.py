@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 
 from drivers.base import (
@@ -13,18 +14,25 @@ from drivers.base import (
     ToolDriver,
     ToolStatus,
 )
-from drivers.errors import GarbledReply, ToolBusy, ToolError, ValueRefused
+from drivers.errors import (
+    GarbledReply,
+    ToolBusy,
+    ToolError,
+    ToolOffline,
+    ToolTimeout,
+    ValueRefused,
+)
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
 from drivers.interfaces import modbus_map as mm
-from drivers.transport.modbus import ModbusTransport
+from drivers.transport.modbus import ModbusLink, ModbusTransport
 
-# Tool state -> state of the tool's current job, for the one-read progress poll
+# Tool state -> state of the tool's current job, for the one-read progress poll. IDLE and
+# ALARM are left out: they say nothing certain about the last job (IDLE after its alarm was
+# cleared, ALARM raised after it completed), so those polls ask for the job by id.
 _JOB_STATE_OF_TOOL = {
-    ToolState.IDLE: JobState.UNKNOWN,
     ToolState.SETUP: JobState.SETUP,
     ToolState.RUNNING: JobState.RUNNING,
     ToolState.COMPLETE: JobState.COMPLETE,
-    ToolState.ALARM: JobState.ALARM,
     ToolState.ABORTED: JobState.ABORTED,
 }
 
@@ -35,7 +43,8 @@ class ModbusDriver(ToolDriver):
     ) -> None:
         super().__init__(tool_id, **options)
         self.interface = interface
-        self.link = ModbusTransport(tool_id, host, port, timeout=self.timeout)
+        # a ModbusLink, so tests can put a transcript fake here (drivers/testing)
+        self.link: ModbusLink = ModbusTransport(tool_id, host, port, timeout=self.timeout)
         # selecting a job (HR write) and reading it back (IR read) must not interleave
         self._query_lock = asyncio.Lock()
 
@@ -102,10 +111,12 @@ class ModbusDriver(ToolDriver):
         r = await self.link.read_input(0, mm.IR_JOB_ID + mm.JOB_ID_REGS)
         if mm.regs_to_str(r[mm.IR_JOB_ID :]) == job_id:
             try:
-                state = _JOB_STATE_OF_TOOL[ToolState(r[mm.IR_STATE])]
+                tool_state = ToolState(r[mm.IR_STATE])
             except ValueError:
                 raise GarbledReply(self.tool_id, f"unknown state {r[0]}", "IR 0") from None
-            return JobProgress(state, r[mm.IR_PROGRESS] / 10.0, r[mm.IR_ALARM_CODE])
+            state = _JOB_STATE_OF_TOOL.get(tool_state)
+            if state is not None:
+                return JobProgress(state, r[mm.IR_PROGRESS] / 10.0, r[mm.IR_ALARM_CODE])
         q = await self._query(job_id)
         return JobProgress(
             _job_state(self.tool_id, q[mm.IR_QUERY_STATE - mm.IR_QUERY_JOB_ID]),
@@ -179,7 +190,9 @@ class ModbusDriver(ToolDriver):
         except ValueError:
             reason = f"refusal {code}"
         if code == mm.Refusal.NOT_SET_UP:
-            await self.status()  # refresh the cached setup
+            # refresh the cached setup; the refusal stands either way
+            with contextlib.suppress(ToolOffline, ToolTimeout, GarbledReply):
+                await self.status()
         cls = ToolBusy if code in (mm.Refusal.BUSY, mm.Refusal.IN_ALARM) else ValueRefused
         return cls(self.tool_id, f"refused ({reason}): {text}", f"HR {register}", code=code)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from drivers.base import (
@@ -12,10 +13,10 @@ from drivers.base import (
     ToolDriver,
     ToolStatus,
 )
-from drivers.errors import GarbledReply, ParameterError, ToolError
+from drivers.errors import GarbledReply, ParameterError, ToolError, ToolOffline, ToolTimeout
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
 from drivers.interfaces.scpi_syntax import quote, split_top, unquote
-from drivers.transport.scpi import ScpiTransport
+from drivers.transport.scpi import ScpiLink, ScpiTransport
 
 HARDWARE_MISSING = -241  # SCPI error: the job needs a target/bath that is not installed
 
@@ -30,7 +31,8 @@ class ScpiDriver(ToolDriver):
     ) -> None:
         super().__init__(tool_id, **options)
         self.interface = interface
-        self.link = ScpiTransport(tool_id, resource, timeout=self.timeout)
+        # a ScpiLink, so tests can put a transcript fake here (drivers/testing)
+        self.link: ScpiLink = ScpiTransport(tool_id, resource, timeout=self.timeout)
         self._consumables = {c.name: c for c in interface.consumables}
 
     async def _identify(self) -> Identity:
@@ -77,7 +79,9 @@ class ScpiDriver(ToolDriver):
             await self.link.command(message)
         except ToolError as e:
             if e.code == HARDWARE_MISSING:
-                await self.status()  # the tool's setup changed since we cached it
+                # the tool's setup changed since we cached it; the refusal stands either way
+                with contextlib.suppress(ToolOffline, ToolTimeout, GarbledReply):
+                    await self.status()
             raise
 
     async def _job_progress(self, job_id: str) -> JobProgress:

@@ -178,5 +178,7 @@ def to_unit(text: str | int | float | Quantity, target: str) -> float:
 
 
 def format_quantity(value: float, symbol: str) -> str:
-    text = str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.6g}"
+    # a tool may report inf or nan (a garbled f32): print it, never raise on int(inf)
+    whole = math.isfinite(value) and value == int(value) and abs(value) < 1e15
+    text = str(int(value)) if whole else f"{value:.6g}"
     return f"{text} {symbol}" if symbol else text

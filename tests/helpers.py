@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from controller.recipes import LoadedRecipe
 from controller.recipes.catalog import combinations
@@ -22,10 +24,16 @@ def new_job_id(prefix: str) -> str:
     return f"{prefix}-{next(_ids)}"
 
 
-async def connected(line: Line, tool_id: str, **options: float) -> ToolDriver:
+@asynccontextmanager
+async def connected(line: Line, tool_id: str, **options: float) -> AsyncIterator[ToolDriver]:
+    """`async with connected(line, "SPUT-1") as d:` a connected driver, closed however the
+    block ends, so a failed assertion never leaks a link into the session's simulators."""
     driver = make_driver(line.tool(tool_id), **options)
-    await driver.connect()
-    return driver
+    try:
+        await driver.connect()
+        yield driver
+    finally:
+        await driver.close()
 
 
 def recipe_variants(r: LoadedRecipe) -> list[dict[str, str]]:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from pymodbus.client import AsyncModbusTcpClient
@@ -35,6 +35,29 @@ EXCEPTION_NAMES = {
     mm.EXC_DEVICE_FAILURE: "server device failure",
     mm.EXC_DEVICE_BUSY: "server device busy",
 }
+
+
+class ModbusLink(Protocol):
+    """What a driver needs of a Modbus link: `ModbusTransport`, or a transcript fake in tests
+    (`drivers.testing.ModbusTranscript`)."""
+
+    async def connect(self, timeout: float | None = None) -> None: ...
+
+    async def read_input(
+        self, address: int, count: int, *, timeout: float | None = None
+    ) -> list[int]: ...
+
+    async def read_holding(
+        self, address: int, count: int, *, timeout: float | None = None
+    ) -> list[int]: ...
+
+    async def write(
+        self, address: int, values: Sequence[int], *, timeout: float | None = None
+    ) -> None: ...
+
+    async def identify(self, *, timeout: float | None = None) -> dict[int, str]: ...
+
+    async def close(self) -> None: ...
 
 
 class ModbusTransport:

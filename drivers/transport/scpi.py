@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pyvisa
 import pyvisa.constants
@@ -81,6 +81,23 @@ def _raw_socket(inst: Any) -> tuple[socket.socket | None, Any]:
 def socket_resource(host: str, port: int) -> str:
     """VISA resource string of a raw SCPI socket."""
     return f"TCPIP0::{host}::{port}::SOCKET"
+
+
+class ScpiLink(Protocol):
+    """What a driver needs of an SCPI link: `ScpiTransport`, or a transcript fake in tests
+    (`drivers.testing.ScpiTranscript`)."""
+
+    identity: str | None
+
+    async def connect(self, timeout: float | None = None) -> str: ...
+
+    async def query(
+        self, message: str, *, timeout: float | None = None, idempotent: bool = True
+    ) -> list[str]: ...
+
+    async def command(self, message: str, *, timeout: float | None = None) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class ScpiTransport:

@@ -140,15 +140,18 @@ def test_tcb_collapse_and_opens() -> None:
 
 
 async def test_identify_and_status(line: Line) -> None:
-    d = await connected(line, TOOL)
-    ident = await d.identify()
-    assert (ident.vendor, ident.model, ident.serial) == ("FABLINE-SIM", "UNIBOND-8", "SN-BOND-1")
-    st = await d.status()
-    assert st.setup["films"] == ("TC_FILM", "LEAD", "CIRCUIT_FILM", "ADHESIVE_FILM")
-    names = [c.name for c in st.consumables]
-    assert names[:3] == ["bond_head", "collet", "bond_chuck"]
-    assert "reel_tc_film" in names and len(names) == 8
-    await d.close()
+    async with connected(line, TOOL) as d:
+        ident = await d.identify()
+        assert (ident.vendor, ident.model, ident.serial) == (
+            "FABLINE-SIM",
+            "UNIBOND-8",
+            "SN-BOND-1",
+        )
+        st = await d.status()
+        assert st.setup["films"] == ("TC_FILM", "LEAD", "CIRCUIT_FILM", "ADHESIVE_FILM")
+        names = [c.name for c in st.consumables]
+        assert names[:3] == ["bond_head", "collet", "bond_chuck"]
+        assert "reel_tc_film" in names and len(names) == 8
 
 
 # --- wafer to wafer --------------------------------------------------------------------------
@@ -162,247 +165,233 @@ async def test_identify_and_status(line: Line) -> None:
 async def test_w2w_bond_line_follows_squeeze_and_cure(
     line: Line, adhesive: str, h0: float, temp: float, force_kn: float, minutes: float
 ) -> None:
-    d = await connected(line, TOOL)
-    r = await run(
-        d,
-        "w2w_adhesive",
-        {"adhesive": adhesive, "adhesive_thickness": f"{h0} µm", "temp": f"{temp} °C",
-         "force": f"{force_kn} kN", "time": f"{minutes} min"},
-    )  # fmt: skip
-    bl = resin_bond_line(adhesive, h0, force_kn * 1e3, temp, minutes * 60.0, 100.0)
-    assert bl.blt_um < h0  # squeezed and shrunk
-    assert r["blt"] == pytest.approx(bl.blt_um, rel=0.05)
-    assert r["cure"] == pytest.approx(100.0 * bl.cure, rel=1e-5)
-    resin = RESINS[adhesive]
-    assert r["bond_strength"] == pytest.approx(
-        resin.strength_mpa * bl.cure * (1 - r["void"] / 100.0), rel=0.15
-    )
-    assert 0 < r["void"] < 5 and 0 < r["ttv"] < 2
-    assert r["vacuum"] <= 1e-4  # the default setpoint, reached
-    assert abs(r["offset_x"]) < 10 and abs(r["offset_y"]) < 10 and r["runout"] < 1.0
-    assert r["duration"] > minutes
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(
+            d,
+            "w2w_adhesive",
+            {"adhesive": adhesive, "adhesive_thickness": f"{h0} µm", "temp": f"{temp} °C",
+             "force": f"{force_kn} kN", "time": f"{minutes} min"},
+        )  # fmt: skip
+        bl = resin_bond_line(adhesive, h0, force_kn * 1e3, temp, minutes * 60.0, 100.0)
+        assert bl.blt_um < h0  # squeezed and shrunk
+        assert r["blt"] == pytest.approx(bl.blt_um, rel=0.05)
+        assert r["cure"] == pytest.approx(100.0 * bl.cure, rel=1e-5)
+        resin = RESINS[adhesive]
+        assert r["bond_strength"] == pytest.approx(
+            resin.strength_mpa * bl.cure * (1 - r["void"] / 100.0), rel=0.15
+        )
+        assert 0 < r["void"] < 5 and 0 < r["ttv"] < 2
+        assert r["vacuum"] <= 1e-4  # the default setpoint, reached
+        assert abs(r["offset_x"]) < 10 and abs(r["offset_y"]) < 10 and r["runout"] < 1.0
+        assert r["duration"] > minutes
 
 
 async def test_w2w_more_force_gives_a_thinner_bond_line(line: Line) -> None:
-    d = await connected(line, TOOL)
-    soft = await run(d, "w2w_adhesive", {**W2W, "adhesive_thickness": "10 µm", "force": "2 kN"})
-    hard = await run(d, "w2w_adhesive", {**W2W, "adhesive_thickness": "10 µm", "force": "20 kN"})
-    assert hard["blt"] < 0.9 * soft["blt"]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        soft = await run(d, "w2w_adhesive", {**W2W, "adhesive_thickness": "10 µm", "force": "2 kN"})
+        hard = await run(
+            d, "w2w_adhesive", {**W2W, "adhesive_thickness": "10 µm", "force": "20 kN"}
+        )
+        assert hard["blt"] < 0.9 * soft["blt"]
 
 
 async def test_w2w_on_300mm_scales_force_with_area(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "w2w_adhesive", {**W2W, "force": "22.5 kN", "wafer_diameter": "300 mm"})
-    # same pressure as 10 kN on 200 mm; R⁴ grows 5×, F 2.25×: the flow term shrinks
-    bl = resin_bond_line("BCB", 4.0, 22.5e3, 250.0, 3600.0, 150.0)
-    assert r["blt"] == pytest.approx(bl.blt_um, rel=0.05)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "w2w_adhesive", {**W2W, "force": "22.5 kN", "wafer_diameter": "300 mm"})
+        # same pressure as 10 kN on 200 mm; R⁴ grows 5×, F 2.25×: the flow term shrinks
+        bl = resin_bond_line("BCB", 4.0, 22.5e3, 250.0, 3600.0, 150.0)
+        assert r["blt"] == pytest.approx(bl.blt_um, rel=0.05)
 
 
 async def test_w2w_vacuum_below_what_the_chamber_reaches_alarms(line: Line) -> None:
-    d = await connected(line, TOOL)
-    # polyimide outgasses: the chamber bottoms out at 5e-5 mbar; BCB lets it reach 1.4e-5
-    assert chamber_ultimate_mbar("POLYIMIDE") > 2e-5 > chamber_ultimate_mbar("BCB")
-    await expect_alarm(
-        d, "w2w_adhesive", {**W2W, "adhesive": "POLYIMIDE", "vacuum": "2e-5 mbar"}, 301
-    )
-    r = await run(d, "w2w_adhesive", {**W2W, "vacuum": "2e-5 mbar"})
-    assert r["vacuum"] <= 2e-5
-    await d.close()
+    async with connected(line, TOOL) as d:
+        # polyimide outgasses: the chamber bottoms out at 5e-5 mbar; BCB lets it reach 1.4e-5
+        assert chamber_ultimate_mbar("POLYIMIDE") > 2e-5 > chamber_ultimate_mbar("BCB")
+        await expect_alarm(
+            d, "w2w_adhesive", {**W2W, "adhesive": "POLYIMIDE", "vacuum": "2e-5 mbar"}, 301
+        )
+        r = await run(d, "w2w_adhesive", {**W2W, "vacuum": "2e-5 mbar"})
+        assert r["vacuum"] <= 2e-5
 
 
 async def test_w2w_thick_hot_adhesive_squeezes_out_and_slips(line: Line) -> None:
-    d = await connected(line, TOOL)
-    slip = {**W2W, "adhesive": "POLYIMIDE", "adhesive_thickness": "40 µm", "temp": "350 °C",
-            "force": "20 kN"}  # fmt: skip
-    assert resin_bond_line("POLYIMIDE", 40, 20e3, 350, 3600, 100).squeezed_um < 0.4 * 40
-    await expect_alarm(d, "w2w_adhesive", slip, 306)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        slip = {**W2W, "adhesive": "POLYIMIDE", "adhesive_thickness": "40 µm", "temp": "350 °C",
+                "force": "20 kN"}  # fmt: skip
+        assert resin_bond_line("POLYIMIDE", 40, 20e3, 350, 3600, 100).squeezed_um < 0.4 * 40
+        await expect_alarm(d, "w2w_adhesive", slip, 306)
 
 
 # --- wafer to panel --------------------------------------------------------------------------
 
 
 async def test_wafer_to_panel_on_organic_runs_out_by_the_cte_mismatch(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "wafer_to_panel", W2P)
-    # 001: (17 − 2.6)e-6 × 195 K × 100 mm ≈ 0.28 mm at the edge of a 200 mm wafer
-    assert r["runout"] == pytest.approx(280.8, abs=1.0)
-    assert r["runout"] == pytest.approx(cte_runout_um("ORGANIC", 195.0, 100.0), abs=1.0)
-    assert r["bumps"] == pytest.approx(bump_sites(800.0, 100.0), abs=1)
-    # bumps beyond ρc = R·(pad radius 200 µm)/runout miss their pads: about half of them
-    missed = runout_opens(800.0, 100.0, 280.8)
-    assert 0.4 * r["bumps"] < missed < 0.6 * r["bumps"]
-    assert round(missed) <= r["opens"] < missed + 10  # + a few non-wets at 220 °C
-    assert r["duration"] == pytest.approx((120 + 195 + 180 + 170 / 0.5) / 60)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "wafer_to_panel", W2P)
+        # 001: (17 − 2.6)e-6 × 195 K × 100 mm ≈ 0.28 mm at the edge of a 200 mm wafer
+        assert r["runout"] == pytest.approx(280.8, abs=1.0)
+        assert r["runout"] == pytest.approx(cte_runout_um("ORGANIC", 195.0, 100.0), abs=1.0)
+        assert r["bumps"] == pytest.approx(bump_sites(800.0, 100.0), abs=1)
+        # bumps beyond ρc = R·(pad radius 200 µm)/runout miss their pads: about half of them
+        missed = runout_opens(800.0, 100.0, 280.8)
+        assert 0.4 * r["bumps"] < missed < 0.6 * r["bumps"]
+        assert round(missed) <= r["opens"] < missed + 10  # + a few non-wets at 220 °C
+        assert r["duration"] == pytest.approx((120 + 195 + 180 + 170 / 0.5) / 60)
 
 
 async def test_wafer_to_panel_on_silicon_has_no_runout(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "wafer_to_panel", {**W2P, "substrate": "SILICON", "temp": "240 °C"})
-    assert r["runout"] < 1.0
-    assert r["opens"] < 3
-    organic = await run(d, "wafer_to_panel", {**W2P, "temp": "240 °C", "bump_pitch": "1000 µm"})
-    assert organic["void"] > r["void"]  # the organic panel outgasses
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "wafer_to_panel", {**W2P, "substrate": "SILICON", "temp": "240 °C"})
+        assert r["runout"] < 1.0
+        assert r["opens"] < 3
+        organic = await run(d, "wafer_to_panel", {**W2P, "temp": "240 °C", "bump_pitch": "1000 µm"})
+        assert organic["void"] > r["void"]  # the organic panel outgasses
 
 
 async def test_wafer_to_panel_runout_beyond_half_the_pitch_alarms(line: Line) -> None:
-    d = await connected(line, TOOL)
-    await expect_alarm(d, "wafer_to_panel", {**W2P, "bump_pitch": "250 µm"}, 305)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        await expect_alarm(d, "wafer_to_panel", {**W2P, "bump_pitch": "250 µm"}, 305)
 
 
 # --- flip chip -------------------------------------------------------------------------------
 
 
 async def test_flip_chip_collapse_runout_and_wear(line: Line) -> None:
-    d = await connected(line, TOOL)
-    before = {c.name: c.level for c in (await d.status()).consumables}
-    r = await run(d, "flip_chip", {**FLIP, "die_count": "20 count"})
-    after = {c.name: c.level for c in (await d.status()).consumables}
-    assert r["collapse"] == pytest.approx(tcb_collapse_um("SOLDER", 10, 300, 100, 30), rel=0.08)
-    assert r["opens"] == 0  # δ ≈ 10.7 µm ≫ 3 µm spread
-    # Si die at 300 °C vs organic at 100 °C, corner of a 10 mm die: ≈ 4 µm
-    corner = abs(thermal_offset_um(10 / math.sqrt(2), 2.6, 275, 17.0, 75))
-    assert r["runout"] == pytest.approx(corner, rel=1e-5)
-    assert 3.5 < r["runout"] < 4.5
-    assert r["offset_max"] >= math.hypot(r["offset_x"], r["offset_y"])
-    assert r["duration"] == pytest.approx((30 + 20 * (3 + 4 + 1)) / 60)
-    assert after["bond_head"] - before["bond_head"] == pytest.approx(20)
-    assert after["collet"] - before["collet"] == pytest.approx(20)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = {c.name: c.level for c in (await d.status()).consumables}
+        r = await run(d, "flip_chip", {**FLIP, "die_count": "20 count"})
+        after = {c.name: c.level for c in (await d.status()).consumables}
+        assert r["collapse"] == pytest.approx(tcb_collapse_um("SOLDER", 10, 300, 100, 30), rel=0.08)
+        assert r["opens"] == 0  # δ ≈ 10.7 µm ≫ 3 µm spread
+        # Si die at 300 °C vs organic at 100 °C, corner of a 10 mm die: ≈ 4 µm
+        corner = abs(thermal_offset_um(10 / math.sqrt(2), 2.6, 275, 17.0, 75))
+        assert r["runout"] == pytest.approx(corner, rel=1e-5)
+        assert 3.5 < r["runout"] < 4.5
+        assert r["offset_max"] >= math.hypot(r["offset_x"], r["offset_y"])
+        assert r["duration"] == pytest.approx((30 + 20 * (3 + 4 + 1)) / 60)
+        assert after["bond_head"] - before["bond_head"] == pytest.approx(20)
+        assert after["collet"] - before["collet"] == pytest.approx(20)
 
 
 async def test_flip_chip_too_little_collapse_leaves_opens(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "flip_chip", {**FLIP, "force_per_bump": "1 gf", "die_count": "5 count"})
-    delta = tcb_collapse_um("SOLDER", 1, 300, 100, 30)
-    assert delta < 3  # below the 3 µm bump-height spread
-    expected = 5 * 400 * tcb_open_fraction(delta, 3.0, 400)
-    assert r["opens"] == pytest.approx(expected, rel=0.1)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "flip_chip", {**FLIP, "force_per_bump": "1 gf", "die_count": "5 count"})
+        delta = tcb_collapse_um("SOLDER", 1, 300, 100, 30)
+        assert delta < 3  # below the 3 µm bump-height spread
+        expected = 5 * 400 * tcb_open_fraction(delta, 3.0, 400)
+        assert r["opens"] == pytest.approx(expected, rel=0.1)
 
 
 async def test_flip_chip_au_bumps(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(
-        d,
-        "flip_chip",
-        {**FLIP, "bump_type": "AU", "force_per_bump": "80 gf", "die_count": "3 count"},
-    )
-    assert r["collapse"] == pytest.approx(tcb_collapse_um("AU", 80, 300, 100, 30), rel=0.08)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(
+            d,
+            "flip_chip",
+            {**FLIP, "bump_type": "AU", "force_per_bump": "80 gf", "die_count": "3 count"},
+        )
+        assert r["collapse"] == pytest.approx(tcb_collapse_um("AU", 80, 300, 100, 30), rel=0.08)
 
 
 async def test_flip_chip_overcollapse_hits_the_z_limit(line: Line) -> None:
-    d = await connected(line, TOOL)
-    # 20 gf on a 30 µm solder bump at 300 °C collapses ≈ 21 µm > half the bump
-    assert tcb_collapse_um("SOLDER", 20, 300, 100, 30) > 15
-    await expect_alarm(d, "flip_chip", {**FLIP, "force_per_bump": "20 gf"}, 307)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        # 20 gf on a 30 µm solder bump at 300 °C collapses ≈ 21 µm > half the bump
+        assert tcb_collapse_um("SOLDER", 20, 300, 100, 30) > 15
+        await expect_alarm(d, "flip_chip", {**FLIP, "force_per_bump": "20 gf"}, 307)
 
 
 # --- lamination ------------------------------------------------------------------------------
 
 
 async def test_laminate_tc_film_with_cure_and_reel_use(line: Line) -> None:
-    d = await connected(line, TOOL)
-    before = {c.name: c.level for c in (await d.status()).consumables}
-    r = await run(d, "laminate", {**LAMINATE, "cure_time": "60 min"})
-    after = {c.name: c.level for c in (await d.status()).consumables}
-    force = 0.5 * math.pi * 100.0**2  # N
-    thickness, cure = lamination_thickness("TC_FILM", 50, force, 150, 30, 100, 150, 3600)
-    assert r["thickness"] == pytest.approx(thickness, rel=0.03)
-    assert r["cure"] == pytest.approx(100 * cure, rel=1e-5) and r["cure"] > 85
-    assert r["film_used"] == pytest.approx(0.24)  # 200 mm + 40 mm lead-in
-    assert before["reel_tc_film"] - after["reel_tc_film"] == pytest.approx(0.24, rel=1e-5)
-    assert after["bond_head"] - before["bond_head"] == pytest.approx(1)
-    assert r["duration"] == pytest.approx((40 + 30 + 3600) / 60)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = {c.name: c.level for c in (await d.status()).consumables}
+        r = await run(d, "laminate", {**LAMINATE, "cure_time": "60 min"})
+        after = {c.name: c.level for c in (await d.status()).consumables}
+        force = 0.5 * math.pi * 100.0**2  # N
+        thickness, cure = lamination_thickness("TC_FILM", 50, force, 150, 30, 100, 150, 3600)
+        assert r["thickness"] == pytest.approx(thickness, rel=0.03)
+        assert r["cure"] == pytest.approx(100 * cure, rel=1e-5) and r["cure"] > 85
+        assert r["film_used"] == pytest.approx(0.24)  # 200 mm + 40 mm lead-in
+        assert before["reel_tc_film"] - after["reel_tc_film"] == pytest.approx(0.24, rel=1e-5)
+        assert after["bond_head"] - before["bond_head"] == pytest.approx(1)
+        assert r["duration"] == pytest.approx((40 + 30 + 3600) / 60)
 
 
 async def test_laminate_leads_and_circuit_film(line: Line) -> None:
-    d = await connected(line, TOOL)
-    lead = await run(d, "laminate", {**LAMINATE, "material": "LEAD", "film_thickness": "35 µm"})
-    assert lead["thickness"] == pytest.approx(35, rel=0.03) and lead["cure"] == 0
-    circuit = await run(
-        d,
-        "laminate",
-        {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C", "atmosphere": "AIR",
-         "work_shape": "RECT", "work_width": "100 mm", "work_length": "250 mm"},
-    )  # fmt: skip
-    assert circuit["film_used"] == pytest.approx(0.29)
-    vac = await run(d, "laminate", {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C"})
-    assert circuit["void"] > vac["void"]  # air traps more than vacuum
-    await d.close()
+    async with connected(line, TOOL) as d:
+        lead = await run(d, "laminate", {**LAMINATE, "material": "LEAD", "film_thickness": "35 µm"})
+        assert lead["thickness"] == pytest.approx(35, rel=0.03) and lead["cure"] == 0
+        circuit = await run(
+            d,
+            "laminate",
+            {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C", "atmosphere": "AIR",
+             "work_shape": "RECT", "work_width": "100 mm", "work_length": "250 mm"},
+        )  # fmt: skip
+        assert circuit["film_used"] == pytest.approx(0.29)
+        vac = await run(d, "laminate", {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C"})
+        assert circuit["void"] > vac["void"]  # air traps more than vacuum
 
 
 # --- attach ----------------------------------------------------------------------------------
 
 
 async def test_attach_spreader_bond_line_and_thermal_resistance(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "attach", {**ATTACH, "units": "4 count"})
-    cure = cure_degree(RESINS["EPOXY"], 150, 3600, alpha0=0.0)
-    assert r["cure"] == pytest.approx(100 * cure, rel=1e-5)
-    assert r["blt"] == pytest.approx(attach_bond_line("TC_EPOXY", 60, 10, 2, 10, cure), rel=0.05)
-    # R_th = BLT/(k·A·(1 − void)), TC epoxy k = 1.5 W/m·K over 10 × 10 mm
-    expected = r["blt"] * 1e-6 / (1.5 * 1e-4 * (1 - r["void"] / 100))
-    assert r["thermal_resistance"] == pytest.approx(expected, rel=1e-5)
-    # Cu (17 ppm/K) on the Si die cured at 150 °C: shear at the corner ≈ 12.7 µm
-    assert r["runout"] == pytest.approx(10 / math.sqrt(2) * 1e3 * 14.4e-6 * 125, rel=1e-5)
-    assert r["duration"] == pytest.approx((30 + 4 * (4 + 2) + 3600) / 60)
-    si = await run(d, "attach", {**ATTACH, "material": "SI"})
-    assert si["runout"] < 1e-3  # CTE-matched spreader (001 cl. 12–13)
-    ring = await run(
-        d,
-        "attach",
-        {**ATTACH, "part": "STIFFENER", "adhesive": "STRUCTURAL", "contact_size": "40 mm"},
-    )
-    assert ring["runout"] < 1e-3  # Cu ring on the organic substrate: matched
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "attach", {**ATTACH, "units": "4 count"})
+        cure = cure_degree(RESINS["EPOXY"], 150, 3600, alpha0=0.0)
+        assert r["cure"] == pytest.approx(100 * cure, rel=1e-5)
+        assert r["blt"] == pytest.approx(
+            attach_bond_line("TC_EPOXY", 60, 10, 2, 10, cure), rel=0.05
+        )
+        # R_th = BLT/(k·A·(1 − void)), TC epoxy k = 1.5 W/m·K over 10 × 10 mm
+        expected = r["blt"] * 1e-6 / (1.5 * 1e-4 * (1 - r["void"] / 100))
+        assert r["thermal_resistance"] == pytest.approx(expected, rel=1e-5)
+        # Cu (17 ppm/K) on the Si die cured at 150 °C: shear at the corner ≈ 12.7 µm
+        assert r["runout"] == pytest.approx(10 / math.sqrt(2) * 1e3 * 14.4e-6 * 125, rel=1e-5)
+        assert r["duration"] == pytest.approx((30 + 4 * (4 + 2) + 3600) / 60)
+        si = await run(d, "attach", {**ATTACH, "material": "SI"})
+        assert si["runout"] < 1e-3  # CTE-matched spreader (001 cl. 12–13)
+        ring = await run(
+            d,
+            "attach",
+            {**ATTACH, "part": "STIFFENER", "adhesive": "STRUCTURAL", "contact_size": "40 mm"},
+        )
+        assert ring["runout"] < 1e-3  # Cu ring on the organic substrate: matched
 
 
 async def test_attach_more_force_thins_the_bond_line(line: Line) -> None:
-    d = await connected(line, TOOL)
-    light = await run(d, "attach", {**ATTACH, "force": "1 N"})
-    heavy = await run(d, "attach", {**ATTACH, "force": "20 N", "press_time": "10 s"})
-    assert heavy["blt"] < 0.6 * light["blt"]
-    assert heavy["thermal_resistance"] < light["thermal_resistance"]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        light = await run(d, "attach", {**ATTACH, "force": "1 N"})
+        heavy = await run(d, "attach", {**ATTACH, "force": "20 N", "press_time": "10 s"})
+        assert heavy["blt"] < 0.6 * light["blt"]
+        assert heavy["thermal_resistance"] < light["thermal_resistance"]
 
 
 # --- process warnings -----------------------------------------------------------------------
 
 
 async def test_polyimide_bonded_at_250_is_undercured_and_warns(line: Line) -> None:
-    d = await connected(line, TOOL)
-    pi = {**W2W, "adhesive": "POLYIMIDE"}
-    r = await run(d, "w2w_adhesive", pi)
-    assert r["cure"] < 80  # ~60 % imidized: the stack needs its cure step (000 step 4)
-    assert [w.code for w in (await d.status()).warnings] == [381]
-    r = await run(d, "w2w_adhesive", {**pi, "temp": "350 °C"})
-    assert r["cure"] > 95
-    assert 381 not in [w.code for w in (await d.status()).warnings]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        pi = {**W2W, "adhesive": "POLYIMIDE"}
+        r = await run(d, "w2w_adhesive", pi)
+        assert r["cure"] < 80  # ~60 % imidized: the stack needs its cure step (000 step 4)
+        assert [w.code for w in (await d.status()).warnings] == [381]
+        r = await run(d, "w2w_adhesive", {**pi, "temp": "350 °C"})
+        assert r["cure"] > 95
+        assert 381 not in [w.code for w in (await d.status()).warnings]
 
 
 async def test_thin_bond_line_under_a_copper_spreader_warns_of_cte_shear(
     line: Line, sim_line: SimLine
 ) -> None:
-    d = await connected(line, TOOL)
-    thin = {**ATTACH, "adhesive": "AG_EPOXY", "force": "20 N", "press_time": "10 s"}
-    r = await run(d, "attach", thin)
-    assert r["runout"] / r["blt"] > 0.5  # 12.7 µm of shear across a ~14 µm bond line
-    assert 382 in sim_line.sim(TOOL).warnings()
-    r = await run(d, "attach", {**thin, "material": "ALSIC"})
-    assert r["runout"] / r["blt"] < 0.5
-    assert 382 not in sim_line.sim(TOOL).warnings()
-    await d.close()
+    async with connected(line, TOOL) as d:
+        thin = {**ATTACH, "adhesive": "AG_EPOXY", "force": "20 N", "press_time": "10 s"}
+        r = await run(d, "attach", thin)
+        assert r["runout"] / r["blt"] > 0.5  # 12.7 µm of shear across a ~14 µm bond line
+        assert 382 in sim_line.sim(TOOL).warnings()
+        r = await run(d, "attach", {**thin, "material": "ALSIC"})
+        assert r["runout"] / r["blt"] < 0.5
+        assert 382 not in sim_line.sim(TOOL).warnings()
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -460,66 +449,61 @@ async def test_bad_jobs_are_refused_before_sending(
     error: type[Exception],
     words: list[str],
 ) -> None:
-    d = await connected(line, TOOL)
-    sim = sim_line.sim(TOOL)
-    jobs_before = len(sim.jobs)
-    with pytest.raises(error) as e:
-        await d.start(Job(new_job_id("bad"), op, params))
-    for w in words:
-        assert w in str(e.value)
-    assert str(e.value).startswith(TOOL)
-    assert len(sim.jobs) == jobs_before  # nothing reached the tool
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim = sim_line.sim(TOOL)
+        jobs_before = len(sim.jobs)
+        with pytest.raises(error) as e:
+            await d.start(Job(new_job_id("bad"), op, params))
+        for w in words:
+            assert w in str(e.value)
+        assert str(e.value).startswith(TOOL)
+        assert len(sim.jobs) == jobs_before  # nothing reached the tool
 
 
 async def test_vacuum_at_the_window_edge_survives_the_f32_wire(line: Line) -> None:
-    d = await connected(line, TOOL)
-    r = await run(d, "w2w_adhesive", {**W2W, "vacuum": "1e-3 mbar", "time": "10 min"})
-    assert r["vacuum"] <= 1e-3
-    await d.close()
+    async with connected(line, TOOL) as d:
+        r = await run(d, "w2w_adhesive", {**W2W, "vacuum": "1e-3 mbar", "time": "10 min"})
+        assert r["vacuum"] <= 1e-3
 
 
 # --- consumables -----------------------------------------------------------------------------
 
 
 async def test_wafer_bonds_wear_the_chuck(line: Line) -> None:
-    d = await connected(line, TOOL)
-    before = {c.name: c.level for c in (await d.status()).consumables}
-    await run(d, "w2w_adhesive", W2W)
-    await run(d, "wafer_to_panel", {**W2P, "substrate": "GLASS"})
-    after = {c.name: c.level for c in (await d.status()).consumables}
-    assert after["bond_chuck"] - before["bond_chuck"] == pytest.approx(2)
-    assert after["bond_head"] == before["bond_head"]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = {c.name: c.level for c in (await d.status()).consumables}
+        await run(d, "w2w_adhesive", W2W)
+        await run(d, "wafer_to_panel", {**W2P, "substrate": "GLASS"})
+        after = {c.name: c.level for c in (await d.status()).consumables}
+        assert after["bond_chuck"] - before["bond_chuck"] == pytest.approx(2)
+        assert after["bond_head"] == before["bond_head"]
 
 
 async def test_empty_reel_refuses_until_replaced(line: Line, sim_line: SimLine) -> None:
-    d = await connected(line, TOOL)
-    sim = sim_line.sim(TOOL)
-    sim.exhaust("reel_adhesive_film")
-    job = {**LAMINATE, "material": "ADHESIVE_FILM"}
-    with pytest.raises(ValueRefused) as e:
-        await d.start(Job(new_job_id("reel"), "laminate", job))
-    assert e.value.code == Refusal.CONSUMABLE_EXHAUSTED
-    assert "reel_adhesive_film" in str(e.value)
-    st = await d.status()
-    assert st.state is ToolState.ALARM and [a.code for a in st.alarms] == [314]
-    assert 393 in sim.warnings()  # the reel-low warning too
-    await d.replace_consumable("reel_adhesive_film")
-    st = await d.status()
-    assert st.state is ToolState.IDLE and not st.alarms and 393 not in sim.warnings()
-    level = next(c for c in st.consumables if c.name == "reel_adhesive_film")
-    assert level.level == level.limit == 100.0
-    r = await run(d, "laminate", job)
-    assert r["film_used"] == pytest.approx(0.24)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim = sim_line.sim(TOOL)
+        sim.exhaust("reel_adhesive_film")
+        job = {**LAMINATE, "material": "ADHESIVE_FILM"}
+        with pytest.raises(ValueRefused) as e:
+            await d.start(Job(new_job_id("reel"), "laminate", job))
+        assert e.value.code == Refusal.CONSUMABLE_EXHAUSTED
+        assert "reel_adhesive_film" in str(e.value)
+        st = await d.status()
+        assert st.state is ToolState.ALARM and [a.code for a in st.alarms] == [314]
+        assert 393 in sim.warnings()  # the reel-low warning too
+        await d.replace_consumable("reel_adhesive_film")
+        st = await d.status()
+        assert st.state is ToolState.IDLE and not st.alarms and 393 not in sim.warnings()
+        level = next(c for c in st.consumables if c.name == "reel_adhesive_film")
+        assert level.level == level.limit == 100.0
+        r = await run(d, "laminate", job)
+        assert r["film_used"] == pytest.approx(0.24)
 
 
 async def test_result_by_id_after_the_job(line: Line) -> None:
-    d = await connected(line, TOOL)
-    job = Job(new_job_id("reattach"), "attach", ATTACH)
-    done = await d.run(job)
-    again = await d.result(job.job_id)
-    assert again.operation == "attach" and again.state is JobState.COMPLETE
-    assert dict(again.results) == dict(done.results)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        job = Job(new_job_id("reattach"), "attach", ATTACH)
+        done = await d.run(job)
+        again = await d.result(job.job_id)
+        assert again.operation == "attach" and again.state is JobState.COMPLETE
+        assert dict(again.results) == dict(done.results)

@@ -71,20 +71,25 @@ async def warnings(d: ToolDriver) -> list[str]:
 
 
 async def test_identify_and_status(line: Line) -> None:
-    d = await connected(line, TOOL)
-    ident = await d.identify()
-    assert (ident.vendor, ident.model, ident.serial) == ("FABLINE-SIM", "SPINJET-4", "SN-COAT-1")
-    st = await d.status()
-    assert "BCB" not in st.setup["materials"]  # loaded on request only
-    assert {"POLYIMIDE", "UNDERFILL", "CONDUCTIVE_PASTE", "PR_THICK"} <= set(st.setup["materials"])
-    cons = {c.name: c for c in st.consumables}
-    assert set(cons) == {
-        "supply_polyimide", "supply_bcb", "supply_epoxy", "supply_underfill", "supply_adhesive",
-        "supply_paste", "supply_resist", "stencil_cycles",
-    }  # fmt: skip
-    assert cons["supply_underfill"].supply and cons["supply_underfill"].unit == "mL"
-    assert not cons["stencil_cycles"].supply and cons["stencil_cycles"].limit == 20000
-    await d.close()
+    async with connected(line, TOOL) as d:
+        ident = await d.identify()
+        assert (ident.vendor, ident.model, ident.serial) == (
+            "FABLINE-SIM",
+            "SPINJET-4",
+            "SN-COAT-1",
+        )
+        st = await d.status()
+        assert "BCB" not in st.setup["materials"]  # loaded on request only
+        assert {"POLYIMIDE", "UNDERFILL", "CONDUCTIVE_PASTE", "PR_THICK"} <= set(
+            st.setup["materials"]
+        )
+        cons = {c.name: c for c in st.consumables}
+        assert set(cons) == {
+            "supply_polyimide", "supply_bcb", "supply_epoxy", "supply_underfill", "supply_adhesive",
+            "supply_paste", "supply_resist", "stencil_cycles",
+        }  # fmt: skip
+        assert cons["supply_underfill"].supply and cons["supply_underfill"].unit == "mL"
+        assert not cons["stencil_cycles"].supply and cons["stencil_cycles"].limit == 20000
 
 
 @pytest.mark.parametrize(
@@ -95,29 +100,28 @@ async def test_identify_and_status(line: Line) -> None:
 async def test_spin_coat_follows_the_spin_curve(
     line: Line, material: str, rpm: float, seconds: float
 ) -> None:
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    params = {"material": material, "spin_speed": f"{rpm} rpm", "spin_time": f"{seconds} s"}
-    res = await d.run(Job(new_job_id("spin"), "spin_coat", params))
-    r = res.results
-    assert res.state is JobState.COMPLETE
-    h = spin_thickness_um(material, rpm, seconds)
-    assert r["thickness"] == pytest.approx(h, rel=0.05)  # ±1 % thickness noise
-    u = spin_uniformity_pct(material, rpm, seconds)
-    assert u / LOGNORMAL_5SIGMA < r["uniformity"] < u * LOGNORMAL_5SIGMA
-    bead = edge_bead_um(material, r["thickness"], rpm, 2.0)
-    assert bead / LOGNORMAL_5SIGMA < r["edge_bead"] < bead * LOGNORMAL_5SIGMA
-    assert r["residual_solvent"] == pytest.approx(
-        residual_solvent_pct(r["thickness"], 110, 120), rel=1e-6, abs=1e-12
-    )
-    assert r["speed_measured"] == pytest.approx(rpm, rel=0.003)
-    assert r["duration"] == pytest.approx(spin_seconds(seconds, 120, True) / 60, rel=1e-7)
-    assert r["material_used"] == 3.0
-    supply = "supply_polyimide" if material == "POLYIMIDE" else "supply_resist"
-    if material == "EPOXY":
-        supply = "supply_epoxy"
-    assert before[supply] - (await levels(d))[supply] == pytest.approx(3.0, abs=0.01)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        params = {"material": material, "spin_speed": f"{rpm} rpm", "spin_time": f"{seconds} s"}
+        res = await d.run(Job(new_job_id("spin"), "spin_coat", params))
+        r = res.results
+        assert res.state is JobState.COMPLETE
+        h = spin_thickness_um(material, rpm, seconds)
+        assert r["thickness"] == pytest.approx(h, rel=0.05)  # ±1 % thickness noise
+        u = spin_uniformity_pct(material, rpm, seconds)
+        assert u / LOGNORMAL_5SIGMA < r["uniformity"] < u * LOGNORMAL_5SIGMA
+        bead = edge_bead_um(material, r["thickness"], rpm, 2.0)
+        assert bead / LOGNORMAL_5SIGMA < r["edge_bead"] < bead * LOGNORMAL_5SIGMA
+        assert r["residual_solvent"] == pytest.approx(
+            residual_solvent_pct(r["thickness"], 110, 120), rel=1e-6, abs=1e-12
+        )
+        assert r["speed_measured"] == pytest.approx(rpm, rel=0.003)
+        assert r["duration"] == pytest.approx(spin_seconds(seconds, 120, True) / 60, rel=1e-7)
+        assert r["material_used"] == 3.0
+        supply = "supply_polyimide" if material == "POLYIMIDE" else "supply_resist"
+        if material == "EPOXY":
+            supply = "supply_epoxy"
+        assert before[supply] - (await levels(d))[supply] == pytest.approx(3.0, abs=0.01)
 
 
 async def test_pi_spin_curve_reference_points() -> None:
@@ -139,24 +143,23 @@ async def test_pi_spin_curve_reference_points() -> None:
 
 async def test_spin_coat_then_cure_pi(line: Line) -> None:
     """000 step 2 + 4: PI coated, then cured in N₂ at 350 °C; the film shrinks by s·α."""
-    d = await connected(line, TOOL)
-    h = (await d.run(Job(new_job_id("pi"), "spin_coat", SPIN))).results["thickness"]
-    res = await d.run(Job(new_job_id("cure"), "cure", {**CURE, "thickness": f"{h} µm"}))
-    r = res.results
-    alpha = degree_of_cure("POLYIMIDE", r["temp_measured"], 60)
-    assert r["degree_of_cure"] == pytest.approx(100 * alpha, rel=1e-6)
-    assert r["degree_of_cure"] > 99.9
-    assert r["temp_measured"] == pytest.approx(350, abs=2.5)
-    assert r["shrinkage"] == pytest.approx(40 * alpha, rel=1e-6)
-    assert r["cured_thickness"] == pytest.approx(h * (1 - 0.4 * alpha), rel=1e-6)
-    assert 4.5 < r["cured_thickness"] < 5.1  # PI-2611: 3–9 µm cured
-    assert r["tg"] == pytest.approx(glass_transition_c("POLYIMIDE", alpha), rel=1e-6)
-    assert r["o2_measured"] < 50  # under the job's limit
-    # purge to 50 ppm (τ = 4 min from 20.9 %), ramp 5 °C/min, 60 min hold, cool to 60 °C
-    assert r["duration"] == pytest.approx(cure_minutes(350, 60, purge_minutes(50)), rel=1e-7)
-    assert r["duration"] == pytest.approx(34.4 + 65 + 60 + 58, abs=0.2)
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        h = (await d.run(Job(new_job_id("pi"), "spin_coat", SPIN))).results["thickness"]
+        res = await d.run(Job(new_job_id("cure"), "cure", {**CURE, "thickness": f"{h} µm"}))
+        r = res.results
+        alpha = degree_of_cure("POLYIMIDE", r["temp_measured"], 60)
+        assert r["degree_of_cure"] == pytest.approx(100 * alpha, rel=1e-6)
+        assert r["degree_of_cure"] > 99.9
+        assert r["temp_measured"] == pytest.approx(350, abs=2.5)
+        assert r["shrinkage"] == pytest.approx(40 * alpha, rel=1e-6)
+        assert r["cured_thickness"] == pytest.approx(h * (1 - 0.4 * alpha), rel=1e-6)
+        assert 4.5 < r["cured_thickness"] < 5.1  # PI-2611: 3–9 µm cured
+        assert r["tg"] == pytest.approx(glass_transition_c("POLYIMIDE", alpha), rel=1e-6)
+        assert r["o2_measured"] < 50  # under the job's limit
+        # purge to 50 ppm (τ = 4 min from 20.9 %), ramp 5 °C/min, 60 min hold, cool to 60 °C
+        assert r["duration"] == pytest.approx(cure_minutes(350, 60, purge_minutes(50)), rel=1e-7)
+        assert r["duration"] == pytest.approx(34.4 + 65 + 60 + 58, abs=0.2)
+        assert not await warnings(d)
 
 
 def test_cure_kinetics_reference_points() -> None:
@@ -174,229 +177,224 @@ def test_cure_kinetics_reference_points() -> None:
 
 
 async def test_thick_resist_needs_a_longer_soft_bake(line: Line) -> None:
-    d = await connected(line, TOOL)
-    thick = {"material": "PR_THICK", "spin_speed": "1000 rpm"}
-    r = (await d.run(Job(new_job_id("pr"), "spin_coat", thick))).results
-    assert r["thickness"] == pytest.approx(spin_thickness_um("PR_THICK", 1000), rel=0.05)
-    assert r["residual_solvent"] > 10  # τ ∝ h²: 37 µm needs more than 2 min at 110 °C
-    assert await warnings(d) == ["RESIDUAL_SOLVENT"]
-    baked = {**thick, "softbake_temp": "120 °C", "softbake_time": "20 min"}
-    r = (await d.run(Job(new_job_id("pr"), "spin_coat", baked))).results
-    assert r["residual_solvent"] == pytest.approx(
-        residual_solvent_pct(r["thickness"], 120, 1200), rel=1e-6
-    )
-    assert r["residual_solvent"] < 1
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        thick = {"material": "PR_THICK", "spin_speed": "1000 rpm"}
+        r = (await d.run(Job(new_job_id("pr"), "spin_coat", thick))).results
+        assert r["thickness"] == pytest.approx(spin_thickness_um("PR_THICK", 1000), rel=0.05)
+        assert r["residual_solvent"] > 10  # τ ∝ h²: 37 µm needs more than 2 min at 110 °C
+        assert await warnings(d) == ["RESIDUAL_SOLVENT"]
+        baked = {**thick, "softbake_temp": "120 °C", "softbake_time": "20 min"}
+        r = (await d.run(Job(new_job_id("pr"), "spin_coat", baked))).results
+        assert r["residual_solvent"] == pytest.approx(
+            residual_solvent_pct(r["thickness"], 120, 1200), rel=1e-6
+        )
+        assert r["residual_solvent"] < 1
+        assert not await warnings(d)
 
 
 async def test_edge_bead_removal_leaves_a_small_lip(line: Line) -> None:
-    d = await connected(line, TOOL)
-    raw = await d.run(Job(new_job_id("ebr"), "spin_coat", {**SPIN, "ebr_width": "0 mm"}))
-    rinsed = (await d.run(Job(new_job_id("ebr"), "spin_coat", SPIN))).results
-    r = raw.results
-    assert r["edge_bead"] == pytest.approx(
-        edge_bead_um("POLYIMIDE", r["thickness"], 3000, 0), rel=0.7
-    )
-    assert 2 < r["edge_bead"] < 10  # ≈ 0.6 × the film at 3000 rpm
-    assert rinsed["edge_bead"] < r["edge_bead"] * EBR_LIP * LOGNORMAL_5SIGMA**2
-    # no rinse step: 20 s shorter
-    assert r["duration"] == pytest.approx(rinsed["duration"] - 20 / 60, rel=1e-7)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        raw = await d.run(Job(new_job_id("ebr"), "spin_coat", {**SPIN, "ebr_width": "0 mm"}))
+        rinsed = (await d.run(Job(new_job_id("ebr"), "spin_coat", SPIN))).results
+        r = raw.results
+        assert r["edge_bead"] == pytest.approx(
+            edge_bead_um("POLYIMIDE", r["thickness"], 3000, 0), rel=0.7
+        )
+        assert 2 < r["edge_bead"] < 10  # ≈ 0.6 × the film at 3000 rpm
+        assert rinsed["edge_bead"] < r["edge_bead"] * EBR_LIP * LOGNORMAL_5SIGMA**2
+        # no rinse step: 20 s shorter
+        assert r["duration"] == pytest.approx(rinsed["duration"] - 20 / 60, rel=1e-7)
 
 
 async def test_spray_coat_liner_is_conformal_in_thin_passes(line: Line) -> None:
     """000 step 7: a PI liner in AR 2 features; thin passes and a hot chuck cover the walls."""
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    r = (await d.run(Job(new_job_id("spray"), "spray_coat", SPRAY))).results
-    top = r["top_thickness"]
-    assert top == pytest.approx(2, rel=0.05)
-    side, bottom = spray_profile_um(top, 6, 2, 60)
-    assert r["sidewall_thickness"] == pytest.approx(side, rel=1e-6)
-    assert r["bottom_thickness"] == pytest.approx(bottom, rel=1e-6)
-    assert r["step_coverage"] == pytest.approx(100 * side / top, rel=1e-6)
-    assert 40 < r["step_coverage"] < 60
-    assert r["material_used"] == pytest.approx(spray_material_ml(2, 300), rel=1e-6)
-    assert r["duration"] == pytest.approx(spray_seconds(6, 300, 120) / 60, rel=1e-7)
-    spent = before["supply_polyimide"] - (await levels(d))["supply_polyimide"]
-    assert spent == pytest.approx(r["material_used"], abs=0.01)
-    one = await d.run(Job(new_job_id("spray"), "spray_coat", {**SPRAY, "passes": "1"}))
-    many = {**SPRAY, "passes": "12", "chuck_temp": "80 °C"}
-    best = (await d.run(Job(new_job_id("spray"), "spray_coat", many))).results
-    assert one.results["step_coverage"] < r["step_coverage"] < best["step_coverage"]
-    flat = {**SPRAY, "aspect_ratio": "0"}
-    f = (await d.run(Job(new_job_id("spray"), "spray_coat", flat))).results
-    assert f["bottom_thickness"] == pytest.approx(f["top_thickness"], rel=1e-7)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        r = (await d.run(Job(new_job_id("spray"), "spray_coat", SPRAY))).results
+        top = r["top_thickness"]
+        assert top == pytest.approx(2, rel=0.05)
+        side, bottom = spray_profile_um(top, 6, 2, 60)
+        assert r["sidewall_thickness"] == pytest.approx(side, rel=1e-6)
+        assert r["bottom_thickness"] == pytest.approx(bottom, rel=1e-6)
+        assert r["step_coverage"] == pytest.approx(100 * side / top, rel=1e-6)
+        assert 40 < r["step_coverage"] < 60
+        assert r["material_used"] == pytest.approx(spray_material_ml(2, 300), rel=1e-6)
+        assert r["duration"] == pytest.approx(spray_seconds(6, 300, 120) / 60, rel=1e-7)
+        spent = before["supply_polyimide"] - (await levels(d))["supply_polyimide"]
+        assert spent == pytest.approx(r["material_used"], abs=0.01)
+        one = await d.run(Job(new_job_id("spray"), "spray_coat", {**SPRAY, "passes": "1"}))
+        many = {**SPRAY, "passes": "12", "chuck_temp": "80 °C"}
+        best = (await d.run(Job(new_job_id("spray"), "spray_coat", many))).results
+        assert one.results["step_coverage"] < r["step_coverage"] < best["step_coverage"]
+        flat = {**SPRAY, "aspect_ratio": "0"}
+        f = (await d.run(Job(new_job_id("spray"), "spray_coat", flat))).results
+        assert f["bottom_thickness"] == pytest.approx(f["top_thickness"], rel=1e-7)
 
 
 async def test_capillary_underfill_follows_washburn(line: Line) -> None:
     """001 step 6: 400 dies of 10 mm, 50 µm gap, at 90 °C."""
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    res = await d.run(Job(new_job_id("uf"), "dispense", UNDERFILL))
-    r = res.results
-    fill = washburn_seconds("UNDERFILL", 90, 10, 50)
-    assert r["fill_time"] == pytest.approx(fill, rel=1e-6)
-    assert 30 < r["fill_time"] < 120  # t = 3μL²/(hγcosθ), μ ≈ 0.27 Pa·s at 90 °C
-    assert r["fill_fraction"] == 100
-    assert r["viscosity"] == pytest.approx(1000 * viscosity_pa_s("UNDERFILL", 90), rel=1e-6)
-    assert r["dispensed"] == pytest.approx(7, rel=0.03)
-    assert r["fillet"] == pytest.approx(fillet_um(r["dispensed"] - gap_volume_ul(10, 50), 10))
-    assert 250 < r["fillet"] < 450
-    assert 0 < r["voids"] < 2 and r["footprint"] == 0
-    flow = auto_flow_ml_min("G22", viscosity_pa_s("UNDERFILL", 40))
-    assert r["flow_rate"] == pytest.approx(flow, rel=1e-6)
-    assert r["pressure"] == pytest.approx(300, rel=1e-6)  # half the 600 kPa limit
-    assert r["duration"] == pytest.approx(dispense_seconds(7, 400, flow, fill) / 60, rel=1e-6)
-    used = 7 * 400 / 1000 + PURGE_ML
-    assert r["material_used"] == pytest.approx(used, rel=1e-7)
-    spent = before["supply_underfill"] - (await levels(d))["supply_underfill"]
-    assert spent == pytest.approx(used, abs=0.01)
-    # a hotter stage thins the underfill: faster flow
-    hot_params = {**UNDERFILL, "sites": "1", "substrate_temp": "110 °C"}
-    hot = await d.run(Job(new_job_id("uf"), "dispense", hot_params))
-    assert hot.results["fill_time"] == pytest.approx(
-        washburn_seconds("UNDERFILL", 110, 10, 50), rel=1e-6
-    )
-    assert hot.results["fill_time"] < r["fill_time"] / 2
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        res = await d.run(Job(new_job_id("uf"), "dispense", UNDERFILL))
+        r = res.results
+        fill = washburn_seconds("UNDERFILL", 90, 10, 50)
+        assert r["fill_time"] == pytest.approx(fill, rel=1e-6)
+        assert 30 < r["fill_time"] < 120  # t = 3μL²/(hγcosθ), μ ≈ 0.27 Pa·s at 90 °C
+        assert r["fill_fraction"] == 100
+        assert r["viscosity"] == pytest.approx(1000 * viscosity_pa_s("UNDERFILL", 90), rel=1e-6)
+        assert r["dispensed"] == pytest.approx(7, rel=0.03)
+        assert r["fillet"] == pytest.approx(fillet_um(r["dispensed"] - gap_volume_ul(10, 50), 10))
+        assert 250 < r["fillet"] < 450
+        assert 0 < r["voids"] < 2 and r["footprint"] == 0
+        flow = auto_flow_ml_min("G22", viscosity_pa_s("UNDERFILL", 40))
+        assert r["flow_rate"] == pytest.approx(flow, rel=1e-6)
+        assert r["pressure"] == pytest.approx(300, rel=1e-6)  # half the 600 kPa limit
+        assert r["duration"] == pytest.approx(dispense_seconds(7, 400, flow, fill) / 60, rel=1e-6)
+        used = 7 * 400 / 1000 + PURGE_ML
+        assert r["material_used"] == pytest.approx(used, rel=1e-7)
+        spent = before["supply_underfill"] - (await levels(d))["supply_underfill"]
+        assert spent == pytest.approx(used, abs=0.01)
+        # a hotter stage thins the underfill: faster flow
+        hot_params = {**UNDERFILL, "sites": "1", "substrate_temp": "110 °C"}
+        hot = await d.run(Job(new_job_id("uf"), "dispense", hot_params))
+        assert hot.results["fill_time"] == pytest.approx(
+            washburn_seconds("UNDERFILL", 110, 10, 50), rel=1e-6
+        )
+        assert hot.results["fill_time"] < r["fill_time"] / 2
 
 
 async def test_underfill_gels_before_filling_a_long_narrow_gap(line: Line) -> None:
     """30 mm die, 10 µm gap: at 110 °C the snap cure gels (15 min) before the front arrives;
     at 90 °C the flow is slower but the gel time longer, and the gap fills."""
-    d = await connected(line, TOOL)
-    narrow = {**UNDERFILL, "volume": "10 µL", "sites": "1", "gap": "10 µm",
-              "flow_length": "30 mm", "substrate_temp": "110 °C"}  # fmt: skip
-    r = (await d.run(Job(new_job_id("gel"), "dispense", narrow))).results
-    fill, gel = washburn_seconds("UNDERFILL", 110, 30, 10), gel_seconds("UNDERFILL", 110)
-    assert fill > gel
-    assert r["fill_time"] == pytest.approx(gel, rel=1e-6)
-    assert r["fill_fraction"] == pytest.approx(100 * fill_fraction(fill, gel), rel=1e-6)
-    assert r["fill_fraction"] < 95 and r["voids"] > 100 - r["fill_fraction"]
-    assert await warnings(d) == ["UNDERFILL_INCOMPLETE"]
-    cool = {**narrow, "substrate_temp": "90 °C"}
-    r = (await d.run(Job(new_job_id("gel"), "dispense", cool))).results
-    assert r["fill_fraction"] == 100
-    assert r["fill_time"] == pytest.approx(washburn_seconds("UNDERFILL", 90, 30, 10), rel=1e-6)
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        narrow = {**UNDERFILL, "volume": "10 µL", "sites": "1", "gap": "10 µm",
+                  "flow_length": "30 mm", "substrate_temp": "110 °C"}  # fmt: skip
+        r = (await d.run(Job(new_job_id("gel"), "dispense", narrow))).results
+        fill, gel = washburn_seconds("UNDERFILL", 110, 30, 10), gel_seconds("UNDERFILL", 110)
+        assert fill > gel
+        assert r["fill_time"] == pytest.approx(gel, rel=1e-6)
+        assert r["fill_fraction"] == pytest.approx(100 * fill_fraction(fill, gel), rel=1e-6)
+        assert r["fill_fraction"] < 95 and r["voids"] > 100 - r["fill_fraction"]
+        assert await warnings(d) == ["UNDERFILL_INCOMPLETE"]
+        cool = {**narrow, "substrate_temp": "90 °C"}
+        r = (await d.run(Job(new_job_id("gel"), "dispense", cool))).results
+        assert r["fill_fraction"] == 100
+        assert r["fill_time"] == pytest.approx(washburn_seconds("UNDERFILL", 90, 30, 10), rel=1e-6)
+        assert not await warnings(d)
 
 
 async def test_adhesive_dots_and_lines(line: Line) -> None:
     """001/003: adhesive for a heat spreader (dots) and a stiffener ring (lines)."""
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    dots = {"material": "ADHESIVE", "pattern": "DOT", "volume": "2 µL", "sites": "100"}
-    r = (await d.run(Job(new_job_id("dot"), "dispense", dots))).results
-    assert r["footprint"] == pytest.approx(dot_diameter_um("ADHESIVE", r["dispensed"]), rel=1e-6)
-    # the spherical cap of that base at the adhesive's 65° contact angle holds the volume
-    a, th = r["footprint"] / 2 * 1e-3, math.radians(RHEOLOGY["ADHESIVE"][2])
-    cap = math.pi * a**3 / 3 * (2 + math.cos(th)) * (1 - math.cos(th)) ** 2 / math.sin(th) ** 3
-    assert cap == pytest.approx(r["dispensed"], rel=1e-6)  # mm³ = µL
-    assert r["fill_time"] == 0 and r["voids"] == 0 and r["fillet"] == 0
-    lines = {"material": "ADHESIVE", "pattern": "LINE", "volume": "20 µL", "sites": "4",
-             "line_length": "40 mm"}  # fmt: skip
-    r2 = (await d.run(Job(new_job_id("line"), "dispense", lines))).results
-    assert r2["footprint"] == pytest.approx(
-        line_width_um("ADHESIVE", r2["dispensed"], 40), rel=1e-6
-    )
-    w = r2["footprint"] / 2 * 1e-3  # half width, mm
-    segment = w**2 * (th - math.sin(th) * math.cos(th)) / math.sin(th) ** 2
-    assert segment * 40 == pytest.approx(r2["dispensed"], rel=1e-6)
-    spent = before["supply_adhesive"] - (await levels(d))["supply_adhesive"]
-    assert spent == pytest.approx(0.2 + 0.08 + 2 * PURGE_ML, abs=0.01)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        dots = {"material": "ADHESIVE", "pattern": "DOT", "volume": "2 µL", "sites": "100"}
+        r = (await d.run(Job(new_job_id("dot"), "dispense", dots))).results
+        assert r["footprint"] == pytest.approx(
+            dot_diameter_um("ADHESIVE", r["dispensed"]), rel=1e-6
+        )
+        # the spherical cap of that base at the adhesive's 65° contact angle holds the volume
+        a, th = r["footprint"] / 2 * 1e-3, math.radians(RHEOLOGY["ADHESIVE"][2])
+        cap = math.pi * a**3 / 3 * (2 + math.cos(th)) * (1 - math.cos(th)) ** 2 / math.sin(th) ** 3
+        assert cap == pytest.approx(r["dispensed"], rel=1e-6)  # mm³ = µL
+        assert r["fill_time"] == 0 and r["voids"] == 0 and r["fillet"] == 0
+        lines = {"material": "ADHESIVE", "pattern": "LINE", "volume": "20 µL", "sites": "4",
+                 "line_length": "40 mm"}  # fmt: skip
+        r2 = (await d.run(Job(new_job_id("line"), "dispense", lines))).results
+        assert r2["footprint"] == pytest.approx(
+            line_width_um("ADHESIVE", r2["dispensed"], 40), rel=1e-6
+        )
+        w = r2["footprint"] / 2 * 1e-3  # half width, mm
+        segment = w**2 * (th - math.sin(th) * math.cos(th)) / math.sin(th) ** 2
+        assert segment * 40 == pytest.approx(r2["dispensed"], rel=1e-6)
+        spent = before["supply_adhesive"] - (await levels(d))["supply_adhesive"]
+        assert spent == pytest.approx(0.2 + 0.08 + 2 * PURGE_ML, abs=0.01)
 
 
 async def test_encapsulant_fill(line: Line) -> None:
     """002 EF: epoxy filled between the partition walls."""
-    d = await connected(line, TOOL)
-    fill = {"material": "EPOXY", "pattern": "FILL", "volume": "0.5 µL", "sites": "2000"}
-    r = (await d.run(Job(new_job_id("fill"), "dispense", fill))).results
-    v = fill_voids_pct("EPOXY", 90)
-    assert v / math.exp(1) < r["voids"] < v * math.exp(1)  # lognormal σ 0.2
-    assert r["fill_fraction"] == 100 and r["fill_time"] == 0 and r["footprint"] == 0
-    assert r["material_used"] == pytest.approx(1.0 + PURGE_ML, rel=1e-7)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        fill = {"material": "EPOXY", "pattern": "FILL", "volume": "0.5 µL", "sites": "2000"}
+        r = (await d.run(Job(new_job_id("fill"), "dispense", fill))).results
+        v = fill_voids_pct("EPOXY", 90)
+        assert v / math.exp(1) < r["voids"] < v * math.exp(1)  # lognormal σ 0.2
+        assert r["fill_fraction"] == 100 and r["fill_time"] == 0 and r["footprint"] == 0
+        assert r["material_used"] == pytest.approx(1.0 + PURGE_ML, rel=1e-7)
 
 
 async def test_stencil_print_transfers_paste(line: Line) -> None:
     """002 CB: conductive paste bodies; the printed height is stencil × transfer efficiency."""
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    used = next(c for c in COATER.consumables if c.name == "stencil_cycles")
-    share = before["stencil_cycles"] / used.limit
-    r = (await d.run(Job(new_job_id("print"), "print", PASTE))).results
-    assert r["area_ratio"] == pytest.approx(0.75) == area_ratio(0.15, 50)
-    te = transfer_efficiency(0.75, 40, share)
-    assert r["transfer_efficiency"] == pytest.approx(100 * te, rel=0.05)
-    assert 70 < r["transfer_efficiency"] < 90  # the reference's 0.7–0.9
-    assert r["printed_thickness"] == pytest.approx(50 * r["transfer_efficiency"] / 100, rel=1e-6)
-    paste = wafer_area_cm2(300) * 0.05 * r["printed_thickness"] * 1e-4 * (1 + PRINT_WASTE)
-    assert r["material_used"] == pytest.approx(paste, rel=1e-6)
-    assert r["duration"] == pytest.approx(print_seconds(300, 40) / 60, rel=1e-7)
-    after = await levels(d)
-    assert after["stencil_cycles"] == before["stencil_cycles"] + 1
-    assert before["supply_paste"] - after["supply_paste"] == pytest.approx(paste, abs=0.01)
-    # wafer-back TC epoxy (001 step 3) through a full-area opening: the top of the range
-    back = {"material": "TC_EPOXY", "stencil_thickness": "75 µm", "aperture": "290 mm",
-            "open_area": "93 %"}  # fmt: skip
-    b = (await d.run(Job(new_job_id("print"), "print", back))).results
-    assert b["transfer_efficiency"] == pytest.approx(88, rel=0.05)
-    fast = await d.run(Job(new_job_id("print"), "print", {**PASTE, "squeegee_speed": "150 mm/s"}))
-    assert fast.results["transfer_efficiency"] < 0.95 * r["transfer_efficiency"]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        used = next(c for c in COATER.consumables if c.name == "stencil_cycles")
+        share = before["stencil_cycles"] / used.limit
+        r = (await d.run(Job(new_job_id("print"), "print", PASTE))).results
+        assert r["area_ratio"] == pytest.approx(0.75) == area_ratio(0.15, 50)
+        te = transfer_efficiency(0.75, 40, share)
+        assert r["transfer_efficiency"] == pytest.approx(100 * te, rel=0.05)
+        assert 70 < r["transfer_efficiency"] < 90  # the reference's 0.7–0.9
+        assert r["printed_thickness"] == pytest.approx(
+            50 * r["transfer_efficiency"] / 100, rel=1e-6
+        )
+        paste = wafer_area_cm2(300) * 0.05 * r["printed_thickness"] * 1e-4 * (1 + PRINT_WASTE)
+        assert r["material_used"] == pytest.approx(paste, rel=1e-6)
+        assert r["duration"] == pytest.approx(print_seconds(300, 40) / 60, rel=1e-7)
+        after = await levels(d)
+        assert after["stencil_cycles"] == before["stencil_cycles"] + 1
+        assert before["supply_paste"] - after["supply_paste"] == pytest.approx(paste, abs=0.01)
+        # wafer-back TC epoxy (001 step 3) through a full-area opening: the top of the range
+        back = {"material": "TC_EPOXY", "stencil_thickness": "75 µm", "aperture": "290 mm",
+                "open_area": "93 %"}  # fmt: skip
+        b = (await d.run(Job(new_job_id("print"), "print", back))).results
+        assert b["transfer_efficiency"] == pytest.approx(88, rel=0.05)
+        fast = await d.run(
+            Job(new_job_id("print"), "print", {**PASTE, "squeegee_speed": "150 mm/s"})
+        )
+        assert fast.results["transfer_efficiency"] < 0.95 * r["transfer_efficiency"]
 
 
 async def test_bcb_soft_cure_is_incomplete_and_warns(line: Line) -> None:
     """BCB is not loaded, but the oven cures whatever the wafer carries."""
-    d = await connected(line, TOOL)
-    soft = {"material": "BCB", "temp": "210 °C", "time": "40 min"}
-    r = (await d.run(Job(new_job_id("bcb"), "cure", soft))).results
-    assert r["degree_of_cure"] == pytest.approx(
-        100 * degree_of_cure("BCB", r["temp_measured"], 40), rel=1e-6
-    )
-    assert 70 < r["degree_of_cure"] < 82
-    assert await warnings(d) == ["INCOMPLETE_CURE"]
-    hard = (await d.run(Job(new_job_id("bcb"), "cure", {**soft, "temp": "250 °C"}))).results
-    assert hard["degree_of_cure"] > 99 and hard["tg"] > r["tg"]
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        soft = {"material": "BCB", "temp": "210 °C", "time": "40 min"}
+        r = (await d.run(Job(new_job_id("bcb"), "cure", soft))).results
+        assert r["degree_of_cure"] == pytest.approx(
+            100 * degree_of_cure("BCB", r["temp_measured"], 40), rel=1e-6
+        )
+        assert 70 < r["degree_of_cure"] < 82
+        assert await warnings(d) == ["INCOMPLETE_CURE"]
+        hard = (await d.run(Job(new_job_id("bcb"), "cure", {**soft, "temp": "250 °C"}))).results
+        assert hard["degree_of_cure"] > 99 and hard["tg"] > r["tg"]
+        assert not await warnings(d)
 
 
 async def test_epoxy_b_stage_then_full_cure_in_air(line: Line) -> None:
     """000 step 2: epoxy adhesive B-staged before bonding, cured after (no purge in air)."""
-    d = await connected(line, TOOL)
-    b = {"material": "EPOXY", "stage": "B_STAGE", "temp": "100 °C", "time": "10 min",
-         "atmosphere": "AIR", "thickness": "20 µm"}  # fmt: skip
-    r = (await d.run(Job(new_job_id("bst"), "cure", b))).results
-    assert r["degree_of_cure"] == pytest.approx(
-        100 * degree_of_cure("EPOXY", r["temp_measured"], 10), rel=1e-6
-    )
-    assert 5 < r["degree_of_cure"] < 30
-    assert r["o2_measured"] == 209_000
-    assert r["duration"] == pytest.approx(cure_minutes(100, 10), rel=1e-7)  # no purge
-    assert r["cured_thickness"] == pytest.approx(20 * (1 - 0.03 * r["degree_of_cure"] / 100))
-    full = {**b, "stage": "FULL", "temp": "165 °C", "time": "1 h"}
-    f = (await d.run(Job(new_job_id("full"), "cure", full))).results
-    assert f["degree_of_cure"] > 97 and 0.02 < 20 - f["cured_thickness"] < 0.7
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        b = {"material": "EPOXY", "stage": "B_STAGE", "temp": "100 °C", "time": "10 min",
+             "atmosphere": "AIR", "thickness": "20 µm"}  # fmt: skip
+        r = (await d.run(Job(new_job_id("bst"), "cure", b))).results
+        assert r["degree_of_cure"] == pytest.approx(
+            100 * degree_of_cure("EPOXY", r["temp_measured"], 10), rel=1e-6
+        )
+        assert 5 < r["degree_of_cure"] < 30
+        assert r["o2_measured"] == 209_000
+        assert r["duration"] == pytest.approx(cure_minutes(100, 10), rel=1e-7)  # no purge
+        assert r["cured_thickness"] == pytest.approx(20 * (1 - 0.03 * r["degree_of_cure"] / 100))
+        full = {**b, "stage": "FULL", "temp": "165 °C", "time": "1 h"}
+        f = (await d.run(Job(new_job_id("full"), "cure", full))).results
+        assert f["degree_of_cure"] > 97 and 0.02 < 20 - f["cured_thickness"] < 0.7
+        assert not await warnings(d)
 
 
 async def test_dispense_warns_when_the_material_nears_its_pot_life(line: Line) -> None:
-    d = await connected(line, TOOL)
-    aged = {**UNDERFILL, "sites": "10", "pot_age": "20 h"}  # 83 % of 24 h
-    r = (await d.run(Job(new_job_id("aged"), "dispense", aged))).results
-    assert r["viscosity"] == pytest.approx(
-        1000 * viscosity_pa_s("UNDERFILL", 90) * 2 ** (20 / 24), rel=1e-6
-    )
-    assert r["fill_time"] > washburn_seconds("UNDERFILL", 90, 10, 50) * 1.7
-    assert await warnings(d) == ["POT_LIFE_WARNING"]
-    await d.close()
+    async with connected(line, TOOL) as d:
+        aged = {**UNDERFILL, "sites": "10", "pot_age": "20 h"}  # 83 % of 24 h
+        r = (await d.run(Job(new_job_id("aged"), "dispense", aged))).results
+        assert r["viscosity"] == pytest.approx(
+            1000 * viscosity_pa_s("UNDERFILL", 90) * 2 ** (20 / 24), rel=1e-6
+        )
+        assert r["fill_time"] > washburn_seconds("UNDERFILL", 90, 10, 50) * 1.7
+        assert await warnings(d) == ["POT_LIFE_WARNING"]
 
 
 @pytest.mark.parametrize(
@@ -413,79 +411,75 @@ async def test_dispense_warns_when_the_material_nears_its_pot_life(line: Line) -
     ],
 )  # fmt: skip
 async def test_physics_alarms_stop_the_job(line: Line, params: dict[str, str], code: int) -> None:
-    d = await connected(line, TOOL)
-    job = Job(new_job_id("alarm"), "dispense", params)
-    try:
-        with pytest.raises(ToolAlarm) as e:
-            await d.run(job)
-        assert e.value.code == code and e.value.text == COATER.alarm(code).text
-        assert (await d.result(job.job_id)).state is JobState.ALARM
-        st = await d.status()
-        assert st.state is ToolState.ALARM and [a.code for a in st.alarms] == [code]
-    finally:
-        await d.clear_alarms()
-    assert (await d.status()).state is ToolState.IDLE
-    await d.close()
+    async with connected(line, TOOL) as d:
+        job = Job(new_job_id("alarm"), "dispense", params)
+        try:
+            with pytest.raises(ToolAlarm) as e:
+                await d.run(job)
+            assert e.value.code == code and e.value.text == COATER.alarm(code).text
+            assert (await d.result(job.job_id)).state is JobState.ALARM
+            st = await d.status()
+            assert st.state is ToolState.ALARM and [a.code for a in st.alarms] == [code]
+        finally:
+            await d.clear_alarms()
+        assert (await d.status()).state is ToolState.IDLE
 
 
 async def test_pot_life_runs_out_during_a_long_job(line: Line, sim_line: SimLine) -> None:
     """Paste 47 h after thaw (48 h pot life), ~2 h of hole filling: the tool alarms where the
     material expires, and only the paste dispensed until then is used."""
-    d = await connected(line, TOOL)
-    before = await levels(d)
-    holes = {"material": "CONDUCTIVE_PASTE", "pattern": "FILL", "volume": "20 nL",
-             "sites": "20000", "pot_age": "47 h"}  # fmt: skip
-    job = Job(new_job_id("expire"), "dispense", holes)
-    try:
-        with pytest.raises(ToolAlarm) as e:
-            await d.run(job)
-        assert e.value.code == 604
-        flow = auto_flow_ml_min("G22", viscosity_pa_s("CONDUCTIVE_PASTE", 40, 47))
-        hours = dispense_seconds(0.02, 20000, flow, 0.0) / 3600
-        expires = 100 * (POT_LIFE_H["CONDUCTIVE_PASTE"] - 47) / hours
-        assert 50 < expires < 56
-        planned = sim_line.sim(TOOL).jobs[job.job_id].plan
-        assert planned is not None and planned.alarm is not None
-        assert planned.alarm[1] == pytest.approx(expires / 100, rel=1e-9)
-        # the alarm fires on the event loop at (or just after) that point
-        progress = (await d.job_progress(job.job_id)).progress
-        assert expires - 0.1 <= progress < 100
-        spent = before["supply_paste"] - (await levels(d))["supply_paste"]
-        assert spent == pytest.approx((0.4 + PURGE_ML) * progress / 100, abs=0.01)
-    finally:
-        await d.clear_alarms()
-    await d.close()
+    async with connected(line, TOOL) as d:
+        before = await levels(d)
+        holes = {"material": "CONDUCTIVE_PASTE", "pattern": "FILL", "volume": "20 nL",
+                 "sites": "20000", "pot_age": "47 h"}  # fmt: skip
+        job = Job(new_job_id("expire"), "dispense", holes)
+        try:
+            with pytest.raises(ToolAlarm) as e:
+                await d.run(job)
+            assert e.value.code == 604
+            flow = auto_flow_ml_min("G22", viscosity_pa_s("CONDUCTIVE_PASTE", 40, 47))
+            hours = dispense_seconds(0.02, 20000, flow, 0.0) / 3600
+            expires = 100 * (POT_LIFE_H["CONDUCTIVE_PASTE"] - 47) / hours
+            assert 50 < expires < 56
+            planned = sim_line.sim(TOOL).jobs[job.job_id].plan
+            assert planned is not None and planned.alarm is not None
+            assert planned.alarm[1] == pytest.approx(expires / 100, rel=1e-9)
+            # the alarm fires on the event loop at (or just after) that point
+            progress = (await d.job_progress(job.job_id)).progress
+            assert expires - 0.1 <= progress < 100
+            spent = before["supply_paste"] - (await levels(d))["supply_paste"]
+            assert spent == pytest.approx((0.4 + PURGE_ML) * progress / 100, abs=0.01)
+        finally:
+            await d.clear_alarms()
 
 
 async def test_oven_cannot_purge_below_its_floor(line: Line, sim_line: SimLine) -> None:
     """O₂ limit 10 ppm, under the oven's ≈12 ppm N₂ floor: the purge times out after 60 min."""
-    d = await connected(line, TOOL)
-    job = Job(new_job_id("o2"), "cure", {**CURE, "o2": "10 ppm"})
-    try:
-        with pytest.raises(ToolAlarm) as e:
-            await d.run(job)
-        assert e.value.code == 606 and e.value.text == COATER.alarm(606).text
-        timeout = PURGE_TIMEOUT_MIN / cure_minutes(350, 60, PURGE_TIMEOUT_MIN)
-        planned = sim_line.sim(TOOL).jobs[job.job_id].plan
-        assert planned is not None and planned.alarm is not None
-        assert planned.alarm[0] == 606 and planned.alarm[1] == pytest.approx(timeout)
-        progress = (await d.job_progress(job.job_id)).progress
-        assert 100 * timeout - 0.1 <= progress < 100
-    finally:
-        await d.clear_alarms()
-    assert purge_minutes(15) < PURGE_TIMEOUT_MIN < purge_minutes(12)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        job = Job(new_job_id("o2"), "cure", {**CURE, "o2": "10 ppm"})
+        try:
+            with pytest.raises(ToolAlarm) as e:
+                await d.run(job)
+            assert e.value.code == 606 and e.value.text == COATER.alarm(606).text
+            timeout = PURGE_TIMEOUT_MIN / cure_minutes(350, 60, PURGE_TIMEOUT_MIN)
+            planned = sim_line.sim(TOOL).jobs[job.job_id].plan
+            assert planned is not None and planned.alarm is not None
+            assert planned.alarm[0] == 606 and planned.alarm[1] == pytest.approx(timeout)
+            progress = (await d.job_progress(job.job_id)).progress
+            assert 100 * timeout - 0.1 <= progress < 100
+        finally:
+            await d.clear_alarms()
+        assert purge_minutes(15) < PURGE_TIMEOUT_MIN < purge_minutes(12)
 
 
 async def test_injected_facility_alarm(line: Line, sim_line: SimLine) -> None:
-    d = await connected(line, TOOL)
-    sim_line.fault(TOOL, "alarm", code=605, at=0.3)
-    with pytest.raises(ToolAlarm) as e:
-        await d.run(Job(new_job_id("exh"), "spin_coat", SPIN))
-    assert e.value.code == 605 and "exhaust" in e.value.text
-    await d.clear_alarms()
-    assert (await d.status()).state is ToolState.IDLE
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim_line.fault(TOOL, "alarm", code=605, at=0.3)
+        with pytest.raises(ToolAlarm) as e:
+            await d.run(Job(new_job_id("exh"), "spin_coat", SPIN))
+        assert e.value.code == 605 and "exhaust" in e.value.text
+        await d.clear_alarms()
+        assert (await d.status()).state is ToolState.IDLE
 
 
 @pytest.mark.parametrize(
@@ -551,111 +545,106 @@ async def test_bad_parameters_are_refused_before_sending(
     error: type[Exception],
     words: list[str],
 ) -> None:
-    d = await connected(line, TOOL)
-    sim = sim_line.sim(TOOL)
-    jobs_before = len(sim.jobs)
-    merged = {k: v for k, v in {**BASE.get(op, {}), **params}.items() if v is not None}
-    with pytest.raises(error) as e:
-        await d.start(Job(new_job_id("bad"), op, merged))
-    for w in words:
-        assert w in str(e.value)
-    if op != "anneal":
-        assert str(e.value).startswith(TOOL)
-    assert len(sim.jobs) == jobs_before  # nothing reached the tool
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim = sim_line.sim(TOOL)
+        jobs_before = len(sim.jobs)
+        merged = {k: v for k, v in {**BASE.get(op, {}), **params}.items() if v is not None}
+        with pytest.raises(error) as e:
+            await d.start(Job(new_job_id("bad"), op, merged))
+        for w in words:
+            assert w in str(e.value)
+        if op != "anneal":
+            assert str(e.value).startswith(TOOL)
+        assert len(sim.jobs) == jobs_before  # nothing reached the tool
 
 
 async def test_units_convert_before_sending(line: Line) -> None:
-    d = await connected(line, TOOL)
-    params = {"material": "PR_THIN", "spin_speed": "4 krpm", "spin_time": "0.5 min",
-              "softbake_time": "1.5 min", "dispense_volume": "2000 uL"}  # fmt: skip
-    r = (await d.run(Job(new_job_id("units"), "spin_coat", params))).results
-    assert r["thickness"] == pytest.approx(spin_thickness_um("PR_THIN", 4000, 30), rel=0.05)
-    assert r["material_used"] == 2.0
-    assert r["duration"] == pytest.approx(spin_seconds(30, 90, True) / 60, rel=1e-7)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        params = {"material": "PR_THIN", "spin_speed": "4 krpm", "spin_time": "0.5 min",
+                  "softbake_time": "1.5 min", "dispense_volume": "2000 uL"}  # fmt: skip
+        r = (await d.run(Job(new_job_id("units"), "spin_coat", params))).results
+        assert r["thickness"] == pytest.approx(spin_thickness_um("PR_THIN", 4000, 30), rel=0.05)
+        assert r["material_used"] == 2.0
+        assert r["duration"] == pytest.approx(spin_seconds(30, 90, True) / 60, rel=1e-7)
 
 
 async def test_tool_enforces_its_setup_too(line: Line, sim_line: SimLine) -> None:
     """A material unloaded behind the driver's back is refused by the tool (SCPI -241)."""
-    d = await connected(line, TOOL)
-    sim = sim_line.sim(TOOL)
-    saved = sim.setup["materials"]
-    sim.setup["materials"] = tuple(m for m in saved if m != "PR_THIN")
-    try:
-        job = {"material": "PR_THIN", "spin_speed": "4000 rpm"}
-        with pytest.raises(ValueRefused) as e:
-            await d.start(Job(new_job_id("gone"), "spin_coat", job))
-        assert e.value.code == -241 and "PR_THIN" in str(e.value)
-        with pytest.raises(ParameterError, match="not set up"):
-            await d.start(Job(new_job_id("gone"), "spin_coat", job))
-    finally:
-        sim.setup["materials"] = saved
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim = sim_line.sim(TOOL)
+        saved = sim.setup["materials"]
+        sim.setup["materials"] = tuple(m for m in saved if m != "PR_THIN")
+        try:
+            job = {"material": "PR_THIN", "spin_speed": "4000 rpm"}
+            with pytest.raises(ValueRefused) as e:
+                await d.start(Job(new_job_id("gone"), "spin_coat", job))
+            assert e.value.code == -241 and "PR_THIN" in str(e.value)
+            with pytest.raises(ParameterError, match="not set up"):
+                await d.start(Job(new_job_id("gone"), "spin_coat", job))
+        finally:
+            sim.setup["materials"] = saved
 
 
 async def test_exhausted_supply_refuses_and_alarms(line: Line, sim_line: SimLine) -> None:
-    d = await connected(line, TOOL)
-    sim_line.fault(TOOL, "exhaust", consumable="supply_underfill")
-    with pytest.raises(ValueRefused, match="supply_underfill exhausted"):
-        await d.start(Job(new_job_id("ex"), "dispense", UNDERFILL))
-    st = await d.status()
-    assert st.state is ToolState.ALARM and [a.name for a in st.alarms] == ["SUPPLY_EMPTY"]
-    # other supplies are not affected by the alarm's cause, but the tool is in alarm
-    await d.replace_consumable("supply_underfill")
-    st = await d.status()
-    assert st.state is ToolState.IDLE and not st.alarms
-    assert next(c for c in st.consumables if c.name == "supply_underfill").level == 1000
-    assert (await d.run(Job(new_job_id("ex"), "dispense", UNDERFILL))).state is JobState.COMPLETE
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim_line.fault(TOOL, "exhaust", consumable="supply_underfill")
+        with pytest.raises(ValueRefused, match="supply_underfill exhausted"):
+            await d.start(Job(new_job_id("ex"), "dispense", UNDERFILL))
+        st = await d.status()
+        assert st.state is ToolState.ALARM and [a.name for a in st.alarms] == ["SUPPLY_EMPTY"]
+        # other supplies are not affected by the alarm's cause, but the tool is in alarm
+        await d.replace_consumable("supply_underfill")
+        st = await d.status()
+        assert st.state is ToolState.IDLE and not st.alarms
+        assert next(c for c in st.consumables if c.name == "supply_underfill").level == 1000
+        assert (
+            await d.run(Job(new_job_id("ex"), "dispense", UNDERFILL))
+        ).state is JobState.COMPLETE
 
 
 async def test_low_supply_warns(line: Line, sim_line: SimLine) -> None:
-    d = await connected(line, TOOL)
-    sim = sim_line.sim(TOOL)
-    saved = sim.levels["supply_resist"]
-    sim.levels["supply_resist"] = 300.0  # 7.5 % of 4 L
-    try:
-        assert await warnings(d) == ["SUPPLY_LOW"]
-        st = await d.status()
-        assert st.state is not ToolState.ALARM
-    finally:
-        sim.levels["supply_resist"] = saved
-    assert not await warnings(d)
-    await d.close()
+    async with connected(line, TOOL) as d:
+        sim = sim_line.sim(TOOL)
+        saved = sim.levels["supply_resist"]
+        sim.levels["supply_resist"] = 300.0  # 7.5 % of 4 L
+        try:
+            assert await warnings(d) == ["SUPPLY_LOW"]
+            st = await d.status()
+            assert st.state is not ToolState.ALARM
+        finally:
+            sim.levels["supply_resist"] = saved
+        assert not await warnings(d)
 
 
 async def test_worn_stencil_prints_thinner_then_must_be_replaced(
     line: Line, sim_line: SimLine
 ) -> None:
-    d = await connected(line, TOOL)
-    fresh = (await d.run(Job(new_job_id("st"), "print", PASTE))).results
-    sim = sim_line.sim(TOOL)
-    sim.levels["stencil_cycles"] = 19_000.0  # 95 % of its life
-    worn = (await d.run(Job(new_job_id("st"), "print", PASTE))).results
-    assert worn["transfer_efficiency"] == pytest.approx(
-        100 * transfer_efficiency(0.75, 40, 0.95), rel=0.05
-    )
-    assert await warnings(d) == ["STENCIL_LIFE_WARNING"]
-    assert worn["transfer_efficiency"] < fresh["transfer_efficiency"]
-    sim_line.fault(TOOL, "exhaust", consumable="stencil_cycles")
-    with pytest.raises(ValueRefused, match="stencil_cycles exhausted"):
-        await d.start(Job(new_job_id("st"), "print", PASTE))
-    assert [a.name for a in (await d.status()).alarms] == ["STENCIL_LIFE"]
-    await d.replace_consumable("stencil_cycles")
-    st = await d.status()
-    assert st.state is ToolState.IDLE and not st.warnings
-    assert next(c for c in st.consumables if c.name == "stencil_cycles").level == 0
-    await d.close()
+    async with connected(line, TOOL) as d:
+        fresh = (await d.run(Job(new_job_id("st"), "print", PASTE))).results
+        sim = sim_line.sim(TOOL)
+        sim.levels["stencil_cycles"] = 19_000.0  # 95 % of its life
+        worn = (await d.run(Job(new_job_id("st"), "print", PASTE))).results
+        assert worn["transfer_efficiency"] == pytest.approx(
+            100 * transfer_efficiency(0.75, 40, 0.95), rel=0.05
+        )
+        assert await warnings(d) == ["STENCIL_LIFE_WARNING"]
+        assert worn["transfer_efficiency"] < fresh["transfer_efficiency"]
+        sim_line.fault(TOOL, "exhaust", consumable="stencil_cycles")
+        with pytest.raises(ValueRefused, match="stencil_cycles exhausted"):
+            await d.start(Job(new_job_id("st"), "print", PASTE))
+        assert [a.name for a in (await d.status()).alarms] == ["STENCIL_LIFE"]
+        await d.replace_consumable("stencil_cycles")
+        st = await d.status()
+        assert st.state is ToolState.IDLE and not st.warnings
+        assert next(c for c in st.consumables if c.name == "stencil_cycles").level == 0
 
 
 async def test_result_by_id_after_later_jobs(line: Line) -> None:
-    d = await connected(line, TOOL)
-    first = await d.run(Job(new_job_id("first"), "spin_coat", SPIN))
-    await d.run(Job(new_job_id("second"), "spin_coat", {**SPIN, "spin_speed": "2000 rpm"}))
-    again = await d.result(first.job_id)
-    assert again.operation == "spin_coat" and again.results == first.results
-    await d.close()
+    async with connected(line, TOOL) as d:
+        first = await d.run(Job(new_job_id("first"), "spin_coat", SPIN))
+        await d.run(Job(new_job_id("second"), "spin_coat", {**SPIN, "spin_speed": "2000 rpm"}))
+        again = await d.result(first.job_id)
+        assert again.operation == "spin_coat" and again.results == first.results
 
 
 def test_needle_pressure_is_hagen_poiseuille() -> None:

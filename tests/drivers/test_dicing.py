@@ -23,55 +23,52 @@ WAFER = {
 
 
 async def test_single_cut_of_a_wafer(line: Line) -> None:
-    d = await connected(line, "DICE-1")
-    res = await d.run(Job(new_job_id("dice"), "dice", WAFER))
-    r = res.results
-    dies, cut = street_layout("ROUND", 300, 0, 5, 5)
-    assert r["die_count"] == dies
-    assert 2550 < dies < 2650  # 300 mm wafer, 5 mm dies, 3 mm edge exclusion
-    assert r["cut_length"] == pytest.approx(cut, rel=1e-5)
-    assert 30 + 4 <= r["kerf_width"] <= 30 + 10 + 8  # blade + 2·runout (+ wear)
-    assert r["chipping_back"] > 0 and r["chipping_front"] > 0
-    assert r["duration"] == pytest.approx((cut / 50 + cut / 300 * 0.4) / 60, rel=1e-3)
-    await d.close()
+    async with connected(line, "DICE-1") as d:
+        res = await d.run(Job(new_job_id("dice"), "dice", WAFER))
+        r = res.results
+        dies, cut = street_layout("ROUND", 300, 0, 5, 5)
+        assert r["die_count"] == dies
+        assert 2550 < dies < 2650  # 300 mm wafer, 5 mm dies, 3 mm edge exclusion
+        assert r["cut_length"] == pytest.approx(cut, rel=1e-5)
+        assert 30 + 4 <= r["kerf_width"] <= 30 + 10 + 8  # blade + 2·runout (+ wear)
+        assert r["chipping_back"] > 0 and r["chipping_front"] > 0
+        assert r["duration"] == pytest.approx((cut / 50 + cut / 300 * 0.4) / 60, rel=1e-3)
 
 
 async def test_faster_feed_chips_more(line: Line) -> None:
-    d = await connected(line, "DICE-1")
-    slow = await d.run(Job(new_job_id("dice"), "dice", {**WAFER, "feed": "10 mm/s"}))
-    fast = await d.run(Job(new_job_id("dice"), "dice", {**WAFER, "feed": "100 mm/s"}))
-    # h_m ∝ √v_f: 10× the feed gives ~3.2× the chipping (noise σ 15 %)
-    ratio = fast.results["chipping_front"] / slow.results["chipping_front"]
-    assert 2.0 < ratio < 5.0
-    await d.close()
+    async with connected(line, "DICE-1") as d:
+        slow = await d.run(Job(new_job_id("dice"), "dice", {**WAFER, "feed": "10 mm/s"}))
+        fast = await d.run(Job(new_job_id("dice"), "dice", {**WAFER, "feed": "100 mm/s"}))
+        # h_m ∝ √v_f: 10× the feed gives ~3.2× the chipping (noise σ 15 %)
+        ratio = fast.results["chipping_front"] / slow.results["chipping_front"]
+        assert 2.0 < ratio < 5.0
 
 
 async def test_step_cut_through_a_stack_panel(line: Line) -> None:
-    d = await connected(line, "DICE-1")
-    res = await d.run(
-        Job(
-            new_job_id("step"),
-            "dice",
-            {
-                **WAFER,
-                "mode": "STEP",
-                "blade": "RESIN_150",
-                "material": "SUBSTRATE",
-                "stack_thickness": "1.2 mm",
-                "cut_depth": "1230 µm",
-                "z1_depth": "400 µm",
-                "feed": "10 mm/s",
-                "work_shape": "RECT",
-                "work_width": "70 mm",
-                "work_length": "250 mm",
-                "die_x": "10 mm",
-                "die_y": "10 mm",
-            },
+    async with connected(line, "DICE-1") as d:
+        res = await d.run(
+            Job(
+                new_job_id("step"),
+                "dice",
+                {
+                    **WAFER,
+                    "mode": "STEP",
+                    "blade": "RESIN_150",
+                    "material": "SUBSTRATE",
+                    "stack_thickness": "1.2 mm",
+                    "cut_depth": "1230 µm",
+                    "z1_depth": "400 µm",
+                    "feed": "10 mm/s",
+                    "work_shape": "RECT",
+                    "work_width": "70 mm",
+                    "work_length": "250 mm",
+                    "die_x": "10 mm",
+                    "die_y": "10 mm",
+                },
+            )
         )
-    )
-    assert res.results["die_count"] == 7 * 25
-    assert res.results["cut_length"] == pytest.approx(2 * (8 * 250 + 26 * 70))
-    await d.close()
+        assert res.results["die_count"] == 7 * 25
+        assert res.results["cut_length"] == pytest.approx(2 * (8 * 250 + 26 * 70))
 
 
 @pytest.mark.parametrize(
@@ -86,18 +83,16 @@ async def test_step_cut_through_a_stack_panel(line: Line) -> None:
     ],
 )
 async def test_bad_cuts_are_refused(line: Line, params: dict[str, str], words: list[str]) -> None:
-    d = await connected(line, "DICE-1")
-    with pytest.raises(ParameterError) as e:
-        await d.start(Job(new_job_id("bad"), "dice", {**WAFER, **params}))
-    for w in words:
-        assert w in str(e.value)
-    await d.close()
+    async with connected(line, "DICE-1") as d:
+        with pytest.raises(ParameterError) as e:
+            await d.start(Job(new_job_id("bad"), "dice", {**WAFER, **params}))
+        for w in words:
+            assert w in str(e.value)
 
 
 async def test_blade_wear_accumulates(line: Line) -> None:
-    d = await connected(line, "DICE-1")
-    before = (await d.status()).consumables[0].level
-    res = await d.run(Job(new_job_id("wear"), "dice", WAFER))
-    after = (await d.status()).consumables[0].level
-    assert after - before == pytest.approx(res.results["blade_wear"], rel=1e-4)
-    await d.close()
+    async with connected(line, "DICE-1") as d:
+        before = (await d.status()).consumables[0].level
+        res = await d.run(Job(new_job_id("wear"), "dice", WAFER))
+        after = (await d.status()).consumables[0].level
+        assert after - before == pytest.approx(res.results["blade_wear"], rel=1e-4)

@@ -69,9 +69,8 @@ async def expected(d: ToolDriver, params: Mapping[str, object]) -> tuple[Model, 
 
 @pytest_asyncio.fixture
 async def wb(line: Line) -> AsyncIterator[ToolDriver]:
-    d = await connected(line, TOOL)
-    yield d
-    await d.close()
+    async with connected(line, TOOL) as d:
+        yield d
 
 
 @pytest_asyncio.fixture
