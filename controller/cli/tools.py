@@ -352,7 +352,7 @@ async def qualify(line: Line, as_json: bool) -> int:
 
     async def one(d: ToolDriver) -> tuple[ToolDriver, str, JobResult | str]:
         op, params = qualification_job(d)
-        job = Job(f"QUAL-{d.tool_id}-{int(time.time())}", op, params)
+        job = Job(f"QUAL-{d.tool_id[:12]}-{int(time.time())}#{secrets.token_hex(2)}", op, params)
         try:
             if as_json:
                 return d, op, await d.run(job)
