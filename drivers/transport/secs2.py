@@ -5,7 +5,7 @@ three length bytes (big-endian: the number of data bytes, or of elements for a l
 the data. Numbers are big-endian; A is ASCII; J is JIS-8 (JIS X 0201); C2 is UCS-2.
 
 Build items with the constructors named after their formats (`L(A("x"), U4(5))`); read them
-with the accessors (`item.items(2)`, `item.text()`, `item.int()`, ...), which check the
+with the accessors (`item.items(2)`, `item.text()`, `item.integer()`, ...), which check the
 format and raise `SecsFormatError` naming what was expected and what came, so a driver turns
 a reply of the wrong shape into one clear error instead of an IndexError deep in its logic.
 """
@@ -91,7 +91,7 @@ class Item:
         assert isinstance(self.value, bytes)
         return self.value
 
-    def ints(self) -> tuple[int, ...]:
+    def integers(self) -> tuple[int, ...]:
         """Values of an integer, binary or boolean item."""
         if self.fmt in _INTEGER or self.fmt is Fmt.BOOLEAN:
             return self.value  # type: ignore[return-value]
@@ -100,26 +100,26 @@ class Item:
             return tuple(self.value)
         raise SecsFormatError(f"expected an integer, got {self}")
 
-    def int(self) -> int:
+    def integer(self) -> int:
         """The one value of an integer, binary or boolean item."""
-        values = self.ints()
+        values = self.integers()
         if len(values) != 1:
             raise SecsFormatError(f"expected one integer, got {self}")
         return values[0]
 
-    def floats(self) -> tuple[float, ...]:
+    def numbers(self) -> tuple[float, ...]:
         """Values of a float or integer item, as floats."""
         if self.fmt in _FLOAT or self.fmt in _INTEGER:
-            return tuple(float(v) for v in self.value)  # type: ignore[union-attr]
+            return tuple(float(v) for v in self.value)  # type: ignore[arg-type]
         raise SecsFormatError(f"expected a number, got {self}")
 
-    def float(self) -> float:
-        values = self.floats()
+    def number(self) -> float:
+        values = self.numbers()
         if len(values) != 1:
             raise SecsFormatError(f"expected one number, got {self}")
         return values[0]
 
-    def bool(self) -> bool:
+    def boolean(self) -> bool:
         if self.fmt is not Fmt.BOOLEAN or len(self.value) != 1:
             raise SecsFormatError(f"expected one boolean, got {self}")
         return bool(self.value[0])
@@ -133,14 +133,14 @@ class Item:
             inner = " ".join(str(i) for i in self.items())
             return f"<L [{len(self.value)}]{' ' + inner if inner else ''}>"
         if self.fmt in _TEXT:
-            return f'<{self.fmt.name} "{self.value}">'
+            return f'<{self.fmt.name} "{self.text()}">'
         if self.fmt is Fmt.B:
             assert isinstance(self.value, bytes)
             return f"<B {' '.join(f'0x{b:02X}' for b in self.value)}>".replace(" >", ">")
         body = " ".join(
             ("T" if v else "F") if self.fmt is Fmt.BOOLEAN else f"{v:g}" if isinstance(v, float)
             else str(v)
-            for v in self.value  # type: ignore[union-attr]
+            for v in self.value
         )  # fmt: skip
         return f"<{self.fmt.name}{' ' + body if body else ''}>"
 

@@ -54,7 +54,7 @@ def test_s1f14_establish_communications_reply() -> None:
     # <L [2] <B 0x00> <L [2] <A "KERF-6000"> <A "1.0.0">>>
     wire = b"\x01\x02\x21\x01\x00\x01\x02\x41\x09KERF-6000\x41\x051.0.0"
     commack, ident = decode(wire).items(2)
-    assert commack.int() == 0
+    assert commack.integer() == 0
     assert [i.text() for i in ident.items(2)] == ["KERF-6000", "1.0.0"]
 
 
@@ -87,11 +87,11 @@ def test_accessors_check_the_shape() -> None:
     with pytest.raises(SecsFormatError, match=r"expected a list of 2, got <L \[1\] <A \"x\">>"):
         item.items(2)
     with pytest.raises(SecsFormatError, match="expected one integer"):
-        s.U4(1, 2).int()
+        s.U4(1, 2).integer()
     with pytest.raises(SecsFormatError, match="expected text"):
         s.U4(1).text()
-    assert s.B(4).int() == 4  # HCACK and friends are B
-    assert s.U2(7).float() == 7.0
+    assert s.B(4).integer() == 4  # HCACK and friends are B
+    assert s.U2(7).number() == 7.0
 
 
 def test_constructors_refuse_what_the_format_cannot_hold() -> None:
