@@ -311,7 +311,7 @@ def _encode_into(item: Item, out: bytearray) -> None:
         assert isinstance(value, str)
         data = value.encode("utf-16-be")
     elif fmt is Fmt.BOOLEAN:
-        data = bytes(1 if v else 0 for v in value)  # type: ignore[union-attr]
+        data = bytes(1 if v else 0 for v in value)
     else:
         data = struct.pack(f">{len(value)}{_NUMERIC[fmt]}", *value)
     out += _header(fmt, len(data))
