@@ -373,7 +373,14 @@ class HsmsConnection:
             if msg.stream == 9 and self._s9_fails_request(msg):
                 return
             if self.handler is not None:
-                await self.handler(self, msg)
+                try:
+                    await self.handler(self, msg)
+                except (ToolError, asyncio.CancelledError):
+                    raise
+                except Exception:  # a handler's bug must not take the link down
+                    log.exception("hsms.handler_failed", name=self.name, message=msg.name)
+                    if msg.wbit:
+                        self.reply(msg, None, function=0)
             elif msg.wbit:
                 self.reply(msg, None, function=0)
         elif st is SType.SELECT_REQ:
