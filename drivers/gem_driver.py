@@ -78,6 +78,7 @@ class GemDriver(ToolDriver):
         self.model_name = ""
         self.software_revision = ""
         self.terminal: list[str] = []  # operator messages from the tool (S10F1)
+        self.alarm_reports: list[tuple[int, bool]] = []  # (ALID, set) as the tool reported
         self._limits: dict[str, float] = {}
         self._verified: OrderedDict[str, None] = OrderedDict()  # PPIDs checked on the tool
         self._stored: set[str] = set()  # PPIDs the tool listed at connect (content unknown)
@@ -105,6 +106,16 @@ class GemDriver(ToolDriver):
     async def stop(self) -> None:
         """End the current job at the tool's next safe point (RCMD STOP)."""
         await self._command("STOP")
+
+    def expect_event(self, name: str, job_id: str | None = None) -> asyncio.Future[None]:
+        """A future that completes when the tool next reports collection event `name` (for
+        `job_id`, when given). Register it before causing the event."""
+        self.map.event(name)  # a clear KeyError for a name the vocabulary lacks
+        fut = self._expect(name, job_id)
+        fut.add_done_callback(
+            lambda f: setattr(self, "_waiters", [w for w in self._waiters if w[2] is not f])
+        )
+        return fut
 
     async def display(self, text: str, terminal: int = 0) -> None:
         """Show a message on the tool's terminal (S10F3)."""
@@ -256,9 +267,19 @@ class GemDriver(ToolDriver):
         onlack = (await ask(1, 17, None)).integer()
         if onlack == 1:
             raise ToolBusy(self.tool_id, "the tool refuses to go on-line (ONLACK 1)", "S1F17")
-        tiack = (await ask(2, 31, A(_clock()))).integer()
-        if tiack:
-            log.warning("gem.time_not_set", tool_id=self.tool_id, tiack=tiack)
+
+        async def optional(stream: int, function: int, item: Item | None) -> Item | None:
+            """A capability the tool may lack (S9F5 or SxF0): None then."""
+            try:
+                return await ask(stream, function, item)
+            except ValueRefused as e:
+                log.info("gem.capability_missing", tool_id=self.tool_id, where=e.where)
+                return None
+
+        if self.settings.set_clock:
+            tiack = await optional(2, 31, A(_clock()))
+            if tiack is None or tiack.integer():
+                log.warning("gem.time_not_set", tool_id=self.tool_id)
         m = self.map
         check(await ask(2, 37, L(BOOLEAN(False), L())), "S2F37")
         check(await ask(2, 33, L(U4(0), L())), "S2F33")
@@ -267,7 +288,10 @@ class GemDriver(ToolDriver):
         links = L(*(L(U4(e.ceid), L(U4(e.rptid))) for e in m.events))
         check(await ask(2, 35, L(U4(2), links)), "S2F35")
         check(await ask(2, 37, L(BOOLEAN(True), L(*(U4(e.ceid) for e in m.events)))), "S2F37")
-        check(await ask(5, 3, L(B(gm.ALCD_SET), U4())), "S5F3")
+        every = await optional(5, 3, L(B(gm.ALCD_SET), U4()))  # an empty ALID: all alarms
+        if every is None or every.integer():
+            for a in self.interface.alarms:  # tools that enable one alarm at a time
+                check(await ask(5, 3, L(B(gm.ALCD_SET), U4(a.code))), f"S5F3 ALID {a.code}")
         limits = [gm.consumable_limit(c.name) for c in self.interface.consumables]
         ecs = await ask(2, 13, L(*(U4(m.vid(n)) for n in limits)))
         try:
@@ -275,7 +299,8 @@ class GemDriver(ToolDriver):
                 c.name: v.number()
                 for c, v in zip(self.interface.consumables, ecs.items(len(limits)), strict=True)
             }
-            self._stored = {p.text() for p in (await ask(7, 19, None)).items()}
+            stored = await optional(7, 19, None)
+            self._stored = {p.text() for p in stored.items()} if stored is not None else set()
             control = (await ask(1, 3, L(U4(m.vid("CONTROL_STATE"))))).items(1)[0].integer()
             self.control = ControlState(control)
         except (SecsFormatError, ValueError) as e:
@@ -448,6 +473,8 @@ class GemDriver(ToolDriver):
                 self._on_event(_body(body))
             elif key == (5, 1):
                 alcd, alid, altx = _body(body).items(3)
+                self.alarm_reports.append((alid.integer(), bool(alcd.integer() & gm.ALCD_SET)))
+                del self.alarm_reports[:-100]
                 log.info("gem.alarm", tool_id=self.tool_id, alid=alid.integer(),
                          set=bool(alcd.integer() & gm.ALCD_SET), text=altx.text())  # fmt: skip
                 self._changed.set()

@@ -37,6 +37,7 @@ class GemSettings(BaseModel):
     t7: float | None = Field(default=None, gt=0, le=240)  # not-selected timeout
     t8: float | None = Field(default=None, gt=0, le=120)  # intercharacter timeout
     linktest: float | None = Field(default=None, gt=0, le=3600)  # period of link tests
+    set_clock: bool = True  # S2F31 at connect; off for a tool without the Clock capability
 
 
 class ToolEntry(BaseModel):

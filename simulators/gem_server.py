@@ -90,6 +90,7 @@ class GemServer(ToolServer):
         self.control = ControlState.HOST_OFFLINE
         self.local_switch = False  # the operator's local/remote switch on the tool
         self.programs: OrderedDict[str, str] = OrderedDict()
+        self.text_programs: set[str] = set()  # PPIDs downloaded as <A>: uploaded as <A> too
         self.pp_capacity = PP_CAPACITY
         self.selected_pp = ""
         self.reports: dict[int, tuple[int, ...]] = {}
@@ -498,6 +499,10 @@ class GemServer(ToolServer):
             return B(gm.ACKC7_BAD_MODE)
         self.programs[ppid] = text
         self.programs.move_to_end(ppid)
+        if ppbody.fmt.name == "A":
+            self.text_programs.add(ppid)
+        else:
+            self.text_programs.discard(ppid)
         self._event("PP_CHANGED", {"EVENT_PPID": A(ppid)})
         return B(gm.ACKC7_OK)
 
@@ -506,7 +511,7 @@ class GemServer(ToolServer):
         text = self.programs.get(ppid)
         if text is None:
             return L()
-        return L(A(ppid), B(text.encode()))
+        return L(A(ppid), A(text) if ppid in self.text_programs else B(text.encode()))
 
     def _s7f17(self, msg: Message, body: Item | None) -> Item:
         ppids = [p.text() for p in _item(body).items()] or list(self.programs)
