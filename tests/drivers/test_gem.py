@@ -16,8 +16,8 @@ from drivers.base import Job
 from drivers.errors import JobNotFound, ToolBusy, ValueRefused
 from drivers.gem_driver import GemDriver
 from drivers.interface import ControlState, JobState
+from drivers.interfaces import KINDS, interface_for
 from drivers.interfaces import gem_map as gm
-from drivers.interfaces import interface_for
 from drivers.line import GemSettings, Line, ToolEntry
 from drivers.registry import make_driver
 from simulators.gem_server import GemServer
@@ -208,3 +208,17 @@ async def test_passive_host_the_tool_connects(gem_line: SimLine) -> None:
     assert res.results["die_count"] > 100
     await d.close()
     await equipment.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_kind_can_be_a_gem_tool(kind: str) -> None:
+    """The vocabulary comes from the interface: each kind connects, identifies and reports
+    its status over GEM (the bonder and dicing saw also run whole flows)."""
+    async with SimLine(Line(tools=[ToolEntry(id="G-1", kind=kind, protocol="gem")])) as line:
+        d = make_driver(line.describe().tool("G-1"), timeout=1.0)
+        ident = await d.connect()
+        assert ident.model == interface_for(kind).model
+        st = await d.status()
+        assert st.control is ControlState.REMOTE
+        assert [c.name for c in st.consumables] == [c.name for c in interface_for(kind).consumables]
+        await d.close()
