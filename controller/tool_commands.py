@@ -44,6 +44,7 @@ def _status_dict(st: ToolStatus) -> dict[str, Any]:
             for c in st.consumables
         ],
         "setup": {k: list(v) for k, v in st.setup.items()},
+        "control": st.control.name if st.control is not None else None,
     }
 
 
@@ -79,7 +80,9 @@ async def show_status(
             alarms = ", ".join(f"{a['code']} {a['name']}" for a in r["alarms"] + r["warnings"])
             worst = max(r["consumables"], key=lambda c: c["used"], default=None)
             cons = f"{worst['name']} {worst['used']:.0%}" if worst else ""
-            table.add_row(r["tool"], r["kind"], r["state"], r["job_id"] or "",
+            control = r["control"]  # GEM tools: shown unless on-line remote
+            state = r["state"] if control in (None, "REMOTE") else f"{r['state']} ({control})"
+            table.add_row(r["tool"], r["kind"], state, r["job_id"] or "",
                           f"{r['progress']:.0f}%", alarms, cons)  # fmt: skip
         out.print(table)
     return EXIT_FAILED if any(r["state"] == "OFFLINE" for r in rows) else EXIT_OK

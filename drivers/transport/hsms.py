@@ -236,6 +236,14 @@ class HsmsConnection:
         except SecsFormatError as e:
             raise GarbledReply(self.name, f"malformed {reply.name}: {e}", where) from None
 
+    async def exchange(
+        self, stream: int, function: int, body: bytes, *, timeout: float | None = None
+    ) -> Message:
+        """A request with an already encoded body; the reply undecoded. The bare HSMS
+        round trip, for benchmarks and diagnostics."""
+        msg = Message(self.session, stream, function, True, SType.DATA, self.next_system(), body)
+        return await self._transact(msg, msg.name, timeout or self.timers.t3, "T3")
+
     async def control(self, stype: SType) -> Message:
         """A control transaction (select, deselect, linktest) under T6; a T6 expiry is a
         communication failure and closes the connection (E37 §7)."""
