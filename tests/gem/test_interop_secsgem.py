@@ -203,6 +203,14 @@ async def test_fabline_host_drives_a_secsgem_equipment() -> None:
         # a remote command: secsgem answers HCACK 4 and signals JOB_ABORTED when done
         await d.abort()
         assert eq.aborted == 1
+        # secsgem dispatches data on a thread of its own but handles separate.req at once: a
+        # message of ours still queued there when the separate arrives makes it answer
+        # "not selected" on a closed link and hang. One more round trip lets its dispatcher
+        # drain (it answers in order).
+        await d.status()
     finally:
-        await d.close()
+        # secsgem first: once our side closes, its passive server starts listening again, and
+        # a disable() that closes that socket before the listener's first select() leaves
+        # disable() waiting forever (secsgem 0.3.0)
         await asyncio.to_thread(eq.disable)
+        await d.close()
