@@ -403,12 +403,16 @@ class HsmsConnection:
         elif st is SType.SEPARATE_REQ:
             self.close(ToolOffline(self.name, "separated by the other side", "separate.req"))
         elif st is SType.REJECT_REQ:
+            try:
+                why = RejectReason(msg.function).name.lower().replace("_", " ")
+            except ValueError:
+                why = f"reason {msg.function}"
+            if msg.function == RejectReason.NOT_SELECTED:
+                # the other side does not count this link as selected: start over
+                self.close(ToolOffline(self.name, f"rejected ({why})"))
+                return
             pending = self._pending.get(msg.system)
             if pending is not None and not pending[0].done():
-                try:
-                    why = RejectReason(msg.function).name.lower().replace("_", " ")
-                except ValueError:
-                    why = f"reason {msg.function}"
                 pending[0].set_exception(
                     GarbledReply(self.name, f"rejected ({why})", pending[1], code=msg.function)
                 )
@@ -594,25 +598,27 @@ class HsmsTransport:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        if self.mode == "passive":
-            conn = await self._accept(deadline)
-        else:
-            conn = await retry_until(
-                lambda: self._attempt(deadline),
-                deadline=deadline,
-                backoff=self.backoff,
-                retry_on=(ToolOffline,),
-            )
-        try:
-            if self.on_connect is not None:
-                async with asyncio.timeout(max(0.001, deadline - time.monotonic())):
-                    await self.on_connect(conn)
-        except TimeoutError:
-            conn.close()
-            raise ToolTimeout(self.tool_id, "communications not established in time") from None
-        except BaseException:
-            conn.close()
-            raise
+
+        async def establish() -> HsmsConnection:
+            if self.mode == "passive":
+                conn = await self._accept(deadline)
+            else:
+                conn = await self._attempt(deadline)
+            try:
+                if self.on_connect is not None:
+                    async with asyncio.timeout(max(0.001, deadline - time.monotonic())):
+                        await self.on_connect(conn)
+            except TimeoutError:
+                conn.close()
+                raise ToolTimeout(self.tool_id, "communications not established in time") from None
+            except BaseException:
+                conn.close()  # a link lost while establishing is tried again (ToolOffline)
+                raise
+            return conn
+
+        conn = await retry_until(
+            establish, deadline=deadline, backoff=self.backoff, retry_on=(ToolOffline,)
+        )
         self.conn = conn
         log.info("hsms.selected", tool_id=self.tool_id, mode=self.mode)
         return conn

@@ -204,3 +204,25 @@ async def test_linktest_and_data_before_select_are_answered() -> None:
     assert (await read_frame(r))[0] == b"\xff\xff\x00\x00\x00\x06\x00\x00\x00\x06"
     w.close()
     await t.close()
+
+
+async def test_reject_not_selected_starts_the_link_over() -> None:
+    """A tool that rejects our first message as 'not selected' (it had not counted our
+    select yet, as secsgem can) gets a fresh connection and select within the call."""
+
+    async def peer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await answer_select(r, w)
+        header, _ = await read_frame(r)
+        if reset_peer.connections == 1:  # reject.req, reason 4: entity not selected
+            w.write(frame(b"\xff\xff\x00\x04\x00\x07" + header[6:]))
+            await r.read()
+            return
+        w.write(frame(b"\x00\x00\x01\x0e\x00\x00" + header[6:], b"\x01\x00"))
+        await r.read()
+
+    reset_peer = RawPeer(peer)
+    async with reset_peer as port:
+        t = link(port)
+        assert await t.request(1, 13, L(), idempotent=True) == L()
+        assert reset_peer.connections == 2
+        await t.close()
