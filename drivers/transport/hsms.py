@@ -328,13 +328,8 @@ class HsmsConnection:
         try:
             while True:
                 first = await self.reader.readexactly(1)  # an idle link waits here, unbounded
-                rest = await self._read_t8(3)
-                n = LENGTH.unpack(first + rest)[0]
-                if not 10 <= n <= self.max_message:
-                    raise _Garbage(f"message length {n} (expected 10..{self.max_message})")
-                data = await self._read_t8(n)
                 try:
-                    msg = parse(data)
+                    msg = parse(await self._read_rest(first))
                 except _Reject as r:
                     self._reject(r.reason, r.value, r.system)
                     continue
@@ -347,23 +342,31 @@ class HsmsConnection:
         except ToolError as e:
             self.close(e)
 
-    async def _read_t8(self, n: int) -> bytes:
-        buf = b""
+    async def _read_rest(self, first: bytes) -> bytes:
+        """The rest of a message whose first byte came: no gap longer than T8 between its
+        bytes (one timer per message, pushed on only when a chunk leaves bytes to come)."""
+        t8 = self.timers.t8
         loop = asyncio.get_running_loop()
+        got, n = 0, 0
+        chunks: list[bytes] = []
         try:
-            async with asyncio.timeout(self.timers.t8) as cm:
-                while len(buf) < n:
-                    chunk = await self.reader.read(n - len(buf))
+            async with asyncio.timeout(t8) as cm:
+                n = LENGTH.unpack(first + await self.reader.readexactly(3))[0]
+                if not 10 <= n <= self.max_message:
+                    raise _Garbage(f"message length {n} (expected 10..{self.max_message})")
+                while got < n:
+                    chunk = await self.reader.read(n - got)
                     if not chunk:
-                        raise asyncio.IncompleteReadError(buf, n)
-                    buf += chunk
-                    cm.reschedule(loop.time() + self.timers.t8)
+                        raise asyncio.IncompleteReadError(b"".join(chunks), n)
+                    chunks.append(chunk)
+                    got += len(chunk)
+                    if got < n:
+                        cm.reschedule(loop.time() + t8)
         except TimeoutError:
             raise _Garbage(
-                f"message incomplete: {len(buf)} of {n} bytes, then nothing for T8"
-                f" = {self.timers.t8:g} s"
+                f"message incomplete: {got} of {n} bytes, then nothing for T8 = {t8:g} s"
             ) from None
-        return buf
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _dispatch(self, msg: Message) -> None:
         st = msg.stype
