@@ -303,7 +303,7 @@ class GemServer(ToolServer):
         for rptid, vids in defs:
             if vids and rptid in self.reports:
                 return B(3)
-            if any(self.map.by_vid(v) is None or self.map.by_vid(v).kind == "EC" for v in vids):  # type: ignore[union-attr]
+            if not all(self._reportable(v) for v in vids):
                 return B(4)
         for rptid, vids in defs:
             if vids:
@@ -312,6 +312,11 @@ class GemServer(ToolServer):
                 self.reports.pop(rptid, None)
                 self.links = {c: tuple(r for r in rs if r != rptid) for c, rs in self.links.items()}
         return B(0)
+
+    def _reportable(self, vid: int) -> bool:
+        """A status or data variable (equipment constants are not reported)."""
+        v = self.map.by_vid(vid)
+        return v is not None and v.kind != "EC"
 
     def _s2f35(self, msg: Message, body: Item | None) -> Item:
         _, links = _item(body).items(2)
