@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -83,6 +84,9 @@ class GemDriver(ToolDriver):
         self._verified: OrderedDict[str, None] = OrderedDict()  # PPIDs checked on the tool
         self._stored: set[str] = set()  # PPIDs the tool listed at connect (content unknown)
         self._finished: OrderedDict[str, JobResult] = OrderedDict()  # from event reports
+        # jobs the tool reported started (JOB_STARTED, JOB_RESUMED): monotonic time of the
+        # report or of the last query, and the progress it gave
+        self._running: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._changed = asyncio.Event()
         self._waiters: list[tuple[str, str | None, asyncio.Future[None]]] = []
         self._recipes: dict[str, str] = {}
@@ -99,6 +103,7 @@ class GemDriver(ToolDriver):
 
     async def pause(self) -> None:
         await self._command("PAUSE")
+        self._running.clear()  # a paused job does not progress: ask the tool from now on
 
     async def resume(self) -> None:
         await self._command("RESUME")
@@ -184,17 +189,33 @@ class GemDriver(ToolDriver):
             return JobProgress(done.state, 100.0 if done.state is JobState.COMPLETE else 0.0,
                                done.alarm.code if done.alarm else 0)  # fmt: skip
         self._changed.clear()  # an event from now on wakes the next _idle at once
+        running = self._running.get(job_id)
+        if running is not None and time.monotonic() - running[0] < self.poll_max:
+            # the tool reported it running a moment ago and will report its end: no query
+            # until poll_max has passed (then the tool's record is asked, as for any job)
+            return JobProgress(JobState.RUNNING, running[1], 0)
         attrs = await self._job_attrs(job_id, [gm.ATTR_STATE, gm.ATTR_PROGRESS, gm.ATTR_ALARM])
         if attrs is None:
             return JobProgress(JobState.UNKNOWN, 0.0, 0)
         try:
-            return JobProgress(
+            p = JobProgress(
                 JobState(attrs[gm.ATTR_STATE].integer()),
                 attrs[gm.ATTR_PROGRESS].number(),
                 attrs[gm.ATTR_ALARM].integer(),
             )
         except (KeyError, ValueError, SecsFormatError) as e:
             raise GarbledReply(self.tool_id, f"bad job attributes ({e!r})", "S14F1") from None
+        if p.state is JobState.RUNNING:
+            self._note_running(job_id, p.progress)
+        else:
+            self._running.pop(job_id, None)
+        return p
+
+    def _note_running(self, job_id: str, progress: float) -> None:
+        self._running[job_id] = (time.monotonic(), progress)
+        self._running.move_to_end(job_id)
+        while len(self._running) > JOB_CACHE:
+            self._running.popitem(last=False)
 
     async def _result(self, job_id: str) -> JobResult:
         done = self._finished.get(job_id)
@@ -514,7 +535,12 @@ class GemDriver(ToolDriver):
         job_id = values["EVENT_JOB_ID"].text() if "EVENT_JOB_ID" in values else None
         ends_job = name in ("JOB_ALARMED", "JOB_ABORTED") or self.map.operation_of(ceid) is not None
         if job_id is not None and ends_job:
+            self._running.pop(job_id, None)
             self._remember(job_id, ceid, values)
+        elif job_id is not None and name in ("JOB_STARTED", "JOB_RESUMED"):
+            self._note_running(job_id, self._running.get(job_id, (0.0, 0.0))[1])
+        elif job_id is not None and name == "JOB_PAUSED":
+            self._running.pop(job_id, None)
         for event, wanted, fut in self._waiters:
             if event == name and (wanted is None or wanted == job_id) and not fut.done():
                 fut.set_result(None)

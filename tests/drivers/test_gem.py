@@ -18,7 +18,7 @@ from drivers.gem_driver import GemDriver
 from drivers.interface import ControlState, JobState
 from drivers.interfaces import KINDS, interface_for
 from drivers.interfaces import gem_map as gm
-from drivers.line import GemSettings, Line, LineError, ToolEntry, parse_line
+from drivers.line import GemSettings, Line, ToolEntry
 from drivers.registry import make_driver
 from simulators.gem_server import GemServer
 from simulators.kinds import sim_class
@@ -222,28 +222,3 @@ async def test_every_kind_can_be_a_gem_tool(kind: str) -> None:
         assert st.control is ControlState.REMOTE
         assert [c.name for c in st.consumables] == [c.name for c in interface_for(kind).consumables]
         await d.close()
-
-
-@pytest.mark.parametrize(
-    ("entry", "message"),
-    [
-        (
-            {"id": "D", "kind": "dicing", "protocol": "scpi"},
-            r"dicing tools speak modbus \(or gem\), not scpi",
-        ),
-        ({"id": "D", "kind": "dicing", "protocol": "modbus", "gem": {}}, "gem settings given"),
-        ({"id": "D", "kind": "dicing", "gem": {"mode": "sideways"}}, "tools.0.gem.mode"),
-        ({"id": "D", "kind": "dicing", "gem": {"t3": 0}}, "tools.0.gem.t3"),
-        ({"id": "D", "kind": "dicing", "gem": {"device_id": 70000}}, "tools.0.gem.device_id"),
-    ],
-)
-def test_line_file_gem_settings_are_checked(entry: dict[str, object], message: str) -> None:
-    with pytest.raises(LineError, match=message) as e:
-        parse_line({"tools": [entry]}, "line.yaml")
-    assert str(e.value).startswith("line.yaml: ")
-
-
-def test_a_gem_block_alone_makes_a_gem_tool() -> None:
-    line = parse_line({"tools": [{"id": "D", "kind": "dicing", "gem": {"device_id": 3}}]}, "x")
-    t = line.tool("D")
-    assert t.protocol == "gem" and t.gem is not None and t.gem.device_id == 3
