@@ -39,7 +39,7 @@ from drivers.interfaces.modbus_map import Refusal
 from drivers.line import GemSettings
 from drivers.transport.backoff import Backoff
 from drivers.transport.hsms import HsmsConnection, HsmsTransport, Message, Timers
-from drivers.transport.secs2 import BOOLEAN, U4, A, B, Item, L, SecsFormatError
+from drivers.transport.secs2 import BOOLEAN, U4, A, B, Item, L, SecsFormatError, encode
 
 log = structlog.get_logger("fabline.gem")
 
@@ -91,6 +91,12 @@ class GemDriver(ToolDriver):
         self._waiters: list[tuple[str, str | None, asyncio.Future[None]]] = []
         self._recipes: dict[str, str] = {}
         self._reports = {r.rptid: r.vids for r in self.map.reports}
+        self._sv_bodies: dict[tuple[str, ...], bytes] = {}
+        self._status_names = (
+            "CONTROL_STATE", "PROCESS_STATE", "JOB_ID", "PROGRESS", "ALARMS_SET", "WARNINGS_SET",
+            *(gm.consumable_level(c.name) for c in interface.consumables),
+            *(gm.setup_installed(f.name) for f in interface.setup),
+        )  # fmt: skip
 
     # -- the surface, GEM extras ---------------------------------------------------------------
 
@@ -139,11 +145,7 @@ class GemDriver(ToolDriver):
         return Identity(vendor.text(), mdln, serial.text(), softrev)
 
     async def _status(self) -> ToolStatus:
-        names = ["CONTROL_STATE", "PROCESS_STATE", "JOB_ID", "PROGRESS", "ALARMS_SET",
-                 "WARNINGS_SET"]  # fmt: skip
-        names += [gm.consumable_level(c.name) for c in self.interface.consumables]
-        names += [gm.setup_installed(f.name) for f in self.interface.setup]
-        values = await self._svs(*names)
+        values = await self._svs(*self._status_names)
 
         def build() -> ToolStatus:
             control = ControlState(values[0].integer())
@@ -575,7 +577,7 @@ class GemDriver(ToolDriver):
     # -- helpers -------------------------------------------------------------------------------
 
     async def _request(
-        self, stream: int, function: int, item: Item | None, *, idempotent: bool = False
+        self, stream: int, function: int, item: Item | bytes | None, *, idempotent: bool = False
     ) -> Item:
         reply = await self.link.request(stream, function, item, idempotent=idempotent)
         if reply is None:
@@ -583,7 +585,10 @@ class GemDriver(ToolDriver):
         return reply
 
     async def _svs(self, *names: str) -> tuple[Item, ...]:
-        reply = await self._request(1, 3, L(*(U4(self.map.vid(n)) for n in names)), idempotent=True)
+        body = self._sv_bodies.get(names)
+        if body is None:  # the same few requests every time: encode each once
+            body = self._sv_bodies[names] = encode(L(*(U4(self.map.vid(n)) for n in names)))
+        reply = await self._request(1, 3, body, idempotent=True)
         values = self._parse(reply, "S1F3", lambda r: r.items(len(names)))
         for n, v in zip(names, values, strict=True):
             if v.fmt.name == "L" and not v.items() and not self.map.var(n).fmt.startswith("L"):

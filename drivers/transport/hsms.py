@@ -211,13 +211,19 @@ class HsmsConnection:
         self.send(primary.stream, fn, item, system=primary.system)
 
     async def request(
-        self, stream: int, function: int, item: Item | None, *, timeout: float | None = None
+        self,
+        stream: int,
+        function: int,
+        item: Item | bytes | None,
+        *,
+        timeout: float | None = None,
     ) -> Item | None:
-        """Send a primary with the W-bit and return the decoded body of its reply."""
+        """Send a primary with the W-bit (its body an item, or one already encoded) and
+        return the decoded body of its reply."""
         where = f"S{stream}F{function}"
         if not self.selected.is_set() and self.alive:
             raise ToolOffline(self.name, "HSMS connection is not selected", where)
-        body = encode(item) if item is not None else b""
+        body = item if isinstance(item, bytes) else encode(item) if item is not None else b""
         system = self.next_system()
         msg = Message(self.session, stream, function, True, SType.DATA, system, body)
         reply = await self._transact(msg, where, timeout or self.timers.t3, "T3")
@@ -546,7 +552,7 @@ class HsmsTransport:
         self,
         stream: int,
         function: int,
-        item: Item | None,
+        item: Item | bytes | None,
         *,
         timeout: float | None = None,
         idempotent: bool = False,

@@ -323,19 +323,22 @@ def _encode_into(item: Item, out: bytearray) -> None:
 
 def decode(data: bytes) -> Item:
     """Exactly one item; trailing bytes are an error."""
-    item, end = _decode_at(memoryview(data), 0, 0)
+    item, end = _decode_at(bytes(data), 0, 0)
     if end != len(data):
         raise SecsFormatError(f"{len(data) - end} bytes after the item ending at byte {end}")
     return item
 
 
 _MAX_DEPTH = 64
+_SIZE = {fmt: struct.calcsize(code) for fmt, code in _NUMERIC.items()}
 
 
-def _decode_at(data: memoryview, pos: int, depth: int) -> tuple[Item, int]:
+def _decode_at(data: bytes, pos: int, depth: int) -> tuple[Item, int]:
+    # A status reply is a dozen items: this runs per item, so it slices and unpacks in place.
     if depth > _MAX_DEPTH:
         raise SecsFormatError(f"lists nested deeper than {_MAX_DEPTH} at byte {pos}")
-    if pos >= len(data):
+    total = len(data)
+    if pos >= total:
         raise SecsFormatError(f"item expected at byte {pos}, data ends")
     head = data[pos]
     n = head & 0b11
@@ -344,41 +347,41 @@ def _decode_at(data: memoryview, pos: int, depth: int) -> tuple[Item, int]:
         raise SecsFormatError(f"unknown format code 0o{head >> 2:02o} at byte {pos}")
     if n == 0:
         raise SecsFormatError(f"format byte 0x{head:02X} at byte {pos} has no length bytes")
-    if pos + 1 + n > len(data):
+    start = pos + 1 + n
+    if start > total:
         raise SecsFormatError(f"length of the item at byte {pos} is cut off")
-    length = int.from_bytes(data[pos + 1 : pos + 1 + n], "big")
-    pos += 1 + n
+    length = data[pos + 1] if n == 1 else int.from_bytes(data[pos + 1 : start], "big")
     if fmt is Fmt.L:
         children = []
+        pos = start
         for _ in range(length):
             child, pos = _decode_at(data, pos, depth + 1)
             children.append(child)
         return Item(fmt, tuple(children)), pos
-    end = pos + length
-    if end > len(data):
+    end = start + length
+    if end > total:
         raise SecsFormatError(
-            f"{fmt.name} item at byte {pos - 1 - n} claims {length} bytes, {len(data) - pos} left"
+            f"{fmt.name} item at byte {pos} claims {length} bytes, {total - start} left"
         )
-    raw = bytes(data[pos:end])
-    if fmt is Fmt.B:
-        return Item(fmt, raw), end
+    size = _SIZE.get(fmt)
+    if size is not None:
+        if length % size:
+            raise SecsFormatError(
+                f"{fmt.name} item at byte {start} has {length} bytes, not a multiple of {size}"
+            )
+        return Item(fmt, struct.unpack_from(f">{length // size}{_NUMERIC[fmt]}", data, start)), end
+    raw = data[start:end]
     if fmt is Fmt.A:
         try:
             return Item(fmt, raw.decode("ascii")), end
         except UnicodeDecodeError:
-            raise SecsFormatError(f"A item at byte {pos} is not ASCII") from None
+            raise SecsFormatError(f"A item at byte {start} is not ASCII") from None
+    if fmt is Fmt.B:
+        return Item(fmt, raw), end
     if fmt is Fmt.J:
         return Item(fmt, _jis8_decode(raw)), end
     if fmt is Fmt.C2:
         if length % 2:
-            raise SecsFormatError(f"C2 item at byte {pos} has an odd length {length}")
+            raise SecsFormatError(f"C2 item at byte {start} has an odd length {length}")
         return Item(fmt, raw.decode("utf-16-be", errors="replace")), end
-    if fmt is Fmt.BOOLEAN:
-        return Item(fmt, tuple(1 if b else 0 for b in raw)), end
-    code = _NUMERIC[fmt]
-    size = struct.calcsize(code)
-    if length % size:
-        raise SecsFormatError(
-            f"{fmt.name} item at byte {pos} has {length} bytes, not a multiple of {size}"
-        )
-    return Item(fmt, struct.unpack(f">{length // size}{code}", raw)), end
+    return Item(fmt, tuple(1 if b else 0 for b in raw)), end  # BOOLEAN
