@@ -38,6 +38,7 @@ pytest: $(STAMP)
 ## benchmarks (minutes; PostgreSQL and Mosquitto on 127.0.0.1): figures as ratios to raw paths
 bench: $(STAMP)
 	$(BIN)/python bench/driver_overhead.py
+	$(BIN)/python bench/gem.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/mes.py
 	$(BIN)/python bench/genealogy.py

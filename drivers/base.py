@@ -29,6 +29,7 @@ from drivers.errors import (
 from drivers.interface import (
     JOB_ID_MAX,
     Alarm,
+    ControlState,
     JobState,
     Operation,
     ToolInterface,
@@ -51,6 +52,7 @@ class Job:
     job_id: str
     operation: str
     params: Mapping[str, object] = field(default_factory=dict)
+    recipe: str = ""  # the recipe the job's setpoints come from (names GEM process programs)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ToolStatus:
     warnings: tuple[Alarm, ...]
     consumables: tuple[ConsumableLevel, ...]
     setup: Mapping[str, tuple[str, ...]]
+    control: ControlState | None = None  # GEM tools: off-line, on-line local or remote
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ class ToolDriver(ABC):
                             raise
             if deadline is not None and self.clock() > deadline:
                 raise ToolTimeout(self.tool_id, f"job {job_id} still running after {timeout} s")
-            await asyncio.sleep(pause)
+            await self._idle(pause)
             pause = min(self.poll_max, max(0.002, pause * 2))
 
     async def run(self, job: Job, *, on_progress: ProgressCallback | None = None) -> JobResult:
@@ -274,6 +277,10 @@ class ToolDriver(ABC):
         await self._close()
 
     # -- helpers for subclasses -----------------------------------------------------------
+
+    async def _idle(self, seconds: float) -> None:
+        """Pause between polls of wait(); a protocol with event reports wakes it early."""
+        await asyncio.sleep(seconds)
 
     async def _finish(self, job_id: str) -> JobResult:
         res = await self.result(job_id)

@@ -30,6 +30,21 @@ class ToolState(IntEnum):
     ABORTED = 5
 
 
+class ControlState(IntEnum):
+    """Who controls a tool (SEMI E30 control state, GEM's numbering): off-line, on-line with
+    the operator at the tool in charge (local), or on-line under the host (remote)."""
+
+    EQUIPMENT_OFFLINE = 1
+    ATTEMPT_ONLINE = 2
+    HOST_OFFLINE = 3
+    LOCAL = 4
+    REMOTE = 5
+
+    @property
+    def online(self) -> bool:
+        return self in (ControlState.LOCAL, ControlState.REMOTE)
+
+
 class JobState(IntEnum):
     """State of one job as the tool remembers it; UNKNOWN if it has no record of the id."""
 
@@ -241,7 +256,7 @@ class SetupField:
 @dataclass(frozen=True)
 class ToolInterface:
     kind: str
-    protocol: Literal["scpi", "modbus"]
+    protocol: Literal["scpi", "modbus"]  # published; a line file may put any kind on GEM
     title: str
     vendor: str
     model: str

@@ -18,15 +18,35 @@ from drivers.errors import LineError
 from drivers.interfaces import KINDS, interface_for
 
 
+class GemSettings(BaseModel):
+    """How the host reaches a SECS/GEM tool over HSMS-SS (SEMI E37). Timers in seconds; a
+    timer left out follows the driver's timeout (T3, T6, T8) or its reconnect back-off (T5),
+    and T7 is 10 s."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: int = Field(default=0, ge=0, le=0x7FFF)  # HSMS session id
+    mode: Literal["active", "passive"] = "active"  # active: the host connects to the tool
+    t3: float | None = Field(default=None, gt=0, le=600)  # reply timeout
+    t5: float | None = Field(default=None, gt=0, le=240)  # connect separation
+    t6: float | None = Field(default=None, gt=0, le=240)  # control transaction timeout
+    t7: float | None = Field(default=None, gt=0, le=240)  # not-selected timeout
+    t8: float | None = Field(default=None, gt=0, le=120)  # intercharacter timeout
+    linktest: float | None = Field(default=None, gt=0, le=3600)  # period of link tests
+    set_clock: bool = True  # S2F31 at connect; off for a tool without the Clock capability
+
+
 class ToolEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
     kind: str
-    protocol: Literal["scpi", "modbus"] | None = None
+    # the kind's published protocol, or gem: every kind can be a SECS/GEM tool
+    protocol: Literal["scpi", "modbus", "gem"] | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
     resource: str | None = None  # any VISA resource string (SCPI tools); overrides host/port
+    gem: GemSettings | None = None  # GEM tools: device id, HSMS mode and timers
     setup: dict[str, list[str]] | None = None  # simulator only: what is installed
 
     @field_validator("kind")
@@ -39,9 +59,13 @@ class ToolEntry(BaseModel):
     def model_post_init(self, context: Any) -> None:
         published = interface_for(self.kind).protocol
         if self.protocol is None:
-            self.protocol = published
-        elif self.protocol != published:
-            raise ValueError(f"{self.kind} tools speak {published}, not {self.protocol}")
+            self.protocol = "gem" if self.gem is not None else published
+        elif self.protocol not in (published, "gem"):
+            raise ValueError(f"{self.kind} tools speak {published} (or gem), not {self.protocol}")
+        if self.protocol == "gem" and self.gem is None:
+            self.gem = GemSettings()
+        elif self.protocol != "gem" and self.gem is not None:
+            raise ValueError(f"gem settings given for a {self.protocol} tool")
 
 
 class FaultEndpoint(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drivers.base import ToolDriver
+from drivers.gem_driver import GemDriver
 from drivers.interfaces import interface_for
 from drivers.line import ToolEntry
 from drivers.modbus_driver import ModbusDriver
@@ -13,6 +14,8 @@ from drivers.transport.scpi import socket_resource
 def make_driver(entry: ToolEntry, **options: float) -> ToolDriver:
     """Driver for one tool; `options` are ToolDriver settings (timeout, poll_max, ...)."""
     iface = interface_for(entry.kind)
+    if entry.protocol == "gem":
+        return GemDriver(entry.id, iface, entry.host, entry.port, entry.gem, **options)
     if iface.protocol == "scpi":
         resource = entry.resource or socket_resource(entry.host, entry.port)
         return ScpiDriver(entry.id, iface, resource, **options)

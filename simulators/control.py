@@ -4,13 +4,15 @@ A JSON-lines TCP endpoint on loopback: one request object per line, one reply pe
     {"tool": "SPUT-1", "fault": "alarm", "code": 103, "at": 0.5}
     {"ok": true, "detail": "SPUT-1: alarm 103 at 50 % of the running or next job"}
 Faults: alarm (code, at), drop, garble (count, on), stall (count, on), slow (delay, count),
-offline (seconds), exhaust (consumable), clear. `"on": "start"` arms garble or stall
-for the reply to the tool's next job start (the job runs; the host cannot see that it did).
+offline (seconds), exhaust (consumable), local and remote (a GEM tool's control switch),
+clear. `"on": "start"` arms garble or stall for the reply to the tool's next job start (the
+job runs; the host cannot see that it did).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -75,8 +77,15 @@ def apply_fault(servers: Mapping[str, ToolServer], req: Mapping[str, Any]) -> st
         except ValueError as e:
             raise FaultRequestError(str(e)) from None
         return f"{tool_id}: {name} exhausted"
+    if fault in ("local", "remote"):
+        try:
+            return server.switch_control(fault == "local")
+        except ValueError as e:
+            raise FaultRequestError(str(e)) from None
     plan.clear()
     server.bring_online()
+    with contextlib.suppress(ValueError):
+        server.switch_control(False)  # a GEM tool goes back to remote
     return f"{tool_id}: faults cleared"
 
 

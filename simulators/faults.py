@@ -2,7 +2,8 @@
 
 Alarm and consumable faults act on the process model (`SimTool`); link faults act on the
 replies of whichever protocol server fronts the tool, so drop, garble, stall, slow and
-offline behave the same for SCPI and Modbus tools.
+offline behave the same for SCPI, Modbus and GEM tools (on GEM, garble is a well-framed
+message with an unreadable body). local and remote turn a GEM tool's local/remote switch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 from dataclasses import dataclass, field
 from enum import Enum
 
-FAULTS = ("alarm", "drop", "garble", "stall", "slow", "offline", "exhaust", "clear")
+FAULTS = (
+    "alarm", "drop", "garble", "stall", "slow", "offline", "exhaust", "local", "remote", "clear",
+)  # fmt: skip
 
 
 class Reply(Enum):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 
 from drivers.interfaces import interface_for
+from drivers.line import GemSettings
+from simulators.gem_server import GemServer
 from simulators.modbus_server import ModbusServer
 from simulators.scpi_server import ScpiServer
 from simulators.server import ToolServer
@@ -31,7 +33,12 @@ def sim_class(kind: str) -> type[SimTool]:
     return cls
 
 
-def server_for(tool: SimTool) -> ToolServer:
+def server_for(
+    tool: SimTool, protocol: str | None = None, gem: GemSettings | None = None
+) -> ToolServer:
+    """The server for a tool: its kind's published protocol, or `protocol` (e.g. gem)."""
+    if (protocol or tool.interface.protocol) == "gem":
+        return GemServer(tool, gem)
     if tool.interface.protocol == "scpi":
         return ScpiServer(tool)
     return ModbusServer(tool)

@@ -12,6 +12,7 @@ from drivers.interfaces import KINDS
 from drivers.line import FaultEndpoint, Line, ToolEntry
 from simulators.control import FaultControlServer, apply_fault
 from simulators.faults import FAULTS
+from simulators.gem_server import GemServer
 from simulators.kinds import server_for, sim_class
 from simulators.server import ToolServer
 from simulators.tool import SimTool
@@ -71,7 +72,7 @@ class SimLine:
                 tool = sim_class(entry.kind)(
                     entry.id, seed=self.seed, time_scale=self.time_scale, setup=entry.setup
                 )
-                server = server_for(tool)
+                server = server_for(tool, entry.protocol, entry.gem)
                 await server.start(self.host, entry.port)
                 self.servers[entry.id] = server
             self.control = FaultControlServer(self.servers)
@@ -98,9 +99,10 @@ class SimLine:
                 ToolEntry(
                     id=tid,
                     kind=s.tool.interface.kind,
-                    protocol=s.tool.interface.protocol,
+                    protocol=s.protocol,
                     host=s.host,
                     port=s.port,
+                    gem=s.settings if isinstance(s, GemServer) else None,
                 )
                 for tid, s in self.servers.items()
             ],

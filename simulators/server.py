@@ -108,6 +108,10 @@ class ToolServer(ABC):
         """Line noise of about the reply's length."""
         return bytes(self._garbage.randrange(256) for _ in range(max(8, len(data))))
 
+    def switch_control(self, local: bool) -> str:
+        """The operator's local/remote switch; only GEM tools have a control state."""
+        raise ValueError(f"{self.tool.tool_id} speaks {self.protocol}: it has no control state")
+
     @abstractmethod
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Handle one client connection until it closes."""

@@ -15,8 +15,9 @@ import asyncio
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import structlog
 
@@ -75,6 +76,10 @@ class SimJob:
     alarm: int = 0
     handle: asyncio.TimerHandle | None = None
     plan: Plan | None = None
+    # what the pending timer will do, so a pause can hold it and a resume re-arm it
+    timer: tuple[Callable[..., None], tuple[Any, ...]] | None = None
+    timer_when: float = 0.0  # loop time the timer fires at (were the job not paused)
+    paused_at: float | None = None  # loop time the job was paused at
 
     stopped_at: float = 0.0  # percent done when an alarm or abort ended the job
 
@@ -86,14 +91,32 @@ class SimJob:
             return self.stopped_at
         if self.state is not JobState.RUNNING or self.real_duration <= 0:
             return 0.0
+        if self.paused_at is not None:
+            now = self.paused_at
         return min(100.0, 100.0 * (now - self.started) / self.real_duration)
 
     def stop(self, state: JobState, now: float) -> None:
         self.stopped_at = self.progress(now)
         self.state = state
+        self.paused_at = None
         if self.handle:
             self.handle.cancel()
             self.handle = None
+
+
+EventKind = Literal[
+    "started", "completed", "alarm", "aborted", "paused", "resumed", "alarm_raised",
+    "alarms_cleared", "consumable_replaced",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ToolEvent:
+    """Something that happened on the tool, for protocol servers that report events (GEM)."""
+
+    kind: EventKind
+    job: SimJob | None = None
+    detail: str = ""  # the consumable replaced
 
 
 class SimTool(abc.ABC):
@@ -135,6 +158,7 @@ class SimTool(abc.ABC):
         self.process_warnings: set[int] = set()  # from the last job's physics
         self.jobs_done = 0
         self.faults = FaultPlan()
+        self.listeners: list[Callable[[ToolEvent], None]] = []
 
     # -- identity and status ----------------------------------------------------------------
 
@@ -241,6 +265,20 @@ class SimTool(abc.ABC):
             self.state = ToolState.ALARM if self.alarms else ToolState.IDLE
             raise
 
+    def start_job(self, job_id: str, operation: str, values: Mapping[str, object]) -> None:
+        """The GEM path: a job from a process program, every setpoint at once (numbers in
+        the parameter's canonical unit). A refused job leaves nothing behind."""
+        self.new_job(job_id, operation)
+        try:
+            for name, raw in values.items():
+                self.set_param(name, raw)
+            self.start()
+        except Refused:
+            self.jobs.pop(job_id, None)
+            self.current = None
+            self.state = ToolState.ALARM if self.alarms else ToolState.IDLE
+            raise
+
     def abort(self) -> None:
         job = self.current
         if job is None or job.state not in (JobState.RUNNING, JobState.SETUP):
@@ -251,13 +289,46 @@ class SimTool(abc.ABC):
         self.state = ToolState.ABORTED
         self.jobs_done += 1
         log.info("sim.aborted", tool_id=self.tool_id, job_id=job.job_id)
+        self._emit(ToolEvent("aborted", job))
+
+    def pause(self) -> None:
+        """Hold the running job where it is (its timer stops with it)."""
+        job = self.current
+        if job is None or job.state is not JobState.RUNNING:
+            raise Refused(Refusal.NO_JOB, "no running job to pause")
+        if job.paused_at is not None:
+            raise Refused(Refusal.NONE, f"job {job.job_id} is already paused")
+        job.paused_at = self.now()
+        if job.handle:
+            job.handle.cancel()
+            job.handle = None
+        self._emit(ToolEvent("paused", job))
+
+    def resume(self) -> None:
+        job = self.current
+        if job is None or job.state is not JobState.RUNNING:
+            raise Refused(Refusal.NO_JOB, "no job to resume")
+        if job.paused_at is None:
+            raise Refused(Refusal.NONE, f"job {job.job_id} is not paused")
+        now = self.now()
+        held = now - job.paused_at
+        job.started += held
+        job.paused_at = None
+        if job.timer is not None and job.handle is None:
+            when = job.timer_when + held
+            fn, args = job.timer
+            self._schedule(job, max(0.0, when - now), fn, *args)
+        self._emit(ToolEvent("resumed", job))
 
     def clear_alarms(self) -> None:
         if self.state is ToolState.RUNNING:
             raise Refused(Refusal.BUSY, "cannot clear alarms while a job runs")
+        had = bool(self.alarms)
         self.alarms.clear()
         if self.state is ToolState.ALARM:
             self.state = ToolState.IDLE
+        if had:
+            self._emit(ToolEvent("alarms_cleared"))
 
     def reset(self) -> None:
         if self.current and self.current.state is JobState.RUNNING:
@@ -278,6 +349,7 @@ class SimTool(abc.ABC):
             if not self.alarms and self.state is ToolState.ALARM:
                 self.state = ToolState.IDLE
         log.info("sim.consumable_replaced", tool_id=self.tool_id, consumable=spec.name)
+        self._emit(ToolEvent("consumable_replaced", detail=spec.name))
 
     def job(self, job_id: str) -> SimJob | None:
         return self.jobs.get(job_id)
@@ -299,7 +371,7 @@ class SimTool(abc.ABC):
             delay = max(0.0, (at - done) * job.real_duration)
             if job.handle:
                 job.handle.cancel()
-            job.handle = asyncio.get_running_loop().call_later(delay, self._alarm, job, code)
+            self._schedule(job, delay, self._alarm, job, code)
         else:
             self.faults.pending_alarms.append((code, at))
 
@@ -359,10 +431,20 @@ class SimTool(abc.ABC):
         self.faults.job_started()
         if plan.alarm is not None:
             code, at = plan.alarm
-            job.handle = loop.call_later(at * job.real_duration, self._alarm, job, code, at)
+            self._schedule(job, at * job.real_duration, self._alarm, job, code, at)
         else:
-            job.handle = loop.call_later(job.real_duration, self._complete, job, plan)
+            self._schedule(job, job.real_duration, self._complete, job, plan)
         log.debug("sim.started", tool_id=self.tool_id, job_id=job.job_id, op=op.name)
+        self._emit(ToolEvent("started", job))
+
+    def _schedule(self, job: SimJob, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        job.timer, job.timer_when = (fn, args), self.now() + delay
+        if job.paused_at is None:
+            job.handle = asyncio.get_running_loop().call_later(delay, fn, *args)
+
+    def _emit(self, event: ToolEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
 
     def _check_consumables(self, plan: Plan) -> None:
         for name, amount in plan.wear.items():
@@ -390,6 +472,7 @@ class SimTool(abc.ABC):
         job.state = JobState.COMPLETE
         self.jobs_done += 1
         self.state = ToolState.COMPLETE
+        self._emit(ToolEvent("completed", job))
 
     def _wear(self, plan: Plan, fraction: float) -> None:
         for name, amount in plan.wear.items():
@@ -407,10 +490,12 @@ class SimTool(abc.ABC):
         self.jobs_done += 1
         self._raise_alarm(code)
         log.info("sim.alarm", tool_id=self.tool_id, job_id=job.job_id, code=code)
+        self._emit(ToolEvent("alarm", job))
 
     def _raise_alarm(self, code: int) -> None:
         if code not in self.alarms:
             self.alarms.append(code)
+            self._emit(ToolEvent("alarm_raised", detail=str(code)))
         self.state = ToolState.ALARM
 
     def _forget_old_jobs(self) -> None:

@@ -89,7 +89,8 @@ def fault(
     kind: Annotated[
         str,
         typer.Argument(
-            metavar="FAULT", help="alarm, drop, garble, stall, slow, offline, exhaust or clear."
+            metavar="FAULT",
+            help="alarm, drop, garble, stall, slow, offline, exhaust, local, remote or clear.",
         ),
     ],
     code: Annotated[int | None, typer.Option(help="alarm: the tool's alarm code.")] = None,

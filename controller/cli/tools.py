@@ -143,7 +143,9 @@ async def show_status(
             alarms = ", ".join(f"{a.code} {a.name}" for a in [*r.alarms, *r.warnings])
             worst = max(r.consumables, key=lambda c: c.used, default=None)
             cons = f"{worst.name} {worst.used:.0%}" if worst else ""
-            table.add_row(r.tool, r.kind, r.state, r.job_id or "", f"{r.progress:.0f}%",
+            # a GEM tool's control state is shown unless it is on-line remote
+            state = r.state if r.control in (None, "REMOTE") else f"{r.state} ({r.control})"
+            table.add_row(r.tool, r.kind, state, r.job_id or "", f"{r.progress:.0f}%",
                           alarms, cons)  # fmt: skip
         out.print(table)
     return EXIT_FAILED if any(r.error is not None for r in rows) else EXIT_OK

@@ -311,7 +311,7 @@ class LotRunner:
             if p.name in step.values:
                 v = step.values[p.name]
                 params[p.name] = v if p.is_choice else Quantity(float(v), p.unit)
-        job = Job(attempt.job_id, step.op.name, params)
+        job = Job(attempt.job_id, step.op.name, params, recipe=ctx.recipe.recipe.id)
         deadline = time.monotonic() + self.settings.retry_budget
         pause = 0.1
         while True:

@@ -120,6 +120,7 @@ class ToolStatusView(_View):
     warnings: list[AlarmView] = []
     consumables: list[ConsumableView] = []
     setup: dict[str, list[str]] = {}
+    control: str | None = None  # a GEM tool's control state: OFFLINE, LOCAL, REMOTE
     error: str | None = None  # why the tool could not be asked (state OFFLINE)
 
     @classmethod
@@ -143,6 +144,7 @@ class ToolStatusView(_View):
                 for c in st.consumables
             ],
             setup={k: list(v) for k, v in st.setup.items()},
+            control=st.control.name if st.control is not None else None,
         )
 
     @classmethod

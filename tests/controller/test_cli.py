@@ -195,6 +195,28 @@ def test_sim_with_a_line_file(tmp_path: Path) -> None:
         assert p.stop() == 0
 
 
+def test_sim_serves_gem_tools_from_a_line_file(tmp_path: Path) -> None:
+    """`protocol: gem` in a line file: the sim serves GEM equipment, the tool commands drive
+    it, and `fabline fault D1 local` shows in status and refuses a run."""
+    spec = tmp_path / "line.yaml"
+    spec.write_text("line: gem\ntools:\n  - {id: D1, kind: dicing, protocol: gem}\n")
+    p = SimProcess(tmp_path, "--line", str(spec), "--time-scale", "1e5")
+    job = ["tool", "run", "D1", "dice", "blade=HUB_30", "material=SI", "stack_thickness=100um",
+           "cut_depth=130um", "feed=50mm/s", "die_x=5mm", "die_y=5mm",
+           "work_width=100mm"]  # fmt: skip
+    try:
+        assert p.tool("D1")["protocol"] == "gem" and p.tool("D1")["gem"]["device_id"] == 0
+        r = fabline(*job, "--json", home=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert fabline("fault", "D1", "local", home=tmp_path).returncode == 0
+        r = fabline("tool", "status", "D1", "--json", home=tmp_path)
+        assert json.loads(r.stdout)["control"] == "LOCAL"
+        r = fabline(*job, home=tmp_path)
+        assert r.returncode == 1 and "on-line local" in r.stderr and "D1" in r.stderr
+    finally:
+        assert p.stop() == 0
+
+
 def test_bad_line_file_is_one_line(tmp_path: Path) -> None:
     spec = tmp_path / "line.yaml"
     spec.write_text("tools:\n  - {id: S1, kind: toaster}\n")

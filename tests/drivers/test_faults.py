@@ -1,4 +1,5 @@
-"""Fault behaviour of both transports and the driver surface, on one SCPI and one Modbus tool.
+"""Fault behaviour of the transports and the driver surface, on one SCPI, one Modbus and one
+GEM tool (the dicing saw again, on HSMS).
 
 Each fault is injected into a running simulator; the driver must surface a typed error within
 its timeout (never hang) and stay usable afterwards.
@@ -37,7 +38,8 @@ JOBS = {
          "work_width": "300 mm"},
     ),
 }  # fmt: skip
-ALARM = {"SPUT-1": 105, "DICE-1": 403}
+JOBS["DICE-G"] = JOBS["DICE-1"]
+ALARM = {"SPUT-1": 105, "DICE-1": 403, "DICE-G": 403}
 TOOLS = list(JOBS)
 TIMEOUT = 0.5
 
@@ -45,7 +47,11 @@ TIMEOUT = 0.5
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fault_line() -> AsyncIterator[SimLine]:
     spec = Line(
-        tools=[ToolEntry(id="SPUT-1", kind="sputter"), ToolEntry(id="DICE-1", kind="dicing")]
+        tools=[
+            ToolEntry(id="SPUT-1", kind="sputter"),
+            ToolEntry(id="DICE-1", kind="dicing"),
+            ToolEntry(id="DICE-G", kind="dicing", protocol="gem"),
+        ]
     )
     # slow enough that a job is still running when a test looks at it (a sputter job ≈ 0.5 s)
     async with SimLine(spec, time_scale=500) as line:
@@ -167,7 +173,7 @@ async def test_offline_tool_fails_cleanly_within_timeout(fault_line: SimLine, to
 @pytest.mark.parametrize("tool_id", TOOLS)
 async def test_exhausted_consumable_refuses_and_alarms(fault_line: SimLine, tool_id: str) -> None:
     async with driver(fault_line, tool_id) as d:
-        name = {"SPUT-1": "target_cu", "DICE-1": "blade_wear"}[tool_id]
+        name = {"SPUT-1": "target_cu", "DICE-1": "blade_wear", "DICE-G": "blade_wear"}[tool_id]
         fault_line.fault(tool_id, "exhaust", consumable=name)
         with pytest.raises(ValueRefused, match=f"{name} exhausted"):
             await d.start(job(tool_id))

@@ -56,3 +56,12 @@ def test_interface_sheet_is_current(iface: ToolInterface) -> None:
     sheet = DOCS / f"{iface.kind}.md"
     assert sheet.exists(), "run: python -m drivers.interface_doc docs/tools"
     assert sheet.read_text() == render(iface), "run: python -m drivers.interface_doc docs/tools"
+
+
+def test_gem_sheet_is_up_to_date() -> None:
+    from drivers.gem_doc import generated_part, render
+
+    sheet = Path(__file__).parents[2] / "docs" / "tools" / "gem.md"
+    assert generated_part(sheet.read_text()) == render(), (
+        "run: python -m drivers.gem_doc docs/tools/gem.md"
+    )

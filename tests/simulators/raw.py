@@ -126,3 +126,75 @@ async def reason(c: AsyncModbusTcpClient) -> bytes:
     """The refusal text of the last refused write (input registers 26-57), NULs stripped."""
     regs = (await c.read_input_registers(26, count=32, device_id=1)).registers
     return struct.pack(">32H", *regs).rstrip(b"\0")
+
+
+# --- HSMS / SECS-II (docs/tools/gem.md) ---------------------------------------------------------
+
+SELECT_REQ = b"\xff\xff\x00\x00\x00\x01"  # header bytes 0-5 of a select.req (session FFFF)
+LINKTEST_REQ = b"\xff\xff\x00\x00\x00\x05"
+
+
+class RawHsms:
+    """A bare asyncio HSMS client: 4-byte length, 10-byte header, SECS-II body as given.
+    Unsolicited primaries (S6F11, S5F1) are kept in `primaries` and acknowledged with a
+    literal ACK 0 when they carry the W-bit."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.primaries: list[tuple[bytes, bytes]] = []
+        self.system = 100
+
+    @classmethod
+    async def open(cls, line: Line, tool_id: str) -> RawHsms:
+        t = line.tool(tool_id)
+        return cls(*await asyncio.open_connection(t.host, t.port))
+
+    def send(self, header: bytes, body: bytes = b"") -> None:
+        assert len(header) == 10
+        self.writer.write(struct.pack(">I", 10 + len(body)) + header + body)
+
+    async def recv(self) -> tuple[bytes, bytes]:
+        n = struct.unpack(">I", await asyncio.wait_for(self.reader.readexactly(4), 2))[0]
+        data = await asyncio.wait_for(self.reader.readexactly(n), 2)
+        return data[:10], data[10:]
+
+    async def select(self) -> bytes:
+        self.send(SELECT_REQ + b"\x00\x00\x00\x01")
+        header, _ = await self.recv()
+        return header
+
+    async def ask(self, stream: int, function: int, body: bytes = b"") -> tuple[bytes, bytes]:
+        """A primary with the W-bit on device id 0; returns the message that answers it
+        (its reply, or an S9 report naming it)."""
+        self.system += 1
+        sys = struct.pack(">I", self.system)
+        header = b"\x00\x00" + bytes([0x80 | stream, function]) + b"\x00\x00" + sys
+        self.send(header, body)
+        while True:
+            h, b = await self.recv()
+            if h[6:10] == sys or (h[2] == 9 and b[2 + 6 : 2 + 10] == sys):
+                return h, b
+            self.primaries.append((h, b))
+            if h[2] & 0x80:  # acknowledge: S6F12 / S5F2 with <B 0x00>
+                self.send(h[:2] + bytes([h[2] & 0x7F, h[3] + 1]) + h[4:], b"\x21\x01\x00")
+
+    async def event(self, ceid: int) -> bytes:
+        """Wait for the S6F11 of `ceid` (acknowledging it); returns its body."""
+        ceid_bytes = b"\xb1\x04" + struct.pack(">I", ceid)
+        while True:
+            for h, b in self.primaries:
+                if h[2:4] == b"\x86\x0b" and b[8:14] == ceid_bytes:
+                    return b
+            h, b = await self.recv()
+            self.primaries.append((h, b))
+            if h[2] & 0x80:
+                self.send(h[:2] + bytes([h[2] & 0x7F, h[3] + 1]) + h[4:], b"\x21\x01\x00")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def a(text: str) -> bytes:
+    """A SECS-II <A> item of up to 255 characters."""
+    raw = text.encode()
+    return b"\x41" + bytes([len(raw)]) + raw
