@@ -234,3 +234,28 @@ def test_requested_fills_in_what_a_request_left_out() -> None:
     assert lifecycle.requested(lot) is None
     lot.request, lot.request_kind, lot.request_reason = "abort", "gremlins", None
     assert lifecycle.requested(lot) == ("abort", HoldReason("operator", "abort requested"))
+
+
+# a pending request gives way to the same or a stronger one, never to a weaker one: a pause
+# replacing an accepted hold would let the next runner resume the lot (claim releases a paused
+# lot), and a hold replacing an abort would leave the job running
+WEAKER = {("hold", "pause"), ("abort", "pause"), ("abort", "hold")}
+REQUEST_PAIRS = [(p, a) for p in ("pause", "hold", "abort") for a in ("pause", "hold", "abort")]
+
+
+@pytest.mark.parametrize(
+    ("pending", "action"), REQUEST_PAIRS, ids=[f"{p}-then-{a}" for p, a in REQUEST_PAIRS]
+)
+def test_a_pending_request_is_never_weakened(pending: str, action: str) -> None:
+    lot = _lot("running")
+    lifecycle.ask(lot, pending, HoldReason("mes", "first"))
+    if (pending, action) in WEAKER:
+        with pytest.raises(LotStateError) as refused:
+            lifecycle.ask(lot, action, HoldReason("operator", "second"))
+        assert str(refused.value) == (
+            f"lot L7: {pending} already requested (first); a {action} would weaken it"
+        )
+        assert lifecycle.requested(lot) == (pending, HoldReason("mes", "first"))
+    else:
+        lifecycle.ask(lot, action, HoldReason("operator", "second"))
+        assert lifecycle.requested(lot) == (action, HoldReason("operator", "second"))

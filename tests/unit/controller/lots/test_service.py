@@ -270,6 +270,21 @@ async def test_a_driven_lot_gets_a_request(
     assert calls.woken == (["L1"] if owner == ME else [])
 
 
+async def test_a_pending_request_is_not_weakened_by_a_later_one(
+    db: Database, service: LotService
+) -> None:
+    new_lot(db, "L1", "running", owner=OTHER_LIVE)
+    await service.hold("L1", HoldReason("mes", "bumps out of spec"))
+    with pytest.raises(LotStateError) as refused:
+        await service.pause("L1", HoldReason("operator", "lunch"))
+    assert str(refused.value) == (
+        "lot L1: hold already requested (bumps out of spec); a pause would weaken it"
+    )
+    await service.abort("L1", HoldReason("operator", "scrap"))
+    lot = get_lot(db, "L1")
+    assert (lot.request, lot.request_kind, lot.request_reason) == ("abort", "operator", "scrap")
+
+
 async def test_a_request_is_checked_like_the_move_it_asks_for(
     db: Database, service: LotService, calls: Calls
 ) -> None:
