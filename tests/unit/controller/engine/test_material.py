@@ -92,7 +92,7 @@ def _drawn(name: str, kind: str, source: str, index: int = 4) -> NewUnit:
     return NewUnit(name=name, kind=kind, created_step=index, attributes={"input": source})
 
 
-# -- merge ----------------------------------------------------------------------------------------
+# -- merge -----------------------------------------------------------------------------------------
 
 
 def test_the_first_merge_makes_one_target_per_anchor() -> None:
@@ -202,7 +202,7 @@ def test_a_merge_from_a_unit_kind_takes_per_parts_of_that_kind() -> None:
     assert two.attributes == {"L1-STK01": {"sites": {"film": ["L1-F1", "L1-F2"]}}}
 
 
-# -- split --------------------------------------------------------------------------------------
+# -- split -----------------------------------------------------------------------------------------
 
 
 def test_a_round_piece_is_cut_along_its_die_map() -> None:
@@ -306,7 +306,7 @@ def test_a_split_that_cannot_be_planned_is_a_genealogy_error(
     assert str(refused.value) == message
 
 
-# -- consume ------------------------------------------------------------------------------------
+# -- consume ---------------------------------------------------------------------------------------
 
 
 def test_a_consumable_lot_feeds_every_unit_the_step_processed() -> None:
@@ -347,7 +347,7 @@ def test_consumption_goes_to_what_comes_out_of_the_step() -> None:
     )
 
 
-# -- defects ------------------------------------------------------------------------------------
+# -- defects ---------------------------------------------------------------------------------------
 
 
 def test_defects_spread_over_the_wafers_a_step_processed() -> None:

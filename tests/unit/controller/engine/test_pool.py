@@ -207,7 +207,7 @@ async def test_a_tool_nobody_waits_for_is_free_again() -> None:
     assert pool.take_now("dicing") is D1
 
 
-# -- cancellation -------------------------------------------------------------------------------
+# -- cancellation ----------------------------------------------------------------------------------
 
 
 async def test_a_waiter_cancelled_in_line_leaves_the_line() -> None:

@@ -69,7 +69,7 @@ def _apply(db: Database, lot_id: str, action: str, **options: object) -> None:
     db.run_sync(tx)
 
 
-# -- the table --------------------------------------------------------------------------------
+# -- the table -------------------------------------------------------------------------------------
 
 
 def test_the_table_is_the_one_written_here() -> None:
@@ -100,7 +100,7 @@ def test_the_module_docstring_shows_the_table() -> None:
     assert shown == EXPECTED
 
 
-# -- check --------------------------------------------------------------------------------------
+# -- check -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("state", "action"), EVERY_PAIR, ids=[f"{s}-{a}" for s, a in EVERY_PAIR])
@@ -127,7 +127,7 @@ def test_check_refuses_a_state_the_table_does_not_know() -> None:
         lifecycle.check(_lot("parked"), "hold")
 
 
-# -- apply ---------------------------------------------------------------------------------------
+# -- apply -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("state", "action"), ALLOWED, ids=[f"{s}-{a}" for s, a in ALLOWED])
@@ -205,7 +205,7 @@ def test_a_refused_move_writes_nothing(db: Database) -> None:
     assert events(db, "L1") == []
 
 
-# -- ask and requested -----------------------------------------------------------------------
+# -- ask and requested -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("action", ["hold", "pause", "abort"])

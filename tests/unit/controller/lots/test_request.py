@@ -21,7 +21,7 @@ def _units(units: list[InputUnit]) -> list[tuple[str, int | None]]:
     return [(u.name, u.slot) for u in units]
 
 
-# -- counts ------------------------------------------------------------------------------------
+# -- counts ----------------------------------------------------------------------------------------
 
 
 def test_the_minimum_count_is_made_when_none_is_given() -> None:
@@ -46,7 +46,7 @@ def test_a_count_outside_the_recipe_s_range_is_refused_before_units_are_made(cou
     assert str(refused.value) == f"input 'wafers' takes 1..4 wafers, not {count}"
 
 
-# -- unit ids -----------------------------------------------------------------------------------
+# -- unit ids --------------------------------------------------------------------------------------
 
 
 def test_given_unit_ids_keep_their_order_as_slots() -> None:
@@ -101,7 +101,7 @@ def test_a_bad_lot_id_is_refused_with_the_rule(lot_id: str) -> None:
         plan(LotRequest(lot_id=lot_id, recipe="unit-flow"), recipe=TINY)
 
 
-# -- supply sources and input names --------------------------------------------------------------
+# -- supply sources and input names ----------------------------------------------------------------
 
 
 def test_a_supply_input_draws_from_a_lot_named_after_this_one_by_default() -> None:
@@ -134,7 +134,7 @@ def test_an_unknown_input_is_refused_listing_the_recipe_s_inputs() -> None:
     )
 
 
-# -- the recipe ----------------------------------------------------------------------------------
+# -- the recipe ------------------------------------------------------------------------------------
 
 
 def test_a_draft_recipe_runs_only_when_drafts_are_allowed() -> None:
@@ -184,7 +184,7 @@ def test_the_priority_is_carried_and_bounded() -> None:
         LotRequest(lot_id="L1", recipe="unit-flow", wafers=3)  # type: ignore[call-arg]
 
 
-# -- the command line's NAME=VALUE --------------------------------------------------------------
+# -- the command line's NAME=VALUE -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def _step_run(db: Database, run_id: int) -> StepRun:
     return run
 
 
-# -- create -------------------------------------------------------------------------------------
+# -- create ----------------------------------------------------------------------------------------
 
 
 async def test_a_lot_is_created_with_its_units_and_one_event(db: Database) -> None:
@@ -169,7 +169,7 @@ async def test_a_lot_id_is_never_reused(service: LotService) -> None:
     assert str(refused.value) == "lot L1 already exists (held)"
 
 
-# -- a lot nobody drives: changed here -------------------------------------------------------
+# -- a lot nobody drives: changed here -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("owner", [None, DEAD], ids=["no-owner", "dead-owner"])
@@ -241,7 +241,7 @@ async def test_abort_of_a_finished_lot_is_refused_before_any_job_is_touched(
     assert calls.stopped == []
 
 
-# -- a driven lot: a request for its controller -------------------------------------------------
+# -- a driven lot: a request for its controller ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -299,7 +299,7 @@ async def test_an_unknown_lot_is_named(service: LotService) -> None:
         await service.hold("NOPE", WHY)
 
 
-# -- confirm ------------------------------------------------------------------------------------
+# -- confirm ---------------------------------------------------------------------------------------
 
 
 def _waiting(db: Database) -> int:
@@ -359,7 +359,7 @@ async def test_confirm_of_a_lot_not_waiting_is_refused(db: Database, service: Lo
     assert str(refused.value) == "lot L1 is queued, not waiting at an external step"
 
 
-# -- stopping a job on a tool ------------------------------------------------------------------
+# -- stopping a job on a tool ----------------------------------------------------------------------
 
 
 @dataclass

@@ -114,7 +114,7 @@ def _id(raw: bytes) -> str:
     return str(json.loads(raw)["command_id"])
 
 
-# -- refused before anything is recorded ---------------------------------------------------------
+# -- refused before anything is recorded -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ async def test_what_a_refused_reply_echoes_is_cut_short(
     assert data["client"] is None  # not a string: not echoed at all
 
 
-# -- executed, recorded, and answered again from the record --------------------------------------
+# -- executed, recorded, and answered again from the record ----------------------------------------
 
 
 async def test_a_dispatch_creates_and_starts_the_lot_once(
@@ -284,7 +284,7 @@ async def test_a_long_reason_is_cut_to_fit_a_reply(handler: CommandHandler, db: 
     assert data["reason"].startswith("lot L1 is already held (rrr") and data["reason"][-1] == "…"
 
 
-# -- nothing a payload does stops the next one ----------------------------------------------------
+# -- nothing a payload does stops the next one -----------------------------------------------------
 
 
 async def test_a_crash_while_executing_is_answered_and_the_next_payload_handled(

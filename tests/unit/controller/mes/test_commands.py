@@ -69,7 +69,7 @@ def _refused(fn: Any, *args: Any) -> str:
     return refused.value.reason
 
 
-# -- parse --------------------------------------------------------------------------------------
+# -- parse -----------------------------------------------------------------------------------------
 
 
 def test_parse_gives_the_object() -> None:
@@ -102,7 +102,7 @@ def test_the_size_cap_is_inclusive() -> None:
     assert len(padded) == MAX_BYTES and set(parse(padded)) == {"pad"}
 
 
-# -- authenticate ---------------------------------------------------------------------------------
+# -- authenticate ----------------------------------------------------------------------------------
 
 
 def test_a_signed_command_for_this_station_is_authentic() -> None:
@@ -163,7 +163,7 @@ def test_authenticate_refuses(cmd: dict[str, Any], reason: str) -> None:
     assert _refused(authenticate, cmd, CLIENTS, "site-1", "st-1") == reason
 
 
-# -- validate -------------------------------------------------------------------------------------
+# -- validate --------------------------------------------------------------------------------------
 
 
 def test_validate_gives_the_typed_command() -> None:
@@ -249,7 +249,7 @@ def test_a_refused_value_is_never_echoed_whole() -> None:
         assert secretish[:40] not in text and len(text) <= 300
 
 
-# -- check_fresh ----------------------------------------------------------------------------------
+# -- check_fresh -----------------------------------------------------------------------------------
 
 
 def _issued(when: datetime | str) -> Hold:
@@ -291,7 +291,7 @@ def test_another_zone_is_the_same_instant() -> None:
     check_fresh(_issued("2026-12-06T11:00:00+01:00"), NOW)
 
 
-# -- the signed form ------------------------------------------------------------------------------
+# -- the signed form -------------------------------------------------------------------------------
 
 
 def test_the_canonical_form_sorts_keys_drops_the_mac_and_keeps_text_as_utf8() -> None:
@@ -322,7 +322,7 @@ def test_an_unsigned_command_is_new_and_current() -> None:
     check_fresh(command, datetime.now(UTC))
 
 
-# -- a dispatch as a lot request ------------------------------------------------------------------
+# -- a dispatch as a lot request -------------------------------------------------------------------
 
 
 def test_a_dispatch_is_the_lot_request_it_names() -> None:
