@@ -5,14 +5,14 @@ other module of the project reads a FABLINE_ variable itself."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from controller.settings import Settings, settings
+from tests.unit.controller import sources
 
-ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("controller", "drivers", "simulators")
 SETTINGS_FILE = Path("controller/settings.py")
 # what the environment may be read for outside settings.py: (file, variable)
 ALLOWED = {(Path("controller/cli/display.py"), "COLUMNS")}  # the terminal's width
@@ -90,10 +90,10 @@ def test_options_override_only_what_is_given() -> None:
 # -- nobody else reads the environment -------------------------------------------------------------
 
 
-def environment_reads(source: str) -> list[tuple[int, str | None]]:
+def environment_reads(source: str | ast.Module) -> list[tuple[int, str | None]]:
     """(line, variable) of every read of os.environ / os.getenv in `source`; variable None
     when it is not a literal (a computed name, or the whole environment passed on)."""
-    tree = ast.parse(source)
+    tree = ast.parse(source) if isinstance(source, str) else source
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     reads: list[tuple[int, str | None]] = []
     for node in ast.walk(tree):
@@ -133,14 +133,12 @@ def test_the_scan_finds_environment_reads(source: str, found: list[tuple[int, st
 
 def test_only_settings_reads_fabline_variables() -> None:
     offenders = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            rel = path.relative_to(ROOT)
-            if rel == SETTINGS_FILE:
-                continue
-            for line, variable in environment_reads(path.read_text(encoding="utf-8")):
-                if (rel, variable) not in ALLOWED:
-                    offenders.append(f"{rel}:{line}: reads {variable or 'the environment'}")
+    for path in sources.files():
+        if path == SETTINGS_FILE or not re.search(r"environ|getenv", sources.text(path)):
+            continue
+        for line, variable in environment_reads(sources.tree(path)):
+            if (path, variable) not in ALLOWED:
+                offenders.append(f"{path}:{line}: reads {variable or 'the environment'}")
     assert offenders == [], "read settings through controller.settings.settings()"
 
 
@@ -148,13 +146,11 @@ def test_no_other_module_names_a_fabline_variable_as_a_key() -> None:
     """A `FABLINE_...` string standing alone (an envvar= of an option, a key built elsewhere)
     is a second place that reads the environment; messages and docs mention them in text."""
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            rel = path.relative_to(ROOT)
-            if rel == SETTINGS_FILE:
-                continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                text = node.value if isinstance(node, ast.Constant) else None
-                if isinstance(text, str) and text.startswith("FABLINE_") and text.isupper():
-                    found.append(f"{rel}:{node.lineno}: {node.value}")
+    for path in sources.files():
+        if path == SETTINGS_FILE or "FABLINE_" not in sources.text(path):
+            continue
+        for node in ast.walk(sources.tree(path)):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and text.startswith("FABLINE_") and text.isupper():
+                found.append(f"{path}:{node.lineno}: {text}")
     assert found == []
