@@ -8,13 +8,13 @@ file copy costs ~15 ms more on this machine's disk, which syncs when the databas
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from controller.genealogy.db import Database
+from tests.unit.controller.rows import database_from
 
 
 @pytest.fixture(scope="session")
@@ -28,18 +28,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def db(migrated: Path) -> Iterator[Database]:
-    """A fresh migrated database of one's own, in memory."""
-    database = Database("sqlite:///:memory:")
-
-    def load() -> None:  # in the DB thread: an in-memory database is its connection's
-        template = sqlite3.connect(migrated)
-        raw = database.engine.raw_connection()
-        try:
-            template.backup(raw.driver_connection)  # type: ignore[arg-type]
-        finally:
-            raw.close()
-            template.close()
-
-    database.run_sync_raw(load)
+    """A fresh migrated database for the test, in memory."""
+    database = database_from(migrated)
     yield database
     database.close()

@@ -3,6 +3,7 @@ catalog, no tool steps to validate), and lot rows written directly."""
 
 from __future__ import annotations
 
+import sqlite3
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,20 @@ def get_lot(db: Database, lot_id: str) -> Lot:
 def events(db: Database, lot_id: str) -> list[dict[str, Any]]:
     """The lot's events in the outbox, in the order written."""
     return db.run_sync(lambda s: store.lot_events(s, lot_id))
+
+
+def database_from(template: Path) -> Database:
+    """A migrated database of one's own, in memory, loaded from `template`."""
+    database = Database("sqlite:///:memory:")
+
+    def load() -> None:  # in the DB thread: an in-memory database is its connection's
+        source = sqlite3.connect(template)
+        raw = database.engine.raw_connection()
+        try:
+            source.backup(raw.driver_connection)  # type: ignore[arg-type]
+        finally:
+            raw.close()
+            source.close()
+
+    database.run_sync_raw(load)
+    return database

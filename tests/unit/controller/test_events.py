@@ -5,6 +5,7 @@ of docs/mes.md is the one generated from the models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
@@ -40,10 +41,9 @@ from controller.events import (
     TrackOutData,
 )
 from controller.genealogy import store
-from controller.genealogy.db import Database
 from controller.genealogy.models import Outbox
 from controller.mes.schema import TABLE_BEGIN, TABLE_END, event_schema, event_table
-from tests.unit.controller.rows import STATION, add_lot
+from tests.unit.controller.rows import STATION, add_lot, database_from
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "mes.md"
 INFO = {"step_index": 3, "operation": "dice", "job_id": "J-1", "attempt": 1, "role": "singulate"}
@@ -96,9 +96,10 @@ def _event(kind: str) -> EventBase:
     return cls(tool_id="DICE-1", data=SAMPLES[kind])
 
 
-@pytest.fixture
-def written(db: Database) -> dict[str, dict[str, Any]]:
-    """One event of every type as the outbox holds it, by type."""
+@pytest.fixture(scope="module")
+def written(migrated: Path) -> Iterator[dict[str, dict[str, Any]]]:
+    """One event of every type as the outbox holds it, by type (written once: the tests
+    only read it)."""
 
     def tx(s: Session) -> dict[str, dict[str, Any]]:
         add_lot(s, "L1", event_seq=4)
@@ -107,7 +108,11 @@ def written(db: Database) -> dict[str, dict[str, Any]]:
         store.add_events(s, STATION, [_event(kind) for kind in EVENT_TYPES], lot)
         return {row.type: dict(row.payload) for row in s.query(Outbox).order_by(Outbox.id)}
 
-    return db.run_sync(tx)
+    db = database_from(migrated)
+    try:
+        yield db.run_sync(tx)
+    finally:
+        db.close()
 
 
 def test_every_type_has_a_sample_and_a_place_in_the_union() -> None:
