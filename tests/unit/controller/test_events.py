@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from controller.events import (
     EVENT_ADAPTER,
@@ -88,12 +89,12 @@ SAMPLES: dict[str, BaseModel] = {
 
 
 def _event(kind: str) -> EventBase:
-    cls = EVENT_CLASSES[kind]
+    where: dict[str, str] = {}
     if kind in LOT_EVENTS:
-        return cls(lot_id="L1", step_id="dice", tool_id="DICE-1", data=SAMPLES[kind])
-    if kind == "command_reply":
-        return cls(data=SAMPLES[kind])
-    return cls(tool_id="DICE-1", data=SAMPLES[kind])
+        where = {"lot_id": "L1", "step_id": "dice", "tool_id": "DICE-1"}
+    elif kind != "command_reply":
+        where = {"tool_id": "DICE-1"}
+    return EVENT_CLASSES[kind].model_validate({**where, "data": SAMPLES[kind]})
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def written(migrated: Path) -> Iterator[dict[str, dict[str, Any]]]:
         s.flush()
         lot = store.get_lot(s, "L1", for_update=True)
         store.add_events(s, STATION, [_event(kind) for kind in EVENT_TYPES], lot)
-        return {row.type: dict(row.payload) for row in s.query(Outbox).order_by(Outbox.id)}
+        return {row.type: dict(row.payload) for row in s.query(Outbox).order_by(col(Outbox.id))}
 
     db = database_from(migrated)
     try:

@@ -97,9 +97,12 @@ def environment_reads(source: str | ast.Module) -> list[tuple[int, str | None]]:
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     reads: list[tuple[int, str | None]] = []
     for node in ast.walk(tree):
-        name = getattr(node, "attr", None) if isinstance(node, ast.Attribute) else None
-        if isinstance(node, ast.Name):
+        if isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.Name):
             name = node.id
+        else:
+            continue
         if name not in ("environ", "getenv"):
             continue
         use, up = node, parents.get(node)
@@ -150,7 +153,11 @@ def test_no_other_module_names_a_fabline_variable_as_a_key() -> None:
         if path == SETTINGS_FILE or "FABLINE_" not in sources.text(path):
             continue
         for node in ast.walk(sources.tree(path)):
-            text = node.value if isinstance(node, ast.Constant) else None
-            if isinstance(text, str) and text.startswith("FABLINE_") and text.isupper():
-                found.append(f"{path}:{node.lineno}: {text}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.startswith("FABLINE_")
+                and node.value.isupper()
+            ):
+                found.append(f"{path}:{node.lineno}: {node.value}")
     assert found == []

@@ -33,12 +33,15 @@ DEAD = f"{socket.gethostname()}:{2**22 + 1}"  # above Linux's largest pid (test_
 DICE_VALUES: dict[str, Any] = {"blade": "HUB_30", "stack_thickness": 775.0, "feed": 50.0}
 
 
-def _tool_step(index: int = 0, **spec: tuple[float | None, float | None]) -> PlannedStep:
+Spec = dict[str, tuple[float | None, float | None]]
+
+
+def _tool_step(index: int = 0, spec: Spec | None = None) -> PlannedStep:
     return PlannedStep(
         index=index, id=f"dice{index}", template="dice", path=("steps", index), kind="tool",
         name="dice", role=None, tool="dicing", operation="dice", values=DICE_VALUES,
         params={"blade": "HUB_30", "stack_thickness": "775 µm", "feed": "50 mm/s"},
-        spec=spec, consume=("blade_wear",),
+        spec=spec or {}, consume=("blade_wear",),
     )  # fmt: skip
 
 
@@ -109,7 +112,7 @@ def test_spec_violations(
     results: dict[str, float],
     violations: list[str],
 ) -> None:
-    assert journal.spec_violations(_tool_step(**spec), results) == violations
+    assert journal.spec_violations(_tool_step(spec=spec), results) == violations
 
 
 # -- intent ----------------------------------------------------------------------------------------
@@ -195,7 +198,7 @@ def _edges(db: Database) -> list[tuple[str, str, str]]:
 def test_a_step_in_spec_commits_results_genealogy_and_events(db: Database) -> None:
     new_lot(db, "L1", "running", owner=ME)
     ids = _wafers(db)
-    step = _tool_step(kerf_width=(20.0, 40.0))
+    step = _tool_step(spec={"kerf_width": (20.0, 40.0)})
     run_id = _started(db, step)
     done = _commit(db, step, run_id, {"kerf_width": 31.5, "die_count": 5.0}, _material(ids))
     assert done.next_run is None and done.lot.state == "running"
@@ -241,7 +244,7 @@ def test_a_commit_writes_the_next_intent_when_given(db: Database) -> None:
 def test_a_result_out_of_spec_holds_the_lot_and_writes_no_next_intent(db: Database) -> None:
     new_lot(db, "L1", "running", owner=ME)
     ids = _wafers(db)
-    step = _tool_step(0, kerf_width=(20.0, 40.0))
+    step = _tool_step(0, spec={"kerf_width": (20.0, 40.0)})
     run_id = _started(db, step)
     done = _commit(db, step, run_id, {"kerf_width": 45.0}, _material(ids), _intent(_tool_step(1)))
     assert done.next_run is None and len(_runs(db)) == 1

@@ -32,10 +32,22 @@ INPUTS: Mapping[str, InputSpec] = {
 # die counts when its far corner lies within 10 - 3 (edge exclusion) = 7 mm, i.e. x² + y² ≤ 49
 # with the far corner's |x|, |y| in {2, 6}: 2²+2², 2²+6², 6²+2² — a plus of five dies,
 # column-major: (1,2) (2,1) (2,2) (2,3) (3,2).
-ROUND = {"work_shape": "ROUND", "work_width": 20.0, "work_length": 20.0, "die_x": 4.0, "die_y": 4.0}
+ROUND: dict[str, Any] = {
+    "work_shape": "ROUND",
+    "work_width": 20.0,
+    "work_length": 20.0,
+    "die_x": 4.0,
+    "die_y": 4.0,
+}
 PLUS = [(1, 2), (2, 1), (2, 2), (2, 3), (3, 2)]
 # A 3 x 2 mm rectangle cut at 1 mm: every whole pitch, column-major.
-RECT = {"work_shape": "RECT", "work_width": 3.0, "work_length": 2.0, "die_x": 1.0, "die_y": 1.0}
+RECT: dict[str, Any] = {
+    "work_shape": "RECT",
+    "work_width": 3.0,
+    "work_length": 2.0,
+    "die_x": 1.0,
+    "die_y": 1.0,
+}
 GRID = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
 
 
@@ -220,7 +232,7 @@ def test_a_round_piece_is_cut_along_its_die_map() -> None:
             attributes={"from": "L1-STK01"},
             die_x=x,
             die_y=y,
-        )  # type: ignore[typeddict-item]
+        )
         for n, (x, y) in zip(names, PLUS, strict=True)
     ]
     assert change.edges == [EdgeRow("L1-STK01", n, "split") for n in names]

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 
-from controller.engine.pool import ToolPool
+from controller.engine.pool import Fits, ToolPool
 from drivers.base import ToolDriver
 from drivers.errors import NoToolFits, ParameterError
 
@@ -26,11 +27,16 @@ class FakeTool:
         return None if blade is None or blade in self.blades else f"no blade {blade}"
 
 
-def _pool(*tools: FakeTool) -> ToolPool:
-    return ToolPool(tools)  # type: ignore[arg-type]
+def _tool(tool_id: str, kind: str, blades: set[str] | None = None) -> ToolDriver:
+    """A fake standing in for a driver: the pool reads only what FakeTool has."""
+    return cast(ToolDriver, FakeTool(tool_id, kind, blades or {"HUB_30"}))
 
 
-def _fits(blade: str) -> object:
+def _pool(*tools: ToolDriver) -> ToolPool:
+    return ToolPool(tools)
+
+
+def _fits(blade: str) -> Fits:
     return lambda d: d.setup_problem("dice", {"blade": blade}) is None
 
 
@@ -50,17 +56,17 @@ async def _served(log: list[str], n: int) -> None:
     assert len(log) == n
 
 
-def _taker(pool: ToolPool, log: list[str], name: str, **how: object) -> asyncio.Task[ToolDriver]:
+def _taker(pool: ToolPool, log: list[str], name: str, **how: Any) -> asyncio.Task[ToolDriver]:
     async def take() -> ToolDriver:
-        driver = await pool.take("dicing", **how)  # type: ignore[arg-type]
+        driver = await pool.take("dicing", **how)
         log.append(f"{name}<-{driver.tool_id}")
         return driver
 
     return asyncio.ensure_future(take())
 
 
-D1, D2 = FakeTool("DICE-1", "dicing"), FakeTool("DICE-2", "dicing", {"HUB_30", "RESIN_150"})
-S1 = FakeTool("SPUT-1", "sputter")
+D1, D2 = _tool("DICE-1", "dicing"), _tool("DICE-2", "dicing", {"HUB_30", "RESIN_150"})
+S1 = _tool("SPUT-1", "sputter")
 
 
 # -- at once ---------------------------------------------------------------------------------------
@@ -84,8 +90,8 @@ async def test_a_pinned_tool_is_that_tool() -> None:
 
 async def test_fits_picks_a_tool_set_up_for_the_step() -> None:
     pool = _pool(D1, D2)
-    assert pool.take_now("dicing", fits=_fits("RESIN_150")) is D2  # type: ignore[arg-type]
-    assert pool.take_now("dicing", fits=_fits("RESIN_150")) is None  # type: ignore[arg-type]
+    assert pool.take_now("dicing", fits=_fits("RESIN_150")) is D2
+    assert pool.take_now("dicing", fits=_fits("RESIN_150")) is None
 
 
 @pytest.mark.parametrize(
@@ -120,14 +126,14 @@ async def test_fits_picks_a_tool_set_up_for_the_step() -> None:
     ids=["no-kind", "no-such-tool", "nothing-set-up", "pinned-other-kind", "pinned-not-set-up"],
 )
 async def test_a_step_no_tool_could_ever_serve_is_refused_at_once(
-    kind: str, how: dict[str, object], error: type[Exception], message: str
+    kind: str, how: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     pool = _pool(D1, D2, S1)
     with pytest.raises(error) as refused:
-        pool.take_now(kind, **how)  # type: ignore[arg-type]
+        pool.take_now(kind, **how)
     assert str(refused.value) == message
     with pytest.raises(error):  # and `take` does not queue it to wait forever
-        await pool.take(kind, **how)  # type: ignore[arg-type]
+        await pool.take(kind, **how)
     assert pool._waiting == {}
 
 
@@ -135,7 +141,7 @@ async def test_no_tool_fits_even_when_every_tool_is_busy() -> None:
     pool = _pool(D1)
     assert pool.take_now("dicing") is D1
     with pytest.raises(NoToolFits):
-        pool.take_now("dicing", fits=_fits("RESIN_150"))  # type: ignore[arg-type]
+        pool.take_now("dicing", fits=_fits("RESIN_150"))
 
 
 # -- in line ---------------------------------------------------------------------------------------

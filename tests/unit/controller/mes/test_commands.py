@@ -236,7 +236,7 @@ def test_more_problems_are_counted_not_listed() -> None:
 
 
 @pytest.mark.parametrize("kind", ["x", None, 5, "Dispatch"])
-def test_an_unknown_command_lists_the_commands(kind: object) -> None:
+def test_an_unknown_command_lists_the_commands(kind: Any) -> None:
     assert _refused(validate, _signed(command=kind)) == (
         f"unknown command {kind!r} (commands: dispatch, hold, release, abort)"
     )
