@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlmodel import col, select
+from structlog.testing import capture_logs
 
 from controller.genealogy.db import Database
 from controller.genealogy.models import MesCommand, Outbox
@@ -294,10 +295,16 @@ async def test_a_crash_while_executing_is_answered_and_the_next_payload_handled(
     new_lot(db, "L1")
     new_lot(db, "L2", "held", hold_reason="alarm 7")
     crash = _command("hold")
-    data = await _answer(handler, db, crash)
+    with capture_logs() as logged:  # captured, not rendered: a traceback costs ~0.2 s to print
+        data = await _answer(handler, db, crash)
     assert (data["status"], data["reason"]) == (
         "rejected", "internal error (RuntimeError); see station log"
     )  # fmt: skip
+    failed = [e for e in logged if e["event"] == "mes.command_failed"]
+    assert failed == [
+        {"event": "mes.command_failed", "command_id": _id(crash), "log_level": "error",
+         "exc_info": True}
+    ]  # fmt: skip
     assert recorded(db)[_id(crash)][0] == "rejected"
     after = await _answer(handler, db, _command("release", lot_id="L2"))
     assert after["status"] == "accepted" and get_lot(db, "L2").state == "queued"
@@ -309,7 +316,10 @@ async def test_the_receive_loop_survives_a_database_that_is_gone(
 ) -> None:
     handler = _handler(db, recorder)
     db.close()
-    await handler(_command("hold"))  # logged, not raised: the relay takes the next payload
+    raw = _command("hold")
+    with capture_logs() as logged:
+        await handler(raw)  # logged, not raised: the relay takes the next payload
+    assert [(e["event"], e["size"]) for e in logged] == [("mes.command_unanswered", len(raw))]
     assert recorder.wakes == 0
 
 
