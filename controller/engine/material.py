@@ -130,8 +130,10 @@ def _merge(
     per = int(spec.get("per", 1))
     sources: list[str] = list(spec["from"])
     targets = material.of_kind(into_kind)
+    merged = 0
     if not targets:  # the first merge creates one `into` unit per unit of the first source
         anchors = _available(material, sources[0], inputs, step, change, None)
+        merged = len(anchors)  # each anchor is the first part of its new target
         for a in anchors:
             suffix = f"{a.slot:02d}" if a.slot is not None else a.name.rsplit("-", 1)[-1]
             prefix = KIND_PREFIX.get(into_kind, into_kind[:3].upper())
@@ -147,7 +149,6 @@ def _merge(
             change.ended[a.name] = "merged"
         targets = [_view(u) for u in change.units if u["kind"] == into_kind]
         sources = sources[1:]
-    merged = 0
     for target in targets:
         for source in sources:
             parts = _available(material, source, inputs, step, change, per)
@@ -160,9 +161,7 @@ def _merge(
                 sites[source] = [*sites.get(source, []), *(p.name for p in parts)]
                 change.attributes[target.name] = target.attributes
     change.events.append(
-        GenealogyMerge(
-            data=MergeData(into=into_kind, units=len(targets), parts=merged + len(change.units))
-        )
+        GenealogyMerge(data=MergeData(into=into_kind, units=len(targets), parts=merged))
     )
 
 

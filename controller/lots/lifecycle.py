@@ -83,6 +83,9 @@ TRANSITIONS: dict[str, Transition] = {
     "complete": Transition(frozenset({_Q, _R}), LotState.COMPLETED),
 }
 REQUESTS = ("hold", "pause", "abort")  # what may be asked of a lot another controller drives
+# A pending request gives way to the same or a stronger one only: a pause replacing a hold
+# would let the next runner resume the lot, a hold replacing an abort leave its job running.
+_STRENGTH = {"pause": 1, "hold": 2, "abort": 3}
 
 
 @dataclass(frozen=True)
@@ -154,9 +157,16 @@ def apply(
 
 
 def ask(lot: Lot, action: str, reason: HoldReason) -> None:
-    """Leave `action` for the controller that drives the lot (checked like `apply`)."""
+    """Leave `action` for the controller that drives the lot (checked like `apply`, and
+    never in place of a stronger request still pending)."""
     assert action in REQUESTS, action
     check(lot, action)
+    pending = requested(lot)
+    if pending is not None and _STRENGTH.get(pending[0], 0) > _STRENGTH[action]:
+        raise LotStateError(
+            f"lot {lot.id}: {pending[0]} already requested ({pending[1].text});"
+            f" a {action} would weaken it"
+        )
     store.set_lot(lot, request=action, request_kind=reason.kind, request_reason=reason.text)
 
 
