@@ -21,8 +21,21 @@ from drivers.errors import UsageError
 BASE = "https://fabline.invalid/schema"
 
 
+def _tolerant(node: Any) -> Any:
+    """The published schema lets an event carry fields it does not name: version 1 may gain
+    fields (never lose or rename one), and an MES validating with today's schema must keep
+    accepting tomorrow's events. fabline's own models stay strict."""
+    if isinstance(node, dict):
+        return {k: _tolerant(v) for k, v in node.items() if k != "additionalProperties"}
+    if isinstance(node, list):
+        return [_tolerant(v) for v in node]
+    return node
+
+
 def event_schema(kind: str) -> dict[str, Any]:
-    schema = EVENT_CLASSES[kind].model_json_schema(by_alias=True, mode="serialization")
+    schema = _tolerant(
+        EVENT_CLASSES[kind].model_json_schema(by_alias=True, mode="serialization")
+    )
     props = schema["properties"]
     props["station"] = {"type": "string"}  # written with the event into the outbox
     if kind in LOT_EVENTS:  # the outbox numbers a lot's events 1, 2, 3, ...

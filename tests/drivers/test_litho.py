@@ -183,7 +183,9 @@ async def test_photo_via_in_pspi(line: Line) -> None:
         assert r["cd"] == pytest.approx(
             printed_cd_um("PSPI", 15, 200, r["dose_measured"]), rel=0.012
         )
-        assert r["cd"] > 200  # above the 274 mJ/cm² dose-to-size the holes print wider
+        # above the 274 mJ/cm² dose-to-size the holes print wider (by 0.4 µm at 350 mJ/cm²:
+        # less than the CD noise of one job, so the model is checked, not one measurement)
+        assert printed_cd_um("PSPI", 15, 200, r["dose_measured"]) > 200
         assert r["resist_remaining"] == pytest.approx(15 * 0.9, rel=0.02)  # 10 % develop loss
         assert r["unopened"] < 1e-6
 
