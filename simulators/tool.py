@@ -75,6 +75,7 @@ class SimJob:
     alarm: int = 0
     handle: asyncio.TimerHandle | None = None
     plan: Plan | None = None
+    warnings: list[int] = field(default_factory=list)  # process warnings raised at its end
 
     stopped_at: float = 0.0  # percent done when an alarm or abort ended the job
 
@@ -385,6 +386,7 @@ class SimTool(abc.ABC):
         job.handle = None
         self._wear(plan, 1.0)
         self.process_warnings.update(plan.warnings)
+        job.warnings = sorted(set(plan.warnings))
         job.results = plan.results
         job.state = JobState.COMPLETE
         self.jobs_done += 1

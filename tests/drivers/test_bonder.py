@@ -391,6 +391,20 @@ async def test_polyimide_bonded_at_250_is_undercured_and_warns(line: Line) -> No
     await d.close()
 
 
+async def test_job_result_carries_the_warnings_of_that_job(line: Line) -> None:
+    """The status shows the last job's warnings; the job result keeps each job's own, so a
+    controller that collects a result later (or after a restart) still gets them."""
+    d = await connected(line, TOOL)
+    pi = {**W2W, "adhesive": "POLYIMIDE"}
+    first = await d.run(Job(new_job_id("bw"), "w2w_adhesive", pi))
+    second = await d.run(Job(new_job_id("bw"), "w2w_adhesive", {**pi, "temp": "350 °C"}))
+    assert [(w.code, w.name, w.warning) for w in first.warnings] == [(381, "UNDERCURED", True)]
+    assert second.warnings == ()
+    again = await d.result(first.job_id)  # by id, after later jobs
+    assert [w.code for w in again.warnings] == [381]
+    await d.close()
+
+
 async def test_thin_bond_line_under_a_copper_spreader_warns_of_cte_shear(
     line: Line, sim_line: SimLine
 ) -> None:

@@ -176,10 +176,12 @@ def test_cure_kinetics_reference_points() -> None:
 async def test_thick_resist_needs_a_longer_soft_bake(line: Line) -> None:
     d = await connected(line, TOOL)
     thick = {"material": "PR_THICK", "spin_speed": "1000 rpm"}
-    r = (await d.run(Job(new_job_id("pr"), "spin_coat", thick))).results
+    wet = await d.run(Job(new_job_id("pr"), "spin_coat", thick))
+    r = wet.results
     assert r["thickness"] == pytest.approx(spin_thickness_um("PR_THICK", 1000), rel=0.05)
     assert r["residual_solvent"] > 10  # τ ∝ h²: 37 µm needs more than 2 min at 110 °C
     assert await warnings(d) == ["RESIDUAL_SOLVENT"]
+    assert [w.name for w in wet.warnings] == ["RESIDUAL_SOLVENT"]  # in the job result (SCPI)
     baked = {**thick, "softbake_temp": "120 °C", "softbake_time": "20 min"}
     r = (await d.run(Job(new_job_id("pr"), "spin_coat", baked))).results
     assert r["residual_solvent"] == pytest.approx(
