@@ -32,6 +32,9 @@ EVENT_TYPES = (
     "alarm_set",
     "alarm_cleared",
     "command_reply",
+    "tool_warning",
+    "qtime_expired",
+    "step_skipped",
 )
 
 

@@ -35,7 +35,16 @@ from controller.events import event
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot, StepRun, utcnow
-from controller.recipes import Expansion, LoadedRecipe, PlannedStep, load_text
+from controller.recipes import (
+    Expansion,
+    LoadedRecipe,
+    PlannedStep,
+    feedforward,
+    load_text,
+    tool_warnings,
+)
+from controller.recipes.gate import gate
+from controller.recipes.history import History
 from drivers.base import Job, JobResult, ToolDriver
 from drivers.errors import (
     FablineError,
@@ -303,6 +312,7 @@ class _Begun:
     driver: ToolDriver
     run_id: int
     job_id: str
+    step: PlannedStep | None = None  # with its fed-forward setpoints, as the intent recorded
 
 
 @dataclass
@@ -323,9 +333,7 @@ class _Intent:
         step, driver = self.step, self.driver
         if self.runner._take_request(s, lot, step):
             return None
-        op = interface_for(driver.kind).operation(step.operation or "")
-        units = {p.name: p.unit for p in op.params}
-        setpoints = {k: {"value": v, "unit": units.get(k, "")} for k, v in step.values.items()}
+        setpoints = feedforward.setpoints(step)  # hook: fed-forward values with their inputs
         r = self.ctx.recipe
         run_id = store.add_step_run(
             s,
@@ -375,6 +383,7 @@ class _Context:
     # none (this runner is the first to reach them)
     prior: StepRun | None = None
     begun: _Begun | None = None
+    history: History = field(default_factory=History)  # measurements and end times so far
 
 
 class LotRunner:
@@ -391,6 +400,7 @@ class LotRunner:
         ctx = await self._claim()
         try:
             exp = ctx.expansion
+            ctx.history = await self.db.run(self._history)  # hook: process-control history
             while True:
                 lot = ctx.lot
                 if lot.state in ("held", "aborted", "completed", "scrapped", "waiting", "paused"):
@@ -400,6 +410,10 @@ class LotRunner:
                     break
                 step = exp.steps[lot.next_step]
                 structlog.contextvars.bind_contextvars(lot_id=self.lot_id, step_id=step.id)
+                gated = await self._gate(ctx, step)  # hook: Q-time, feed-forward, interlocks
+                if gated is None:
+                    continue
+                step = gated
                 if step.kind == "external":
                     await self._external(ctx, step)
                 else:
@@ -448,6 +462,45 @@ class LotRunner:
                 u.name, u.kind, u.id, u.slot, u.attributes.get("input"), dict(u.attributes)
             )
         return _Context(lot, loaded, exp, material, prior)
+
+    def _history(self, s: Session) -> History:
+        return History.from_records(
+            store.step_runs(s, self.lot_id), store.lot_events(s, self.lot_id)
+        )
+
+    async def _gate(self, ctx: _Context, step: PlannedStep) -> PlannedStep | None:
+        """Before a step starts (controller/recipes/gate.py): an expired queue time holds the
+        lot, an unneeded rework step is skipped, fed-forward setpoints are computed and the
+        interlocks on them checked. The step to run, or None if the lot held or moved on."""
+        if ctx.begun is not None and ctx.begun.step_index == step.index and ctx.begun.step:
+            return ctx.begun.step  # gated when the previous step's commit wrote this intent
+        if ctx.prior is not None and ctx.prior.state == "started":
+            try:  # re-attaching to a job already sent: only its setpoints matter
+                return feedforward.resolve(step, ctx.history)
+            except FablineError:
+                return step
+        g = gate(ctx.expansion, step, ctx.history, utcnow())
+        if g.clear:
+            return g.step
+
+        def tx(s: Session) -> Lot:
+            lot = store.get_lot(s, self.lot_id, for_update=True)
+            evs = [event(t, lot_id=lot.id, step_id=step.id, data=d) for t, d in g.events]
+            if g.hold:
+                store.set_lot(lot, state="held", hold_reason=g.hold)
+                evs.append(event("hold", lot_id=lot.id, step_id=step.id, data={"reason": g.hold}))
+            elif g.skip:
+                store.set_lot(lot, next_step=step.index + 1)
+                evs.append(
+                    event("step_skipped", lot_id=lot.id, step_id=step.id, data={"reason": g.skip})
+                )
+            store.add_events(s, lot.station, evs, lot)
+            return lot
+
+        ctx.lot = await self.db.run(tx)
+        if g.hold:
+            log.warning("engine.lot_stopped", state="held", reason=g.hold)
+        return None if g.hold or g.skip else g.step
 
     def _disown(self, s: Session) -> None:
         lot = store.get_lot(s, self.lot_id, for_update=True)
@@ -504,7 +557,7 @@ class LotRunner:
                 store.set_lot(lot, state="waiting")
                 return lot
             r = ctx.recipe
-            data = {f: f"SIM-{lot.id}-{step.template}-{f}" for f in step.returns}
+            data = feedforward.simulated_returns(step, lot.id)  # hook: typed returns
             store.add_step_run(
                 s,
                 lot_id=lot.id,
@@ -764,9 +817,13 @@ class LotRunner:
         units = {r.name: r.unit for r in op.results}
         results = {k: {"value": v, "unit": units.get(k, "")} for k, v in result.results.items()}
         out_of_spec = _spec_violations(step, result.results, units)
+        verdicts = tool_warnings.classify(step, result.warnings)  # hook: tool warnings
+        warned = tool_warnings.hold_reason(step, verdicts)
+        ctx.history.record(step.index, result.results, utcnow())  # hook: for feed-forward
         steps = ctx.expansion.steps
         last = step.index + 1 >= len(steps)
-        intent = None if out_of_spec or last else self._next_intent(ctx, steps[step.index + 1])
+        stop = out_of_spec or warned or last
+        intent = None if stop else self._next_intent(ctx, steps[step.index + 1])
 
         def tx(s: Session) -> tuple[Lot, Change, dict[str, int], int | None]:
             store.finish_step_run(s, run_id, expect=("started",), state="done", results=results)
@@ -807,9 +864,18 @@ class LotRunner:
                 event(t, lot_id=lot.id, tool_id=driver.tool_id, step_id=step.id, data=d)
                 for t, d in change.events
             ]
+            evs += [
+                event("tool_warning", lot_id=lot.id, tool_id=driver.tool_id, step_id=step.id,
+                      data=v.data())
+                for v in verdicts
+            ]  # fmt: skip
             changes: dict[str, Any] = {"next_step": step.index + 1}
-            if out_of_spec:
-                reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
+            reason = (
+                f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
+                if out_of_spec
+                else warned
+            )
+            if reason:
                 changes |= {"state": "held", "hold_reason": reason}
                 evs.append(event("hold", lot_id=lot.id, step_id=step.id, data={"reason": reason}))
             store.set_lot(lot, **changes)
@@ -827,7 +893,9 @@ class LotRunner:
             if next_run is None:  # a request stopped the lot between the steps
                 self.engine.pool.give_back(intent.driver)
             else:
-                ctx.begun = _Begun(intent.step.index, intent.driver, next_run, intent.job_id)
+                ctx.begun = _Begun(
+                    intent.step.index, intent.driver, next_run, intent.job_id, intent.step
+                )
         self.steps_run += 1
         self.engine.notify(
             self.lot_id, "done", {"step": step, "results": result.results, "last": last}
@@ -837,10 +905,14 @@ class LotRunner:
         """The intent for `step` if it is a tool step and a tool for it is free right now."""
         if step.kind != "tool" or step.tool is None:
             return None
-        operation = step.operation or ""
+        kind, operation = step.tool, step.operation or ""
+        g = gate(ctx.expansion, step, ctx.history, utcnow())  # hook: as the loop would
+        if not g.clear:
+            return None  # the loop records it, holds or skips
+        step = g.step
         try:
             driver = self.engine.pool.take_now(
-                step.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
+                kind, fits=lambda d: d.setup_problem(operation, step.values) is None
             )
         except NoToolFits:
             return None  # the step itself holds the lot, with what each tool lacks

@@ -95,6 +95,28 @@ DATA: dict[str, dict[str, Any]] = {
             "repeat": {"type": "boolean"},
         }
     ),
+    "tool_warning": _obj(
+        {
+            "code": INT,
+            "name": STR,
+            "text": STR,
+            "action": {"enum": ["hold", "record"]},
+            "expected": {"type": "boolean"},
+        }
+    ),
+    "qtime_expired": _obj(
+        {
+            "step_index": INT,
+            "from_index": INT,
+            "from_step": STR,
+            "limit_s": NUM,
+            "waited_s": NUM,
+            "action": {"enum": ["hold", "rework"]},
+            "rework_step": NULLABLE_STR,
+            "reason": STR,
+        }
+    ),
+    "step_skipped": _obj({"reason": STR}),
 }
 assert set(DATA) == set(EVENT_TYPES)
 

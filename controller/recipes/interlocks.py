@@ -92,3 +92,9 @@ def _param_path(step: PlannedStep, name: str) -> tuple[str | int, ...]:
     if step.kind == "external":
         return (*step.path, "max_temp")
     return (*step.path, "params", name) if name in step.params else (*step.path, "params")
+
+
+def step_problems(exp: Expansion, step: PlannedStep) -> list[str]:
+    """Interlocks that read only this step's own setpoints, checked again at run time on its
+    fed-forward values; one reason each."""
+    return []

@@ -1,0 +1,59 @@
+"""The checks a step passes when it is about to start, in one pure function for the engine.
+
+In order: a rework step runs only when a queue-time limit through it has run out (else it is
+skipped); an expired queue-time limit ending at the step holds the lot; fed-forward setpoints
+are computed from the lot's measurements (a missing measurement or a setpoint the tool would
+refuse holds the lot); the interlocks that read the step's own setpoints are checked on those
+values (e.g. the CTE run-out of a lamination with the film's measured artwork scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.recipes import feedforward, interlocks, qtime
+from controller.recipes.expand import Expansion, PlannedStep
+from controller.recipes.feedforward import FeedForwardError
+from controller.recipes.history import QTIME_EVENT, History
+
+Event = tuple[str, dict[str, Any]]  # (event type, data)
+
+
+@dataclass(frozen=True)
+class Gate:
+    step: PlannedStep  # with its fed-forward setpoints resolved
+    hold: str | None = None  # hold the lot with this reason
+    skip: str | None = None  # skip the step (a rework step that is not needed)
+    events: tuple[Event, ...] = ()  # to record on the lot and step
+
+    @property
+    def clear(self) -> bool:
+        """Nothing to record or decide: the step just runs."""
+        return self.hold is None and self.skip is None and not self.events
+
+
+def gate(exp: Expansion, step: PlannedStep, history: History, now: datetime) -> Gate:
+    events: list[Event] = []
+    if step.rework:
+        due = qtime.rework_due(step, history, now)
+        if not due:
+            return Gate(
+                step,
+                skip=f"rework step {step.id} not needed: no queue-time limit through it ran out",
+            )
+        events += [(QTIME_EVENT, e.data("rework")) for e in due]
+    late = qtime.expired(step, history, now)
+    if late:
+        events += [(QTIME_EVENT, e.data("hold")) for e in late]
+        reason = "; ".join(e.describe() for e in late)
+        return Gate(step, hold=f"step {step.id}: {reason}", events=tuple(events))
+    try:
+        resolved = feedforward.resolve(step, history)
+    except FeedForwardError as e:
+        return Gate(step, hold=f"step {step.id}: feed-forward: {e}", events=tuple(events))
+    problems = interlocks.step_problems(exp, resolved)
+    if problems:
+        return Gate(resolved, hold=f"step {step.id}: {problems[0]}", events=tuple(events))
+    return Gate(resolved, events=tuple(events))
