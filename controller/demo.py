@@ -83,6 +83,7 @@ DEMO_JOBS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "grinder": ("back_grind", {"target_thickness": "100 µm"}),
     "litho": ("expose", {"resist": "THICK_PR", "resist_thickness": "20 µm", "mask_cd": "30 µm"}),
+    "clean": ("plasma", {"gas": "AR", "surface": "CU", "time": "120 s"}),
     "wirebonder": (
         "wire_bond",
         {"wire": "AU", "wire_size": "D25", "wires_per_unit": "64", "units": "100"},

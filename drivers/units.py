@@ -56,6 +56,7 @@ UNITS: dict[str, Unit] = {
     **_units("count", {"count": 1.0}),
     **_units("thermal_resistance", {"K/W": 1.0}),
     **_units("viscosity", {"mPa·s": 1e-3, "Pa·s": 1.0}),
+    **_units("areal_mass", {"µg/cm²": 1.0}),  # ionic residue, NaCl equivalent
     "°C": Unit("°C", "temperature", 1.0, 0.0),
     "K": Unit("K", "temperature", 1.0, -273.15),
     "": Unit("", "dimensionless", 1.0),
@@ -78,6 +79,7 @@ ALIASES: dict[str, str] = {
     "A/dm2": "A/dm²",
     "A/m2": "A/m²",
     "mJ/cm2": "mJ/cm²",
+    "ug/cm2": "µg/cm²",
     "J/cm2": "J/cm²",
     "mohm/sq": "mΩ/sq",
     "mOhm/sq": "mΩ/sq",

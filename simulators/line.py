@@ -29,6 +29,7 @@ TOOL_PREFIX = {
     "grinder": "GRIND",
     "litho": "LITHO",
     "wirebonder": "WB",
+    "clean": "CLEAN",
 }
 
 

@@ -23,6 +23,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "grinder": ("drivers.interfaces.grinder", "GRINDER"),
     "litho": ("drivers.interfaces.litho", "LITHO"),
     "wirebonder": ("drivers.interfaces.wirebonder", "WIREBONDER"),
+    "clean": ("drivers.interfaces.clean", "CLEAN"),
 }
 
 KINDS: tuple[str, ...] = tuple(_KINDS)
