@@ -53,6 +53,7 @@ UNITS: dict[str, Unit] = {
     **_units("ratio", {"%": 1e-2, "ppm": 1e-6}),
     **_units("angle", {"mdeg": 1e-3, "deg": 1.0}),
     **_units("resistance", {"mΩ/sq": 1e-3, "Ω/sq": 1.0}),
+    **_units("electrical_resistance", {"mΩ": 1e-3, "Ω": 1.0}),
     **_units("count", {"count": 1.0}),
     **_units("thermal_resistance", {"K/W": 1.0}),
     **_units("viscosity", {"mPa·s": 1e-3, "Pa·s": 1.0}),

@@ -44,7 +44,7 @@ from drivers.interfaces.mold import (
     pressure_mpa,
     work_area_mm2,
 )
-from simulators.physics import R_GAS, poisson
+from simulators.physics import R_GAS, bilayer_curvature, poisson
 from simulators.tool import Plan, SimTool
 
 
@@ -338,19 +338,6 @@ def mismatch_strain(compound: str, substrate: str, tg: float, stress_free_c: flo
     glassy = (c.cte1 - cte_s) * (min(stress_free_c, tg) - ROOM_C)
     rubbery = RUBBERY_RATIO * (c.cte2 - cte_s) * max(0.0, stress_free_c - tg)
     return (glassy + rubbery) * 1e-6
-
-
-def bilayer_curvature(e1: float, t1: float, e2: float, t2: float, strain: float) -> float:
-    """κ (1/m) of a bilayer: layer 1 substrate, layer 2 cap; + when the cap shrinks more."""
-    num = 6.0 * e1 * e2 * t1 * t2 * (t1 + t2) * strain
-    den = (
-        e1**2 * t1**4
-        + 4 * e1 * e2 * t1**3 * t2
-        + 6 * e1 * e2 * t1**2 * t2**2
-        + 4 * e1 * e2 * t1 * t2**3
-        + e2**2 * t2**4
-    )
-    return num / den
 
 
 def bow_um(
