@@ -92,7 +92,7 @@ async def test_status_queries(line: Line) -> None:
     c = await RawScpi.open(t.host, t.port)
     assert await c.ask("TOOL:SET?") == (
         '1,MATERIALS,"POLYIMIDE LOW_T_PI PSPI EPOXY DIELECTRIC PROTECTIVE PHOTO_INK SEAL_RESIN'
-        ' UNDERFILL TC_EPOXY CONDUCTIVE_PASTE PR_THIN PR_THICK ADHESIVE"'
+        ' UNDERFILL TC_EPOXY CONDUCTIVE_PASTE PR_THIN PR_THICK ADHESIVE NCP ACP"'
     )
     cons = (await c.ask("TOOL:CONS?")).split(",")
     assert cons[0] == "8"
