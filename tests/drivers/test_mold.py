@@ -178,7 +178,7 @@ async def test_003_first_encapsulant_exposes_the_bump_ends_with_film_assist(line
     assert r["cure"] == pytest.approx(100 * cure_after("EMC_MUF", 170, fill + 90, a0), rel=1e-5)
     # film seals the parting line: flash well below an unlined mold's
     flash = flash_um("TRANSFER", "EMC_MUF", 7, before["shots_since_clean"] / 1000, fam=True)
-    assert log_close(r["flash"], flash, 0.6) and r["flash"] < 10
+    assert log_close(r["flash"], flash, 0.6) and r["flash"] < 15  # MUF bleeds 1.5 × more
     assert r["film_used"] == pytest.approx(2 * film_metres("RECT", 70, 240), rel=1e-5)
     assert r["film_used"] == pytest.approx(2 * 0.34, rel=1e-5)
     assert r["emc_used"] == pytest.approx(2 * emc_grams("TRANSFER", "EMC_MUF", volume), rel=1e-5)
