@@ -192,7 +192,7 @@ def _static_problems(r: Recipe) -> list[Problem]:
                 out.append(Problem(("constraints", i, "when", opt), f"unknown option {opt!r}"))
     for i, lock in enumerate(r.interlocks):
         ref = lock.after if lock.type == "thermal_budget" else lock.step
-        if ref not in seen:
+        if ref is not None and ref not in seen:
             key = "after" if lock.type == "thermal_budget" else "step"
             out.append(Problem(("interlocks", i, key), f"no step with id {ref!r}"))
     out += _process_control_problems(r)

@@ -268,10 +268,11 @@ Step = Annotated[
 
 
 class ThermalBudget(Strict):
-    """After step `after`, no process temperature may exceed `max` − `margin`."""
+    """After step `after` (from the start without it), no process temperature may exceed
+    `max` − `margin`."""
 
     type: Literal["thermal_budget"]
-    after: str
+    after: str | None = None
     max: str
     margin: str = "0 °C"
     reason: str
