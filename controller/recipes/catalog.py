@@ -244,6 +244,12 @@ def _process_control_problems(r: Recipe) -> list[Problem]:
                         f"step {q.rework} is not marked `rework: true` (it would run anyway)",
                     )
                 )
+    routed = {q.rework for q in r.queue_times}
+    for step, path in _walk(r.steps, ("steps",)):
+        if isinstance(step, ToolStep) and step.rework and step.id not in routed:
+            out.append(
+                Problem((*path, "rework"), f"no queue_times entry routes to rework step {step.id}")
+            )
     every = set().union(*(_warning_names(k) for k in kinds)) if kinds else set()
     for j, name in enumerate(r.warning_policy.hold):
         if name not in every:

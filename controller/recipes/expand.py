@@ -310,11 +310,14 @@ class _Expander:
         attributes = {
             k: self.resolve(v, (*path, "attributes", k), loop) for k, v in step.attributes.items()
         }
-        hold = set(self.recipe.warning_policy.hold)
+        hold: set[str] = set()
         expected: set[str] = set()
-        if isinstance(step, ToolStep) and step.warnings is not None:
-            hold |= set(step.warnings.hold)
-            expected = set(step.warnings.expected)
+        if isinstance(step, ToolStep) and step.tool in KINDS:
+            reported = {a.name for a in interface_for(step.tool).alarms if a.warning}
+            hold = set(self.recipe.warning_policy.hold) & reported
+            if step.warnings is not None:
+                hold |= set(step.warnings.hold)
+                expected = set(step.warnings.expected)
         return {
             "warnings_hold": frozenset(hold - expected),
             "warnings_expected": frozenset(expected),
@@ -384,10 +387,10 @@ class _Expander:
             return
         params = {k: self.resolve(v, (*path, "params", k), loop) for k, v in step.params.items()}
         fed = self._feed_forward(op, step, params, path, loop)
-        values = self._validate_params(op, params, path)
+        values = self._validate_params(op, params, path, skip=set(step.feed_forward) - set(fed))
         if fed and len(values) == len(op.params):
             self._check_corners(op, fed, values, path)
-        spec = self._spec(op, step, path)
+        spec = self._spec(op, step, path, loop)
         consume = tuple(
             str(self.resolve(c, (*path, "consume", i), loop)) for i, c in enumerate(step.consume)
         )
@@ -461,8 +464,12 @@ class _Expander:
             if len(sources) != len(formula.refs(nodes[name])):
                 continue
 
-            def unit_of(r: Ref | Par, sources: dict[Ref, Source] = sources) -> str:
-                return sources[r].unit if isinstance(r, Ref) else op.param(r.name).unit
+            def unit_of(
+                r: Ref | Par, sources: dict[Ref, Source] = sources, target: str = target
+            ) -> str:
+                if isinstance(r, Par):
+                    return op.param(r.name).unit
+                return sources[r].unit if sources[r].indices else target  # an empty sum
 
             try:
                 for par in formula.params(nodes[name]):
@@ -558,8 +565,13 @@ class _Expander:
                 return
 
     def _validate_params(
-        self, op: Operation, params: Mapping[str, Scalar], path: Path
+        self,
+        op: Operation,
+        params: Mapping[str, Scalar],
+        path: Path,
+        skip: set[str] | None = None,
     ) -> dict[str, Value]:
+        """`skip`: parameters whose feed-forward failed (already reported)."""
         values: dict[str, Value] = {}
         for name, raw in params.items():
             where = (*path, "params", name)
@@ -568,13 +580,17 @@ class _Expander:
                 values[name] = p.coerce(raw if not isinstance(raw, bool) else str(raw))
             except ParameterError as e:
                 self.problem(where, _strip_op(str(e)))
-        missing = [p.name for p in op.params if p.required and p.name not in params]
+        missing = [
+            p.name
+            for p in op.params
+            if p.required and p.name not in params and p.name not in (skip or set())
+        ]
         for name in missing:
             self.problem(
                 (*path, "params"),
                 f"{op.name} needs parameter {name!r} ({op.param(name).describe_range()})",
             )
-        if len(values) == len(params) and not missing:
+        if len(values) == len(params) and not missing and not skip:
             try:
                 values = op.validate(params)  # defaults and the tool's published rules
             except ParameterError as e:
@@ -582,7 +598,7 @@ class _Expander:
         return values
 
     def _spec(
-        self, op: Operation, step: ToolStep, path: Path
+        self, op: Operation, step: ToolStep, path: Path, loop: Mapping[str, int]
     ) -> dict[str, tuple[float | None, float | None]]:
         units = {r.name: r.unit for r in op.results}
         out: dict[str, tuple[float | None, float | None]] = {}
@@ -598,6 +614,7 @@ class _Expander:
                 if raw is None:
                     bounds.append(None)
                     continue
+                raw = self.resolve(raw, (*where, side), loop)
                 try:
                     bounds.append(to_unit(raw if isinstance(raw, str) else float(raw), units[name]))
                 except FablineError as e:
@@ -775,11 +792,6 @@ def _queue_times(exp: Expansion) -> None:
                 steps[rework.index] = dataclasses.replace(
                     steps[rework.index], reworks=(*steps[rework.index].reworks, limit)
                 )
-    for s in steps:
-        if s.rework and not s.reworks:
-            exp.problems.append(
-                Problem(s.path, f"rework step {s.id} is the rework of no queue-time limit here")
-            )
 
 
 def resolve(exp: Expansion, raw: Any, path: Path) -> Any:
