@@ -360,7 +360,7 @@ ATTACH_ALIGN_SIGMA_UM = 15.0
 ATTACH_PICK_S = 4.0
 ATTACH_LOAD_S = 30.0
 
-NCF_TRAP_P = 2e-6  # per joint, at 0.5 MPa: resin left between bump and pad
+NCF_TRAP_P = 1e-7  # per joint, at 0.5 MPa: resin left between bump and pad
 NCF_OUTGAS = 0.3
 TRAPPED_FILM_UM = 1.0  # resin left on a TCB bump tip through NCP/NCF at 10 gf ...
 TRAP_FORCE_GF = 10.0  # ... thinner under more force (∝ F^-½)

@@ -176,6 +176,33 @@ def ni_then_au(role: str) -> Callable[[Expansion], Found]:
     return check
 
 
+def underfill_between_chip_and_unit(exp: Expansion) -> Found:
+    """001:20: an underfill between each chip and its substrate unit. At wafer level it can
+    only be pre-applied: a non-conductive film laminated on the bumped wafer before the attach
+    and bonded through (wafer_to_panel underfill NCF); per unit, a dispense after singulation."""
+    found = steps(exp, "underfill")
+    if not found:
+        return ("steps",), "no step has role 'underfill'"
+    attach, cut = steps(exp, "attach_wafer"), steps(exp, "singulate")
+    for s in found:
+        pre_applied = (
+            s.tool == "bonder"
+            and s.operation == "laminate"
+            and bool(attach)
+            and s.index < attach[0].index
+            and str(attach[0].values.get("underfill")) == "NCF"
+        )
+        per_unit = (
+            s.tool == "coater" and s.operation == "dispense" and bool(cut) and s.index > cut[0].index
+        )
+        if not (pre_applied or per_unit):
+            return s.path, (
+                f"step {s.id} is neither a film laminated before the attach and bonded through"
+                " (underfill NCF) nor a dispense after singulation"
+            )
+    return None
+
+
 # -- the claims ---------------------------------------------------------------------------
 
 PI_OR_EPOXY = ("POLYIMIDE", "LOW_T_PI", "PSPI", "EPOXY")
@@ -242,8 +269,7 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         ),
     ),
     ("001", 20): ClaimRule(
-        "an underfill between chips and substrate units",
-        all_of(in_order("attach_wafer", "underfill"), uses("underfill", "coater", "dispense")),
+        "an underfill between chips and substrate units", underfill_between_chip_and_unit
     ),
     ("001", 21): ClaimRule(
         "the thermally conductive polymer layer is a thermally conductive film",
