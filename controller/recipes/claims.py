@@ -10,7 +10,7 @@ thin, heat_radiation_layer, resin_seal, singulate (000); thermal_layer, attach_w
 underfill, balls, heat_spreader, stiffener (001); pad_metal, bosses, conductive_bodies,
 trace_metal, dielectric_layer, partition_walls, trace_holes, dielectric_strips,
 encapsulant_fill, grind_to_trace, expose_bodies, protective_layer, bump_holes, pad_holes,
-attach_leads, attach_film, circuit_film, hole_wall_plating, solder_bumps (002); bumps,
+attach_leads, attach_film, circuit_film, join_traces, hole_wall_plating, solder_bumps (002); bumps,
 first_encapsulant, polish, chip_mount, heat_sink, second_encapsulant, expose_chip_back (003).
 """
 
@@ -441,11 +441,12 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         all_of(present("circuit_film"), attribute("circuit_film", "adhesive", "trace_side")),
     ),
     ("002", 48): ClaimRule(
-        "a printed circuit film with traces and bump-through-holes attached trace side down,"
-        " solder bumps in its holes",
+        "a printed circuit film with traces and bump-through-holes attached trace side down, its"
+        " trace ends joined to the pads, solder bumps in its holes",
         all_of(
-            in_order("circuit_film", "attach_film", "solder_bumps"),
+            in_order("circuit_film", "attach_film", "join_traces", "solder_bumps"),
             attribute("attach_film", "orientation", "trace_side_down"),
+            uses("join_traces", "bonder", "gang_bond"),
         ),
     ),
     ("002", 49): ClaimRule(
