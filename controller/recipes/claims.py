@@ -193,7 +193,10 @@ def underfill_between_chip_and_unit(exp: Expansion) -> Found:
             and str(attach[0].values.get("underfill")) == "NCF"
         )
         per_unit = (
-            s.tool == "coater" and s.operation == "dispense" and bool(cut) and s.index > cut[0].index
+            s.tool == "coater"
+            and s.operation == "dispense"
+            and bool(cut)
+            and s.index > cut[0].index
         )
         if not (pre_applied or per_unit):
             return s.path, (

@@ -83,6 +83,7 @@ def check_interlocks(exp: Expansion) -> list[Problem]:
         _via_bottom,
         _adhesion,
         _cure_before_grind,
+        _join_registration,
     ):
         problems += check(exp)
     return problems
@@ -546,6 +547,39 @@ def _cure_before_grind(exp: Expansion) -> list[Problem]:
                     f" {molded.id} before its post-mold cure",
                 )
             )
+    return problems
+
+
+def _join_registration(exp: Expansion) -> list[Problem]:
+    """A gang bond joins the trace ends where they lie at its own temperature: away from the
+    lamination temperature the film has grown or shrunk against the wafer again."""
+    problems: list[Problem] = []
+    laminated: PlannedStep | None = None
+    for step in exp.steps:
+        v = step.values
+        if _is(step, "bonder", "laminate") and str(v.get("material")) in PATTERNED_FILMS:
+            laminated = step
+        elif _is(step, "bonder", "gang_bond") and laminated is not None:
+            lv = laminated.values
+            shift = (
+                abs(FILM_CTE_PPM[str(lv["material"])] - SI_CTE_PPM)
+                * 1e-6
+                * abs(float(v["temp"]) - float(lv["temp"]))
+                * float(lv["work_width"])
+                / 2.0
+                * 1000.0
+            )
+            limit = laminated.spec.get("runout", (None, None))[1] or LAMINATION_RUNOUT_UM
+            if shift > limit:
+                problems.append(
+                    Problem(
+                        (*step.path, "params", "temp"),
+                        f"interlock cte_runout: the gang bond at {float(v['temp']):g} °C moves"
+                        f" the trace ends {shift:.0f} µm at the wafer edge from where the"
+                        f" {float(lv['temp']):g} °C lamination of step {laminated.id} registered"
+                        f" them (more than {limit:g} µm)",
+                    )
+                )
     return problems
 
 
