@@ -603,6 +603,10 @@ class LotRunner:
         )
         if auto:
             self.steps_run += 1
+            # hook: the returned data feeds later setpoints
+            ctx.history.record(
+                step.index, feedforward.simulated_returns(step, ctx.lot.id), utcnow()
+            )
 
     # -- tool steps -------------------------------------------------------------------------
 

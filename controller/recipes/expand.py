@@ -476,12 +476,16 @@ class _Expander:
                     if par == name:
                         raise FormulaError(f"{name} refers to itself")
                     op.param(par)
+                    if par in step.feed_forward and par not in fed:
+                        raise _Reported  # its own formula failed, and was reported
                     if par not in params and par not in fed and op.param(par).required:
                         raise FormulaError(f"{par} is neither set nor fed forward")
                 formula.check_units(nodes[name], target, unit_of)
                 node = formula.convert_nums(nodes[name], target)
             except (FormulaError, ParameterError) as e:
                 self.problem(where, _strip_op(str(e)))
+                continue
+            except _Reported:
                 continue
             ranges = _ranges(node, sources, target, op, params, fed)
             mid = {k: (lo + hi) / 2.0 for k, (lo, hi) in ranges.items()}
@@ -657,6 +661,10 @@ class _Expander:
             self.problem(path, f"option {name}={value} has no attribute {attr!r}")
             return ""
         return attrs[attr]
+
+
+class _Reported(Exception):
+    """A problem already reported: skip the rest of this check quietly."""
 
 
 def _limit_unit(limit: Limit) -> str | None:

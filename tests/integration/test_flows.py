@@ -130,7 +130,7 @@ async def test_flip_chip_package_traces_to_wafer_panel_position_and_lots(
             lots = {n.name for n in nodes if n.kind == "consumable"}
             assert any(".ball_supply." in n for n in lots), lots
             assert any(".flux." in n for n in lots)
-            assert any(".supply_underfill." in n for n in lots)
+            assert any(".reel_adhesive_film." in n for n in lots)  # the NCF underfill
             forward = trace.forward(s, next(n for n in lots if ".ball_supply." in n))  # type: ignore[arg-type]
             assert package in {n.name for n in forward}
 
@@ -192,7 +192,8 @@ async def test_out_of_spec_holds_after_the_step_then_release_completes(
 ) -> None:
     src = find("stacked-wlp-000-11")
     tight = src.path.read_text().replace(
-        "spec: {thickness: {min: 1.8 µm, max: 2.2 µm}}", "spec: {thickness: {min: 2.5 µm}}"
+        "spec: {thickness: {min: 1.8 µm, max: 2.2 µm}}",
+        "spec: {thickness: {min: 2.5 µm, max: 3 µm}}",
     )
     assert tight != src.path.read_text()
     (tmp_path / "recipes").mkdir()
