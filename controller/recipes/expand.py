@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -553,10 +553,8 @@ class _Expander:
         for ends in itertools.product(*((s.low, s.high) for s in sources.values())):
             measured = dict(zip(sources, ends, strict=True))
             got = fed_values(op, fed, values, functools.partial(_total, measured))
-            try:
-                op.validate({k: v if isinstance(v, str) else Quantity(float(v), op.param(k).unit)
-                             for k, v in got.items()})  # fmt: skip
-            except ParameterError as e:
+            reason = refusal(op, got, fed)
+            if reason is not None:
                 at = ", ".join(
                     f"{r} = {format_quantity(round(v, 4), sources[r].unit)}"
                     for r, v in measured.items()
@@ -564,7 +562,7 @@ class _Expander:
                 self.problem(
                     (*path, "feed_forward"),
                     f"fed-forward setpoints fail for measurements at the edge of their spec"
-                    f" ({at}): {_strip_op(str(e))}",
+                    f" ({at}): {reason}",
                 )
                 return
 
@@ -721,6 +719,23 @@ def _ranges(
             sorted(formula.to_target(x, p.unit, target) for x in (lo, hi))
         )
     return out
+
+
+def refusal(op: Operation, values: Mapping[str, Value], fed: Iterable[str]) -> str | None:
+    """Why the tool would refuse these values, where only the fed-forward ones changed since
+    they were validated: their ranges, then the operation's rules."""
+    for name in fed:
+        p, v = op.param(name), float(values[name])
+        if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
+            return (
+                f"{name} {format_quantity(round(v, 4), p.unit)} is outside the allowed range"
+                f" {p.describe_range()}"
+            )
+    for rule in op.rules:
+        reason = rule.check(values)
+        if reason:
+            return reason
+    return None
 
 
 def _total(per_run: Mapping[Ref, float], s: Source) -> float:

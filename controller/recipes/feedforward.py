@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from controller.recipes.expand import PlannedStep, Source, fed_values
+from controller.recipes.expand import PlannedStep, Source, fed_values, refusal
 from controller.recipes.history import History
-from drivers.errors import FablineError, ParameterError
+from drivers.errors import FablineError
 from drivers.interfaces import interface_for
 from drivers.units import Quantity, format_quantity, to_unit
 
@@ -55,23 +55,17 @@ def resolve(step: PlannedStep, history: History) -> PlannedStep:
             totals[source], seen = measured_total(source, history)
             inputs[name] |= seen
     values = fed_values(op, step.feed_forward, step.values, totals.__getitem__)
-    try:
-        checked = op.validate(
-            {
-                k: v if isinstance(v, str) else Quantity(float(v), op.param(k).unit)
-                for k, v in values.items()
-            }
-        )
-    except ParameterError as e:
+    reason = refusal(op, values, step.feed_forward)
+    if reason is not None:
         shown = ", ".join(
             f"{n} = {format_quantity(round(float(values[n]), 4), f.unit)}"
             for n, f in step.feed_forward.items()
         )
-        raise FeedForwardError(f"fed-forward setpoints ({shown}) refused: {e}") from None
+        raise FeedForwardError(f"fed-forward setpoints ({shown}) refused: {reason}")
     params = dict(step.params)
     for name, f in step.feed_forward.items():
-        params[name] = format_quantity(round(float(checked[name]), 4), f.unit)
-    return dataclasses.replace(step, values=checked, params=params, fed_inputs=inputs)
+        params[name] = format_quantity(round(float(values[name]), 4), f.unit)
+    return dataclasses.replace(step, values=values, params=params, fed_inputs=inputs)
 
 
 def setpoints(step: PlannedStep) -> dict[str, dict[str, Any]]:
