@@ -69,7 +69,8 @@ IONIC_FLOOR = 0.1
 WASH_EA = 30_000.0
 STANDOFF_REF_UM = 50.0
 UNDER_WARN_PCT = 5.0
-WASH_L_PER_MIN = 0.5
+WASH_L_PER_MIN = 0.05  # make-up of the recirculated wash
+WASH_DRAGOUT_L = 0.02  # carried out on each work piece
 WASH_LOAD_S, RINSE_DRY_S = 60.0, 180.0
 
 # --- bake ------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class CleanSim(SimTool):
         under = math.exp(-minutes / tau)
         ionic = (IONIC_0[flux] * math.exp(-minutes / open_tau) * 0.5 + IONIC_0[flux] * under * 0.5
                  + IONIC_FLOOR) * rng.lognormvariate(0.0, 0.1)  # fmt: skip
-        used = WASH_L_PER_MIN * minutes * pieces / 10.0
+        used = WASH_L_PER_MIN * minutes + WASH_DRAGOUT_L * pieces
         total = WASH_LOAD_S + minutes * 60.0 + RINSE_DRY_S
         results = {
             "ionic": ionic,

@@ -1,5 +1,5 @@
-"""Whole lots through the engine on the simulated line: every recipe and option value, the
-genealogy they leave (SQLite and PostgreSQL), and holds with release."""
+"""Whole lots through the engine on the simulated line: the genealogy they leave (SQLite and
+PostgreSQL), and holds with release."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
 from controller.genealogy import trace
 from controller.genealogy.db import Database
 from controller.lots import release
-from controller.recipes import LoadedRecipe, catalog, find
+from controller.recipes import LoadedRecipe, find
 from drivers.interfaces.dicing import die_positions
 from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
-from tests.helpers import new_job_id, recipe_variants
+from tests.helpers import new_job_id
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -54,20 +54,8 @@ async def run(engine: Engine, recipe: LoadedRecipe, options: dict[str, str] | No
     return await engine.run_lot(lot_id)
 
 
-@pytest.mark.parametrize("recipe_id", sorted(r.recipe.id for r in catalog()))
-async def test_recipe_completes_for_defaults_and_each_option_value(
-    instant_line: SimLine, tmp_path: Path, recipe_id: str
-) -> None:
-    engine = await make_engine(instant_line, f"sqlite:///{tmp_path / 'g.db'}")
-    try:
-        r = find(recipe_id)
-        for options in recipe_variants(r):
-            instant_line.maintain()  # dozens of lots on one line: blades and supplies wear out
-            outcome = await run(engine, r, options)
-            assert outcome.state == "completed", (options, outcome.hold_reason)
-            assert outcome.units.get("package", 0) > 0
-    finally:
-        await close(engine)
+# Every recipe with every option combination it accepts: tests/integration/
+# test_every_combination.py (it also checks the physics chains of what ran).
 
 
 # -- genealogy, on SQLite and PostgreSQL -----------------------------------------------------
