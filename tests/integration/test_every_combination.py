@@ -42,6 +42,7 @@ from simulators.line import INSTANT, SimLine, default_line
 BATCH = 8  # lots in flight at once; the line is renewed between batches (a 50 µm hub blade
 # has 1.3 mm of exposure: eight cuts of a four-layer stack are as many as it takes)
 SHM = Path("/dev/shm")  # thousands of small commits: on tmpfs where there is one
+HAS_SHM = SHM.is_dir()
 
 Runs = list[dict[str, Any]]  # one lot's step runs: step_id, template, setpoints, results, ...
 
@@ -182,7 +183,7 @@ async def test_every_accepted_combination_runs_and_holds_its_physics(
     line: SimLine, tmp_path: Path, recipe_id: str
 ) -> None:
     r = next(x for x in catalog() if x.recipe.id == recipe_id)
-    where = Path(tempfile.mkdtemp(dir=SHM)) if SHM.is_dir() else tmp_path
+    where = Path(tempfile.mkdtemp(dir=SHM)) if HAS_SHM else tmp_path
     engine = await _engine(line, where / "combos.db")
     failures: list[str] = []
     try:
