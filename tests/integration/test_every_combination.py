@@ -15,6 +15,7 @@ consumables are renewed (dozens of lots wear out blades and wheels).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import shutil
 import tempfile
@@ -160,7 +161,7 @@ async def _engine(sim: SimLine, db_path: Path) -> Engine:
     return engine
 
 
-def _history(s: Any, lot_id: str, steps: Mapping[int, str]) -> tuple[Runs, list[dict[str, Any]]]:
+def _history(s: Any, *, lot_id: str, steps: Mapping[int, str]) -> tuple[Runs, list[dict[str, Any]]]:
     runs = [
         {
             "step_id": r.step_id,
@@ -205,7 +206,9 @@ async def test_every_accepted_combination_runs_and_holds_its_physics(
         assert not failures, failures
         for lot_id, options in lots.items():
             steps = {s.index: s.template for s in r.expand(options).steps}
-            runs, events = engine.db.run_sync(lambda s, lot=lot_id, st=steps: _history(s, lot, st))
+            runs, events = engine.db.run_sync(
+                functools.partial(_history, lot_id=lot_id, steps=steps)
+            )
             problems = dicing_problems(recipe_id, runs) + gap_problems(runs)
             recorded = {
                 (e["step_id"], e["data"]["code"]) for e in events if e["type"] == "tool_warning"
