@@ -227,7 +227,7 @@ def test_resolve_computes_the_setpoints_from_the_measurements() -> None:
     assert sp["stack_thickness"]["inputs"] == {"bond@layer=2.blt": 9.0,
                                                "thin@layer=2.thickness": 51.0}  # fmt: skip
     assert sp["cut_depth"]["formula"] == "stack_thickness + 30 µm"
-    with pytest.raises(feedforward.FeedForwardError, match="no measured thin@layer=2.thickness"):
+    with pytest.raises(feedforward.FeedForwardError, match=r"no measured thin@layer=2\.thickness"):
         feedforward.resolve(dice, _history_for(exp, {"bond@layer=2": {"blt": 9.0}}, NOW))
 
 
