@@ -337,10 +337,9 @@ def check(loaded: LoadedRecipe) -> list[str]:
     lines: list[str] = []
     seen: set[tuple[tuple[str | int, ...], str]] = set()
     for given in combinations(recipe):
-        declared = [c for c in recipe.constraints if matches(c.when, given)]
-        exp = expand(recipe, given)
-        if declared:
+        if any(matches(c.when, given) for c in recipe.constraints):
             continue  # declared impossible: refused at run time with its reason
+        exp = expand(recipe, given)
         problems = all_problems(exp)
         is_default = given == next(combinations(recipe))
         for p in problems:

@@ -574,6 +574,9 @@ class _Expander:
         skip: set[str] | None = None,
     ) -> dict[str, Value]:
         """`skip`: parameters whose feed-forward failed (already reported)."""
+        key = (op.name, id(op), tuple(sorted((k, str(v)) for k, v in params.items())))
+        if not skip and key in _VALID:
+            return dict(_VALID[key])  # the same parameters in another option combination
         values: dict[str, Value] = {}
         for name, raw in params.items():
             where = (*path, "params", name)
@@ -597,6 +600,10 @@ class _Expander:
                 values = op.validate(params)  # defaults and the tool's published rules
             except ParameterError as e:
                 self.problem((*path, "params"), _strip_op(str(e)))
+            else:
+                if len(_VALID) > 50_000:
+                    _VALID.clear()
+                _VALID[key] = dict(values)
         return values
 
     def _spec(
@@ -617,6 +624,10 @@ class _Expander:
                     bounds.append(None)
                     continue
                 raw = self.resolve(raw, (*where, side), loop)
+                if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                    self.problem((*where, side), f"limit {raw!r} is not a quantity")
+                    bounds.append(None)
+                    continue
                 try:
                     bounds.append(to_unit(raw if isinstance(raw, str) else float(raw), units[name]))
                 except FablineError as e:
@@ -659,6 +670,12 @@ class _Expander:
             self.problem(path, f"option {name}={value} has no attribute {attr!r}")
             return ""
         return attrs[attr]
+
+
+# Validated parameters by (operation, parameters as written): `recipes check` expands every
+# option combination, and most steps come out the same in many of them. Interfaces are
+# module-level constants, so an operation's identity is stable for the process.
+_VALID: dict[tuple[str, int, tuple[tuple[str, str], ...]], dict[str, Value]] = {}
 
 
 class _Reported(Exception):

@@ -25,6 +25,7 @@ This module parses, checks units and evaluates; binding references to steps is `
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -217,12 +218,17 @@ def params(node: Node) -> list[str]:
 
 def to_target(value: float, source: str, target: str) -> float:
     """`value` in `source` units as `target` units; temperatures only in the same unit."""
+    return value if source == target else value * _factor(source, target)
+
+
+@functools.lru_cache(maxsize=256)
+def _factor(source: str, target: str) -> float:
     if unit(source).dimension == "temperature" and unit(source) is not unit(target):
         raise FormulaError(
             f"a temperature term in {source} for a parameter in {target}: write it in {target}"
         )
     try:
-        return convert(value, source, target)
+        return convert(1.0, source, target)
     except FablineError as e:
         raise FormulaError(str(e)) from None
 
