@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import structlog
 
 from controller.engine.engine import Engine, EngineSettings
 from controller.engine.lotspec import LotSpec, build_inputs, supply_sources
@@ -148,8 +150,13 @@ def gap_problems(runs: Runs) -> list[str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def line() -> AsyncIterator[SimLine]:
-    async with SimLine(default_line(), time_scale=INSTANT, seed=23) as sim:
-        yield sim
+    # thousands of jobs: a debug line for each would cost more than some steps
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        async with SimLine(default_line(), time_scale=INSTANT, seed=23) as sim:
+            yield sim
+    finally:
+        structlog.reset_defaults()
 
 
 async def _engine(sim: SimLine, db_path: Path) -> Engine:
