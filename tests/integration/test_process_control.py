@@ -291,6 +291,13 @@ async def test_unscaled_film_trips_the_lamination_cte_interlock(
         )
         runs, _ = runs_and_events(engine, out.lot_id)
         assert not any(r.step_id == "attach" for r in runs)  # no film was wasted
+        # within the run-out budget, but not the film the recipe ordered: held too
+        out = await _film_confirmed(engine, "-1600 ppm")
+        assert out.state == "held"
+        assert out.hold_reason == (
+            "step attach: fed from film.artwork_scale = -1600 ppm is outside its spec"
+            " -1700 ppm to -1650 ppm"
+        )
         out = await _film_confirmed(engine, "-1668 ppm")
         assert out.state == "completed", out.hold_reason
         runs, _ = runs_and_events(engine, out.lot_id)
