@@ -36,7 +36,7 @@ class History:
         cls, runs: Iterable[RunRecord], events: Iterable[Mapping[str, Any]] = ()
     ) -> History:
         h = cls()
-        for run in sorted(runs, key=lambda r: (r.step_index, r.ended_at or datetime.min)):
+        for run in sorted(runs, key=lambda r: (r.step_index, _utc(r.ended_at))):
             if run.state in ("done", "confirmed") and run.ended_at is not None:
                 h.record(run.step_index, _plain(run.results), run.ended_at)
         for ev in events:
@@ -48,8 +48,14 @@ class History:
     def record(self, step_index: int, results: Mapping[str, float | str], ended: datetime) -> None:
         """A step finished (the latest run of an index wins)."""
         self.measured[step_index] = dict(results)
-        # SQLite hands back naive datetimes for aware columns: they are UTC
-        self.ended[step_index] = ended if ended.tzinfo else ended.replace(tzinfo=UTC)
+        self.ended[step_index] = _utc(ended)
+
+
+def _utc(when: datetime | None) -> datetime:
+    """SQLite hands back naive datetimes for aware columns: they are UTC."""
+    if when is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _plain(results: Mapping[str, Any]) -> dict[str, float | str]:
