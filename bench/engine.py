@@ -3,7 +3,7 @@
     .venv/bin/python bench/engine.py [--lots 5] [--rounds 3] [--db sqlite|postgres]
 
 A `fabline sim` process with instant jobs serves the tools (its own core, as on a real line).
-The lot runs recipe wlcsp-002-42 (18 tool steps on seven tools) without its dicing step, so
+The lot runs recipe wlcsp-002-42 (19 tool steps on eight tools) without its dicing step, so
 every step is process time only, and that is zero:
 
 - engine: `Engine.run_lot` for a one-wafer lot: per step it persists the intent, starts the

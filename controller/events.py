@@ -17,7 +17,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 SCHEMA = "fabline.event/1"
 
@@ -98,8 +105,26 @@ class TrackIn(EventBase):
     data: StepInfo
 
 
+class Setpoint(_Data):
+    """A quantity sent to the tool; one fed forward from earlier measurements also carries
+    its formula, the value the recipe planned and the measurements it was computed from."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    value: float | str
+    unit: str
+    formula: str | None = None
+    planned: float | None = None
+    inputs: dict[str, float] | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None or k in ("value", "unit")}
+
+
 class StepStartedData(StepInfo):
-    setpoints: dict[str, Quantity] = Field(description="quantities sent")
+    setpoints: dict[str, Setpoint] = Field(description="quantities sent")
 
 
 class StepStarted(EventBase):
@@ -203,6 +228,10 @@ class ExternalConfirmed(EventBase):
 HoldKind = Literal[
     "alarm",
     "out_of_spec",
+    "warning",
+    "qtime",
+    "interlock",
+    "feed_forward",
     "unreachable",
     "lost_job",
     "no_tool",
@@ -216,7 +245,8 @@ HoldKind = Literal[
 class HoldData(_Data):
     reason: str
     kind: HoldKind = Field(
-        description="alarm, out_of_spec, unreachable, lost_job, no_tool, refused, operator, mes"
+        description="alarm, out_of_spec, warning, qtime, interlock, feed_forward, unreachable,"
+        " lost_job, no_tool, refused, operator, mes"
     )
 
 
@@ -256,6 +286,50 @@ class Abort(EventBase):
 
     type: Literal["abort"] = "abort"
     data: HoldData
+
+
+class WarningData(_Data):
+    code: int
+    name: str
+    text: str
+    action: Literal["hold", "record"] = Field(description="what the recipe says to do")
+    expected: bool = Field(description="the recipe expects this warning at this step")
+
+
+class ToolWarning(EventBase):
+    """a tool reported a process warning at the end of the step's job"""
+
+    type: Literal["tool_warning"] = "tool_warning"
+    data: WarningData
+
+
+class QtimeData(_Data):
+    step_index: int
+    from_index: int
+    from_step: str
+    limit_s: float
+    waited_s: float
+    action: Literal["hold", "rework"]
+    rework_step: str | None
+    reason: str
+
+
+class QtimeExpired(EventBase):
+    """a queue-time limit between two steps ran out before the later one started"""
+
+    type: Literal["qtime_expired"] = "qtime_expired"
+    data: QtimeData
+
+
+class StepSkippedData(_Data):
+    reason: str
+
+
+class StepSkipped(EventBase):
+    """a rework step was not needed (its queue time was kept) and is skipped"""
+
+    type: Literal["step_skipped"] = "step_skipped"
+    data: StepSkippedData
 
 
 class LotCompletedData(_Data):
@@ -351,6 +425,9 @@ Event = Annotated[
     | Pause
     | Release
     | Abort
+    | ToolWarning
+    | QtimeExpired
+    | StepSkipped
     | LotCompleted
     | ToolStateChanged
     | AlarmSet

@@ -105,6 +105,9 @@ class JobResult:
     state: JobState
     results: Mapping[str, float]
     alarm: Alarm | None = None
+    # process warnings the job raised at its end (voids high, under-cured, ...): it completed,
+    # but the controller must record them and may hold the lot on them
+    warnings: tuple[Alarm, ...] = ()
 
 
 class ToolDriver(ABC):

@@ -16,7 +16,8 @@
     │   ├── LotStateError                                           not in a state for that
     │   ├── LotBusy                                                 another controller drives it
     │   ├── StaleStep                                               a step run already finished
-    │   └── StationRunning                                          the station runs elsewhere
+    │   ├── StationRunning                                          the station runs elsewhere
+    │   └── FeedForwardError                                        a fed setpoint cannot run
     ├── Unavailable                   unavailable  7         503
     │   ├── DatabaseError                                           database unreachable/unusable
     │   └── BrokerUnavailable                                       MES broker unreachable
@@ -147,6 +148,11 @@ class StaleStep(Conflict):
 
 class StationRunning(Conflict):
     """Another live process already serves this station."""
+
+
+class FeedForwardError(Conflict):
+    """A setpoint fed forward from the lot's measurements cannot be computed, or the tool
+    would refuse it: the lot holds at that step."""
 
 
 # -- unavailable: a service fabline needs is down --------------------------------------------

@@ -141,8 +141,13 @@ class ModbusDriver(ToolDriver):
             for i, res in enumerate(op.results)
         }
         code = q[mm.IR_QUERY_ALARM - base]
+        count = q[mm.IR_QUERY_WARNING_COUNT - base]
+        if count > mm.QUERY_WARNING_SLOTS:
+            raise GarbledReply(self.tool_id, f"{count} job warnings", "IR 268")
+        at = mm.IR_QUERY_WARNINGS - base
+        warnings = tuple(self.interface.alarm(c) for c in q[at : at + count])
         return JobResult(
-            job_id, op.name, state, results, self.interface.alarm(code) if code else None
+            job_id, op.name, state, results, self.interface.alarm(code) if code else None, warnings
         )
 
     async def _abort(self) -> None:

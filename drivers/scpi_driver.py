@@ -101,11 +101,15 @@ class ScpiDriver(ToolDriver):
                 return JobResult(job_id, "", state, {})
             op = self.interface.operation(f[1].lower())
             alarm = self.interface.alarm(int(f[2])) if int(f[2]) else None
-            pairs = f[3:]
+            n_warnings = int(f[3])
+            warnings = tuple(self.interface.alarm(int(c)) for c in f[4 : 4 + n_warnings])
+            pairs = f[4 + n_warnings :]
+            if len(warnings) != n_warnings or len(pairs) % 2:
+                raise ValueError("truncated")
             results = {pairs[i].lower(): float(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         except (KeyError, ValueError, IndexError, ParameterError):
             raise GarbledReply(self.tool_id, f"bad job result {f!r}", q) from None
-        return JobResult(job_id, op.name, state, results, alarm)
+        return JobResult(job_id, op.name, state, results, alarm, warnings)
 
     async def _abort(self) -> None:
         await self.link.command("JOB:ABOR")

@@ -61,10 +61,10 @@ PAD_SIGMA_UM = 2.0  # land diameter, 1σ
 WARP_REFLOW_SIGMA = 0.05
 # IMC growth x² = D₀·e^(−Q/RT)·TAL: Cu₆Sn₅ on Cu, ~1.8 µm for SAC305 at 245 °C, 75 s
 IMC_Q_J_MOL = 50_000.0
-IMC_D0_UM2_S = {"SNPB63": 3000.0, "SAC305": 4760.0, "SN100": 5000.0}
-SHEAR_MPA = {"SNPB63": 70.0, "SAC305": 85.0, "SN100": 60.0}  # over the land area
+IMC_D0_UM2_S = {"SNPB63": 3000.0, "SAC305": 4760.0, "SN100": 5000.0, "PB95SN5": 1500.0}
+SHEAR_MPA = {"SNPB63": 70.0, "SAC305": 85.0, "SN100": 60.0, "PB95SN5": 45.0}  # over the land
 IMC_BRITTLE_UM = 3.0
-VOIDS_PCT = {"SNPB63": 1.5, "SAC305": 3.0, "SN100": 3.5}
+VOIDS_PCT = {"SNPB63": 1.5, "SAC305": 3.0, "SN100": 3.5, "PB95SN5": 1.0}
 GF_PER_N = 1.0 / 9.80665e-3
 
 

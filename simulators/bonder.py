@@ -27,11 +27,17 @@ from drivers.interfaces.bonder import (
     FILMS,
     PART_CTE_PPM,
     PART_MATES_ON,
+    PATTERNED_FILMS,
     SI_CTE_PPM,
+    SOLIDUS_C,
     SUBSTRATE_CTE_PPM,
+    SUBSTRATE_MODULUS_GPA,
+    edge_shear,
+    gang_force_kn,
+    lamination_runout_um,
     w2w_pressure_mpa,
 )
-from simulators.physics import R_GAS, expected_range, poisson
+from simulators.physics import R_GAS, bilayer_curvature, expected_range, poisson
 from simulators.tool import Plan, SimTool
 
 T_ROOM_C = 25.0  # alignment temperature
@@ -68,6 +74,8 @@ RESINS: Mapping[str, Resin] = MappingProxyType(
         "EPOXY": Resin(1.2e-3, 150.0, 70e3, 1.5, 0.1, 0.5, 4.0, 50e3, 0.03, 20.0, 0.4),
         # addition-cure silicone TIM
         "SILICONE": Resin(2.0e-3, 150.0, 60e3, 1.5, 0.0, 0.6, 30.0, 40e3, 0.01, 5.0, 0.2),
+        # snap-cure ACF resin: ~90 % in 10 s at 180 °C
+        "ACF": Resin(0.43, 180.0, 80e3, 1.5, 0.05, 0.5, 10.0, 50e3, 0.02, 20.0, 0.2),
     }
 )
 
@@ -312,7 +320,7 @@ VENT_S = 60.0
 W2P_V0_PCT = 3.0
 W2P_P0_MPA = 0.5
 SUBSTRATE_OUTGAS: Mapping[str, float] = MappingProxyType(
-    {"ORGANIC": 1.0, "SILICON": 0.0, "GLASS": 0.0}
+    {"ORGANIC": 1.0, "SILICON": 0.0, "GLASS": 0.0, "GLASS_SODA_LIME": 0.0}
 )
 W2P_ALIGN_SIGMA_UM = 3.0
 PURGE_S = 120.0
@@ -336,8 +344,11 @@ FILM_RESIN: Mapping[str, str] = MappingProxyType(
     }
 )
 FILM_OUTGAS: Mapping[str, float] = MappingProxyType(
-    {"TC_FILM": 0.2, "DIE_ATTACH_FILM": 0.2, "LEAD": 0.0, "CIRCUIT_FILM": 0.8, "ADHESIVE_FILM": 0.4}
-)
+    {"TC_FILM": 0.2, "DIE_ATTACH_FILM": 0.2, "LEAD": 0.0, "CIRCUIT_FILM": 0.8,
+     "ADHESIVE_FILM": 0.4}
+)  # fmt: skip
+FILM_SCALE_SIGMA_PPM = 2.0  # a film lot's artwork scale scatters this much about its label
+RUNOUT_ALARM_UM = 50.0  # edge fiducials further apart than this: the press does not close
 FILM_VISCOSITY_FACTOR = 1000.0  # filled film resins are made not to bleed
 LAM_ALIGN_SIGMA_UM = 8.0
 LEAD_IN_MM = 40.0
@@ -349,10 +360,23 @@ ATTACH_ALIGN_SIGMA_UM = 15.0
 ATTACH_PICK_S = 4.0
 ATTACH_LOAD_S = 30.0
 
+NCF_TRAP_P = 1e-7  # per joint, at 0.5 MPa: resin left between bump and pad
+NCF_OUTGAS = 0.3
+TRAPPED_FILM_UM = 1.0  # resin left on a TCB bump tip through NCP/NCF at 10 gf ...
+TRAP_FORCE_GF = 10.0  # ... thinner under more force (∝ F^-½)
+
+ACF_CAPTURE = 0.35  # share of the particles over a pad that stay trapped on it
+ACF_DEFORM_MPA = 40.0  # particles are fully deformed (contact) from this pressure
+ACF_R_PARTICLE_MOHM = 500.0
+TC_REF_C, TC_EA = 350.0, 60e3
+TC_R_MOHM = {"AU_AU": 3.0, "AU_SN": 8.0}
+GANG_LOAD_S, GANG_COOL_S = 40.0, 60.0
+
 # process warnings, raised with the results (they do not stop the job)
 VOID_WARN_PCT = 5.0
 UNDERCURE_WARN = 0.8
 SHEAR_WARN = 0.5  # CTE shear displacement / bond-line thickness
+JOINT_SHEAR_WARN_PCT = 25.0  # solder joints at the wafer edge, on cool-down
 
 
 def process_warnings(
@@ -393,6 +417,7 @@ class BonderSim(SimTool):
             "flip_chip": self._flip_chip,
             "laminate": self._laminate,
             "attach": self._attach,
+            "gang_bond": self._gang_bond,
         }
         return planners[op.name](values, rng)
 
@@ -463,22 +488,37 @@ class BonderSim(SimTool):
         bumps = bump_sites(pitch, radius)
         misregistered = runout_opens(pitch, radius, runout)
         nonwet = poisson(rng, bumps * nonwet_probability(alloy, temp))
+        ncf = v["underfill"] == "NCF"
+        trapped = poisson(rng, bumps * NCF_TRAP_P * (0.5 / pressure) ** 4) if ncf else 0
         chuck_dt = rng.gauss(0.0, CHUCK_DT_SIGMA_K)
+        height = float(v["bump_height"])
+        standoff = height * rng.gauss(1.0, 0.01)
+        wafer_t, panel_t = float(v["wafer_thickness"]), float(v["panel_thickness"])
+        outgas = SUBSTRATE_OUTGAS[substrate] + (NCF_OUTGAS if ncf else 0.0)
         results = {
             "offset_x": rng.gauss(0.0, W2P_ALIGN_SIGMA_UM),
             "offset_y": rng.gauss(0.0, W2P_ALIGN_SIGMA_UM),
             "theta": rng.gauss(0.0, 2.0),
             "runout": abs(runout + thermal_offset_um(radius, SI_CTE_PPM, chuck_dt, 0.0, 0.0)),
             "bumps": float(round(bumps)),
-            "opens": float(round(misregistered) + nonwet),
-            "void": void_percent(W2P_V0_PCT, pressure, W2P_P0_MPA, SUBSTRATE_OUTGAS[substrate])
+            "opens": float(round(misregistered) + nonwet + trapped),
+            "void": void_percent(W2P_V0_PCT, pressure, W2P_P0_MPA, outgas)
             * rng.lognormvariate(0.0, 0.15),
-        }
+            "standoff": standoff,
+            "edge_shear": 100.0 * edge_shear(v),
+            "warpage": panel_warpage_um(substrate, alloy, wafer_t, panel_t, 2.0 * radius)
+            * rng.gauss(1.0, 0.05),
+            "thickness": wafer_t * rng.gauss(1.0, 0.001) + standoff
+            + panel_t * rng.gauss(1.0, 0.002),
+        }  # fmt: skip
         seconds = (
             PURGE_S + delta_t / W2P_HEAT_K_PER_S + time_s + (temp - UNLOAD_C) / W2P_COOL_K_PER_S
         )
         results["duration"] = seconds / 60.0
-        plan = Plan(seconds, results, {"bond_chuck": 1.0}, warnings=process_warnings(results))
+        warnings = process_warnings(results)
+        if results["edge_shear"] > JOINT_SHEAR_WARN_PCT:
+            warnings.append(384)
+        plan = Plan(seconds, results, {"bond_chuck": 1.0}, warnings=warnings)
         if runout > pitch / 2.0:  # bumps land on the neighbouring pads
             plan.alarm = (305, 0.5)
         return plan
@@ -494,7 +534,12 @@ class BonderSim(SimTool):
         wear = {"bond_head": float(dies), "collet": float(dies)}
         seconds = FC_LOAD_S + dies * (FC_PICK_S + float(v["bond_time"]) + FC_COOL_S)
 
-        collapse = tcb_collapse_um(bump_type, float(v["force_per_bump"]), head, stage, height)
+        force = float(v["force_per_bump"])
+        collapse = tcb_collapse_um(bump_type, force, head, stage, height)
+        # through a non-conductive paste or film, a resin film stays on each bump tip
+        trapped = (
+            0.0 if v["underfill"] == "NONE" else TRAPPED_FILM_UM * math.sqrt(TRAP_FORCE_GF / force)
+        )
         corner = die / math.sqrt(2.0)
         runout = abs(
             thermal_offset_um(
@@ -505,7 +550,9 @@ class BonderSim(SimTool):
                 stage - T_ROOM_C,
             )
         )
-        opens = poisson(rng, dies * n_bumps * tcb_open_fraction(collapse, spread, n_bumps))
+        opens = poisson(
+            rng, dies * n_bumps * tcb_open_fraction(collapse - trapped, spread, n_bumps)
+        )
         bias = (rng.gauss(0.0, FC_BIAS_SIGMA_UM), rng.gauss(0.0, FC_BIAS_SIGMA_UM))
         xs = [bias[0] + rng.gauss(0.0, FC_ALIGN_SIGMA_UM) for _ in range(dies)]
         ys = [bias[1] + rng.gauss(0.0, FC_ALIGN_SIGMA_UM) for _ in range(dies)]
@@ -521,6 +568,7 @@ class BonderSim(SimTool):
             "tilt": max(tilts),
             "duration": seconds / 60.0,
         }
+        results["standoff"] = height - results["collapse"]
         plan = Plan(seconds, results, wear, warnings=process_warnings(results))
         if collapse > COLLAPSE_LIMIT[bump_type] * height:  # the head runs into its Z limit
             plan.alarm = (307, 0.5 / dies)
@@ -545,6 +593,12 @@ class BonderSim(SimTool):
             material, film, force, temp, time_s, radius, cure_temp, cure_s
         )
         film_used = (run_mm + LEAD_IN_MM) / 1000.0
+        as_made = {  # the film lot's real scale, and the platen's real temperature
+            **v,
+            "artwork_scale": float(v["artwork_scale"]) + rng.gauss(0.0, FILM_SCALE_SIGMA_PPM),
+            "temp": temp + rng.gauss(0.0, 1.0),
+        }
+        runout = lamination_runout_um(as_made)
         results = {
             "offset_x": rng.gauss(0.0, LAM_ALIGN_SIGMA_UM),
             "offset_y": rng.gauss(0.0, LAM_ALIGN_SIGMA_UM),
@@ -559,9 +613,46 @@ class BonderSim(SimTool):
         }
         seconds = LAM_LOAD_S + time_s + cure_s
         results["duration"] = seconds / 60.0
+        results["runout"] = runout
         wear = {f"reel_{material.lower()}": film_used, "bond_head": 1.0}
         warnings = process_warnings(results, cured=cure_s > 0 and material != "LEAD")
-        return Plan(seconds, results, wear, warnings=warnings)
+        plan = Plan(seconds, results, wear, warnings=warnings)
+        if material in PATTERNED_FILMS and runout > RUNOUT_ALARM_UM:
+            plan.alarm = (305, LAM_LOAD_S / seconds)  # edge fiducials apart: the press stays open
+        return plan
+
+    # -- gang bond ----------------------------------------------------------------------------
+
+    def _gang_bond(self, v: Mapping[str, Value], rng: random.Random) -> Plan:
+        joint, temp = str(v["joint"]), float(v["temp"])
+        pressure, time_s = float(v["pressure"]), float(v["time"])
+        n, pad_mm = int(float(v["joints"])), float(v["pad_size"]) / 1000.0
+        if joint == "ACF":
+            lam = float(v["particle_density"]) * pad_mm**2 * ACF_CAPTURE
+            contact = lam * min(1.0, pressure / ACF_DEFORM_MPA)  # deformed particles only
+            p_open = math.exp(-contact)
+            cure = cure_degree(RESINS["ACF"], temp, time_s)
+            resistance = ACF_R_PARTICLE_MOHM / max(contact, 0.1)
+        else:
+            # diffusion bond quality grows with pressure, √time and Arrhenius in temperature
+            q = (
+                (pressure / 100.0)
+                * math.sqrt(time_s / 2.0)
+                * math.exp(-TC_EA / R_GAS * (1.0 / (temp + 273.15) - 1.0 / (TC_REF_C + 273.15)))
+            )
+            lam, p_open, cure, resistance = 0.0, math.exp(-8.0 * q), 0.0, TC_R_MOHM[joint]
+        opens = poisson(rng, n * p_open)
+        seconds = GANG_LOAD_S + time_s + GANG_COOL_S
+        results = {
+            "opens": float(opens),
+            "contact_resistance": resistance * rng.lognormvariate(0.0, 0.1),
+            "particles": lam * rng.gauss(1.0, 0.02),
+            "cure": 100.0 * cure,
+            "force": gang_force_kn(v),
+            "duration": seconds / 60.0,
+        }
+        warnings = process_warnings(results, cured=joint == "ACF")
+        return Plan(seconds, results, {"bond_head": 1.0}, warnings=warnings)
 
     # -- attach -----------------------------------------------------------------------------
 
@@ -606,6 +697,18 @@ class BonderSim(SimTool):
         return Plan(
             seconds, results, {"bond_head": float(units), "collet": float(units)}, warnings=warnings
         )
+
+
+def panel_warpage_um(
+    substrate: str, alloy: str, wafer_um: float, panel_um: float, span_mm: float
+) -> float:
+    """Bow of a Si wafer joined to a panel (the joints couple them from the solidus down):
+    bilayer curvature with Δε = Δα·(T_solidus − 25 °C), w = κL²/8."""
+    strain = (SUBSTRATE_CTE_PPM[substrate] - SI_CTE_PPM) * 1e-6 * (SOLIDUS_C[alloy] - T_ROOM_C)
+    kappa = bilayer_curvature(
+        SUBSTRATE_MODULUS_GPA[substrate] * 1e9, panel_um * 1e-6, 130e9, wafer_um * 1e-6, strain
+    )
+    return abs(kappa) * (span_mm * 1e-3) ** 2 / 8.0 * 1e6
 
 
 def lamination_thickness(

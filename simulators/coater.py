@@ -105,6 +105,8 @@ RHEOLOGY = {
     "PR_THIN": (0.03, 0.030, 10.0),
     "PR_THICK": (5.0, 0.030, 15.0),
     "ADHESIVE": (20.0, 0.040, 65.0),
+    "NCP": (15.0, 0.035, 30.0),
+    "ACP": (40.0, 0.040, 60.0),
 }
 VISCOSITY_EA = 50_000.0  # J/mol, flow activation energy
 POT_WARN = 0.8
@@ -145,6 +147,8 @@ KINETICS = {
     "PHOTO_INK": (1.5, 75_000.0, 0.1373, 140.0),
     "ADHESIVE": (1.5, 70_000.0, 0.1376, 125.0),
     "CONDUCTIVE_PASTE": (1.5, 75_000.0, 0.2277, 150.0),
+    "NCP": (1.5, 75_000.0, 0.06543, 110.0),  # snap cure like the capillary underfill
+    "ACP": (1.5, 75_000.0, 0.2277, 150.0),
 }
 # material -> (shrink s, Tg0 °C, Tg∞ °C)
 CURED = {
@@ -161,6 +165,8 @@ CURED = {
     "PHOTO_INK": (0.05, -10.0, 130.0),
     "ADHESIVE": (0.03, -20.0, 130.0),
     "CONDUCTIVE_PASTE": (0.05, 0.0, 120.0),
+    "NCP": (0.02, -20.0, 140.0),
+    "ACP": (0.03, 0.0, 140.0),
 }
 TG_LAMBDA = 0.4
 INCOMPLETE_CURE = 0.90

@@ -23,6 +23,7 @@ _SIMS: dict[str, tuple[str, str]] = {
     "grinder": ("simulators.grinder", "GrinderSim"),
     "litho": ("simulators.litho", "LithoSim"),
     "wirebonder": ("simulators.wirebonder", "WirebonderSim"),
+    "clean": ("simulators.clean", "CleanSim"),
 }
 
 

@@ -30,6 +30,7 @@ TOOL_PREFIX = {
     "grinder": "GRIND",
     "litho": "LITHO",
     "wirebonder": "WB",
+    "clean": "CLEAN",
 }
 
 
@@ -38,6 +39,8 @@ TOOL_PREFIX = {
 EXTRA_TOOLS = (
     ToolEntry(id="BALL-2", kind="ball", setup={"alloy": ["SNPB63"], "ball_size": ["D300"]}),
     ToolEntry(id="BALL-3", kind="ball", setup={"alloy": ["SN100"], "ball_size": ["D150"]}),
+    # a press loaded with fine-filler molded-underfill compound (gaps down to 60 µm)
+    ToolEntry(id="MOLD-2", kind="mold", setup={"compounds": ["EMC_MUF", "EMC_TABLET"]}),
 )
 
 

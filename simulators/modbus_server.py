@@ -210,6 +210,10 @@ class ModbusServer(ToolServer):
         for i, res in enumerate(job.op.results[: mm.RESULT_SLOTS]):
             at = mm.IR_QUERY_RESULTS - base + 2 * i
             q[at : at + 2] = mm.f32_to_regs(job.results.get(res.name, 0.0))
+        warnings = job.warnings[: mm.QUERY_WARNING_SLOTS]
+        q[mm.IR_QUERY_WARNING_COUNT - base] = len(warnings)
+        for i, code in enumerate(warnings):
+            q[mm.IR_QUERY_WARNINGS - base + i] = code
         return q
 
     # -- identification ---------------------------------------------------------------------

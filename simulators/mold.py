@@ -39,12 +39,12 @@ from drivers.interfaces.mold import (
     COMPOUND_FORM,
     MOLD,
     STANDARD_PRESSURE,
+    cavity_area_mm2,
     clamp_force_kn,
     cure_seconds,
     pressure_mpa,
-    work_area_mm2,
 )
-from simulators.physics import R_GAS, poisson
+from simulators.physics import R_GAS, bilayer_curvature, poisson
 from simulators.tool import Plan, SimTool
 
 
@@ -340,19 +340,6 @@ def mismatch_strain(compound: str, substrate: str, tg: float, stress_free_c: flo
     return (glassy + rubbery) * 1e-6
 
 
-def bilayer_curvature(e1: float, t1: float, e2: float, t2: float, strain: float) -> float:
-    """κ (1/m) of a bilayer: layer 1 substrate, layer 2 cap; + when the cap shrinks more."""
-    num = 6.0 * e1 * e2 * t1 * t2 * (t1 + t2) * strain
-    den = (
-        e1**2 * t1**4
-        + 4 * e1 * e2 * t1**3 * t2
-        + 6 * e1 * e2 * t1**2 * t2**2
-        + 4 * e1 * e2 * t1 * t2**3
-        + e2**2 * t2**4
-    )
-    return num / den
-
-
 def bow_um(
     compound: str,
     substrate: str,
@@ -456,7 +443,8 @@ class MoldSim(SimTool):
 
         a0 = alpha0_after(self.levels["emc_floor_time"])
         clean_used = self._used("shots_since_clean")
-        area = work_area_mm2(shape, width, length)
+        share = float(v["cavity_share"]) / 100.0
+        area = cavity_area_mm2(v)
         volume = cavity_cm3(area, cap, occupied)
         flow = flow_length_mm(method, compound, shape, width, length)
         gel = gel_time_s(compound, temp, a0)
@@ -473,7 +461,10 @@ class MoldSim(SimTool):
         shot = shot_seconds(method, vacuum, fill, cure_s, fam)
         total = pieces * shot
         span = span_mm(shape, width, length)
-        bow_model = bow_um(compound, substrate, sub_t, cap, span, tg_c(compound, cure), temp)
+        # pockets over the sites: the cap covers only their share of the span
+        bow_model = share * bow_um(
+            compound, substrate, sub_t, cap, span, tg_c(compound, cure), temp
+        )
         flash_model = flash_um(method, compound, pressure, clean_used, fam)
         embed = exposed_h - cap
         n_sites = pieces * units
@@ -557,14 +548,18 @@ class MoldSim(SimTool):
         pieces = int(float(v["work_pieces"]))
         cure = cure_after(compound, temp, hours * 3600.0, float(v["cure_in"]) / 100.0)
         tg = tg_c(compound, cure)
-        bow_model = bow_um(
-            compound,
-            substrate,
-            float(v["substrate_thickness"]),
-            float(v["thickness"]),
-            span_mm(shape, width, length),
-            tg,
-            temp,  # the cap relaxes at the oven temperature: it is stress-free there
+        bow_model = (
+            float(v["cavity_share"])
+            / 100.0
+            * bow_um(
+                compound,
+                substrate,
+                float(v["substrate_thickness"]),
+                float(v["thickness"]),
+                span_mm(shape, width, length),
+                tg,
+                temp,  # the cap relaxes at the oven temperature: it is stress-free there
+            )
         )
         worst = max((bow_model * rng.gauss(1.0, 0.05) for _ in range(pieces)), key=abs)
         minutes = oven_minutes(temp, hours)

@@ -43,3 +43,17 @@ def expected_range(n: int) -> float:
 def _asymptotic_range(n: int) -> float:
     s = math.sqrt(2.0 * math.log(n))
     return 2.0 * (s - (math.log(math.log(n)) + math.log(4 * math.pi)) / (2.0 * s))
+
+
+def bilayer_curvature(e1: float, t1: float, e2: float, t2: float, strain: float) -> float:
+    """κ (1/m) of a bilayer: layer 1 substrate, layer 2 cap; + when the cap shrinks more.
+    κ = 6E₁E₂t₁t₂(t₁+t₂)Δε / (E₁²t₁⁴ + 4E₁E₂t₁³t₂ + 6E₁E₂t₁²t₂² + 4E₁E₂t₁t₂³ + E₂²t₂⁴)."""
+    num = 6.0 * e1 * e2 * t1 * t2 * (t1 + t2) * strain
+    den = (
+        e1**2 * t1**4
+        + 4 * e1 * e2 * t1**3 * t2
+        + 6 * e1 * e2 * t1**2 * t2**2
+        + 4 * e1 * e2 * t1 * t2**3
+        + e2**2 * t2**4
+    )
+    return num / den

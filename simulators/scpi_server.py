@@ -238,6 +238,7 @@ class ScpiServer(ToolServer):
     def _job_result(self, args: list[str]) -> str:
         job = self.tool.job(self._arg(args, 0, 1))
         if job is None:
-            return f"{JobState.UNKNOWN.name},NONE,0"
+            return f"{JobState.UNKNOWN.name},NONE,0,0"
         pairs = [f"{k.upper()},{v:.9g}" for k, v in job.results.items()]
-        return ",".join([job.state.name, job.op.mnemonic, str(job.alarm), *pairs])
+        warnings = [str(len(job.warnings)), *map(str, job.warnings)]
+        return ",".join([job.state.name, job.op.mnemonic, str(job.alarm), *warnings, *pairs])

@@ -80,6 +80,7 @@ class SimJob:
     timer: tuple[Callable[..., None], tuple[Any, ...]] | None = None
     timer_when: float = 0.0  # loop time the timer fires at (were the job not paused)
     paused_at: float | None = None  # loop time the job was paused at
+    warnings: list[int] = field(default_factory=list)  # process warnings raised at its end
 
     stopped_at: float = 0.0  # percent done when an alarm or abort ended the job
 
@@ -468,6 +469,7 @@ class SimTool(abc.ABC):
         job.handle = None
         self._wear(plan, 1.0)
         self.process_warnings.update(plan.warnings)
+        job.warnings = sorted(set(plan.warnings))
         job.results = plan.results
         job.state = JobState.COMPLETE
         self.jobs_done += 1

@@ -109,14 +109,30 @@ def _step_dict(s: PlannedStep) -> dict[str, Any]:
     if s.kind == "tool":
         d |= {"tool": s.tool, "operation": s.operation,
               "params": {k: str(v) for k, v in s.params.items()}}  # fmt: skip
+        if s.feed_forward:
+            d["feed_forward"] = {
+                k: {"formula": f.text, "planned": round(f.planned, 4), "unit": f.unit,
+                    "range": [round(f.low, 4), round(f.high, 4)],
+                    "from": [i for src in f.sources for i in src.ids]}
+                for k, f in s.feed_forward.items()
+            }  # fmt: skip
         if s.spec:
             d["spec"] = {k: {"min": lo, "max": hi} for k, (lo, hi) in s.spec.items()}
         if s.consume:
             d["consume"] = list(s.consume)
+        if s.rework:
+            d["rework"] = True
+        if s.warnings_hold:
+            d["hold_on_warnings"] = sorted(s.warnings_hold)
     else:
         d |= {"external": s.external, "returns": list(s.returns)}
         if s.max_temp is not None:
             d["max_temp_c"] = s.max_temp
+    if s.queue_limits:
+        d["queue_limits"] = [
+            {"from": q.from_id, "max_s": q.max_s, "rework": q.rework_id, "reason": q.reason}
+            for q in s.queue_limits
+        ]
     if s.genealogy:
         d["genealogy"] = s.genealogy
     return d
@@ -143,8 +159,12 @@ def show_recipe(recipe_id: str, options: list[str], version: int | None, as_json
         t.add_column(col, overflow="fold")
     for s in steps:
         if s["kind"] == "tool":
-            what = f"{s['tool']} {s['operation']}"
-            params = " ".join(f"{k}={v}" for k, v in s["params"].items())
+            what = f"{s['tool']} {s['operation']}" + (" (rework)" if s.get("rework") else "")
+            fed = s.get("feed_forward", {})
+            params = " ".join(
+                f"{k}={v} ← {fed[k]['formula']}" if k in fed else f"{k}={v}"
+                for k, v in s["params"].items()
+            )
         else:
             what = "external"
             params = s["external"] + (
@@ -153,6 +173,11 @@ def show_recipe(recipe_id: str, options: list[str], version: int | None, as_json
         extra = []
         for name, lim in s.get("spec", {}).items():
             extra.append(f"{name} in [{lim['min']}, {lim['max']}]")
+        for q in s.get("queue_limits", []):
+            rework = f", else rework {q['rework']}" if q["rework"] else ", else hold"
+            extra.append(f"≤ {q['max_s'] / 3600:g} h after {q['from']}{rework}")
+        if s.get("hold_on_warnings"):
+            extra.append("holds on " + " ".join(s["hold_on_warnings"]))
         if "genealogy" in s:
             extra.append(json.dumps(s["genealogy"]))
         t.add_row(str(s["index"]), s["id"], what, params, "; ".join(extra))

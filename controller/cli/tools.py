@@ -304,6 +304,7 @@ DEMO_JOBS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "grinder": ("back_grind", {"target_thickness": "100 µm"}),
+    "clean": ("plasma", {"gas": "AR", "surface": "CU", "time": "120 s"}),
     "litho": ("expose", {"resist": "THICK_PR", "resist_thickness": "20 µm", "mask_cd": "30 µm"}),
     "wirebonder": (
         "wire_bond",

@@ -8,7 +8,7 @@ together. State changes go through the lifecycle (controller/lots/lifecycle.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -23,14 +23,19 @@ from controller.events import (
     LotCompleted,
     LotCompletedData,
     Quantity,
+    Setpoint,
     StepCompleted,
     StepCompletedData,
     StepInfo,
+    StepSkipped,
+    StepSkippedData,
     StepStarted,
     StepStartedData,
+    ToolWarning,
     TrackIn,
     TrackOut,
     TrackOutData,
+    WarningData,
 )
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, Unit, utcnow
@@ -38,7 +43,8 @@ from controller.genealogy.write import Change, write_change
 from controller.lots import lifecycle
 from controller.lots.lease import ME, driven_elsewhere
 from controller.lots.lifecycle import HoldReason, LotState
-from controller.recipes import LoadedRecipe, PlannedStep
+from controller.recipes import LoadedRecipe, PlannedStep, feedforward, tool_warnings
+from controller.recipes.gate import Gate
 from drivers.base import JobResult
 from drivers.errors import LotBusy
 from drivers.units import format_quantity
@@ -104,18 +110,13 @@ class Intent:
     job_id: str
 
 
-def setpoints(step: PlannedStep) -> dict[str, Quantity]:
-    assert step.op is not None
-    units = {p.name: p.unit for p in step.op.params}
-    return {k: Quantity(value=v, unit=units.get(k, "")) for k, v in step.values.items()}
-
-
 def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> int | None:
     """The step run and its track-in events; None when a request stopped the lot instead."""
     step = intent.step
     if take_request(s, lot, step):
         return None
-    points = setpoints(step)
+    recorded = feedforward.setpoints(step)  # fed-forward values carry formula and inputs
+    points = {k: Setpoint.model_validate(v) for k, v in recorded.items()}
     run_id = store.add_step_run(
         s,
         lot_id=lot.id,
@@ -130,7 +131,7 @@ def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> 
         recipe_id=recipe.recipe.id,
         recipe_hash=recipe.hash,
         state="started",
-        setpoints={k: q.model_dump() for k, q in points.items()},
+        setpoints=recorded,
     )
     info = StepInfo(
         step_index=step.index,
@@ -194,8 +195,11 @@ def commit(
     material: Material,
     recipe: LoadedRecipe,
     next_intent: Intent | None,
+    verdicts: Sequence[tool_warnings.Verdict] = (),
 ) -> Committed:
-    """A step's results, genealogy and events, and the next step's intent if given."""
+    """A step's results, genealogy and events (the tool's warnings among them), and the next
+    step's intent if given. A result out of spec, or a warning the recipe holds on, holds
+    the lot after the step."""
     units = {r.name: r.unit for r in step.op.results} if step.op is not None else {}
     results = {k: Quantity(value=v, unit=units.get(k, "")) for k, v in result.results.items()}
     out_of_spec = spec_violations(step, result.results)
@@ -229,13 +233,17 @@ def commit(
         ),
         TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
         *(e.model_copy(update=where) for e in change.events),
+        *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
     ]
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, events, lot)
     next_run = None
+    warned = tool_warnings.hold_reason(step, verdicts)
     if out_of_spec:
         reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
         lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
+    elif warned is not None:
+        lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
     return Committed(lot, change, new_ids, next_run)
@@ -252,7 +260,7 @@ def external(s: Session, lot_id: str, step: PlannedStep, recipe: LoadedRecipe, a
         if lot.state != LotState.WAITING:
             lifecycle.apply(s, lot, "wait")
         return lot
-    data = {f: f"SIM-{lot.id}-{step.template}-{f}" for f in step.returns}
+    data = feedforward.simulated_returns(step, lot.id)
     store.add_step_run(
         s,
         lot_id=lot.id,
@@ -301,6 +309,22 @@ def stop(
     lot = store.get_lot(s, lot_id, for_update=True)
     action = "abort" if abort else "hold"
     lifecycle.apply(s, lot, action, reason=reason, step_id=step.id, tool_id=tool_id)
+    return lot
+
+
+def gate(s: Session, lot_id: str, step: PlannedStep, g: Gate) -> Lot:
+    """What the checks before a step decided (controller/recipes/gate.py): its queue-time
+    events, then a hold, or the step skipped (a rework step that is not needed)."""
+    lot = store.get_lot(s, lot_id, for_update=True)
+    where = {"lot_id": lot.id, "step_id": step.id}
+    store.add_events(s, lot.station, [e.model_copy(update=where) for e in g.events], lot)
+    if g.hold is not None:
+        kind, text = g.hold
+        lifecycle.apply(s, lot, "hold", reason=HoldReason(kind, text), step_id=step.id)
+    elif g.skip is not None:
+        skipped = StepSkipped(**where, data=StepSkippedData(reason=g.skip))
+        store.set_lot(lot, next_step=step.index + 1)
+        store.add_events(s, lot.station, [skipped], lot)
     return lot
 
 

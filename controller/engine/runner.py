@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
@@ -31,12 +31,15 @@ from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import store
-from controller.genealogy.models import Lot, StepRun
+from controller.genealogy.models import Lot, StepRun, utcnow
 from controller.lots import lifecycle
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
-from controller.recipes import Expansion, LoadedRecipe, PlannedStep
+from controller.recipes import Expansion, LoadedRecipe, PlannedStep, feedforward, tool_warnings
+from controller.recipes.gate import gate
+from controller.recipes.history import History
 from drivers.base import Job, JobResult, ToolDriver
 from drivers.errors import (
+    FablineError,
     GarbledReply,
     JobAborted,
     JobNotFound,
@@ -60,9 +63,11 @@ LINK_ERRORS = (ToolOffline, ToolTimeout, GarbledReply)
 
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt at a tool step: its tool (held from the pool), its step run and job id,
-    and whether the job may already have run (re-attached: collect it, never start it)."""
+    """One attempt at a tool step: the step as it runs (fed-forward setpoints resolved), its
+    tool (held from the pool), its step run and job id, and whether the job may already have
+    run (re-attached: collect it, never start it)."""
 
+    step: PlannedStep
     driver: ToolDriver
     run_id: int
     job_id: str
@@ -79,6 +84,7 @@ class _Context:
     # none (this runner is the first to reach them)
     prior: StepRun | None = None
     begun: Attempt | None = None  # the next step's intent, written by the last commit
+    history: History = field(default_factory=History)  # measurements, end times, waivers
 
 
 class LotRunner:
@@ -98,12 +104,16 @@ class LotRunner:
         ctx = await self._claim()
         try:
             exp = ctx.expansion
+            ctx.history = await self.db.run(self._history)
             while ctx.lot.state not in STOPPED:
                 if ctx.lot.next_step >= len(exp.steps):
                     ctx.lot = await self.db.run(lambda s: journal.complete(s, self.lot_id))
                     break
-                step = exp.steps[ctx.lot.next_step]
-                structlog.contextvars.bind_contextvars(lot_id=self.lot_id, step_id=step.id)
+                planned = exp.steps[ctx.lot.next_step]
+                structlog.contextvars.bind_contextvars(lot_id=self.lot_id, step_id=planned.id)
+                step = await self._gate(ctx, planned)
+                if step is None:
+                    continue  # held, or skipped: the loop looks at the lot again
                 if step.kind == "external":
                     await self._external(ctx, step)
                 else:
@@ -140,6 +150,31 @@ class LotRunner:
             )
         return _Context(lot, loaded, exp, material, claimed.prior)
 
+    def _history(self, s: Session) -> History:
+        return History.from_records(
+            store.step_runs(s, self.lot_id), store.lot_events(s, self.lot_id)
+        )
+
+    async def _gate(self, ctx: _Context, step: PlannedStep) -> PlannedStep | None:
+        """Before a step starts (controller/recipes/gate.py): an expired queue time holds the
+        lot, an unneeded rework step is skipped, fed-forward setpoints are computed and the
+        interlocks on them checked. The step to run, or None if the lot held or moved on."""
+        begun = ctx.begun
+        if begun is not None and begun.step.index == step.index:
+            return begun.step  # gated when the previous step's commit wrote its intent
+        if ctx.prior is not None and ctx.prior.state == "started":
+            try:  # re-attaching to a job already sent: only its setpoints matter
+                return feedforward.resolve(step, ctx.history)
+            except FablineError:
+                return step
+        g = gate(ctx.expansion, step, ctx.history, utcnow())
+        if g.clear:
+            return g.step
+        ctx.lot = await self.db.run(lambda s: journal.gate(s, self.lot_id, step, g))
+        if g.hold is not None:
+            log.warning("engine.lot_stopped", state="held", kind=g.hold[0], reason=g.hold[1])
+        return None if g.hold or g.skip else g.step
+
     # -- external steps ---------------------------------------------------------------------
 
     async def _external(self, ctx: _Context, step: PlannedStep) -> None:
@@ -151,6 +186,10 @@ class LotRunner:
         self.engine.notify(StepBegan(self.lot_id, step.index, total, step.id, "external"))
         if auto and ctx.lot.next_step > step.index:
             self.steps_run += 1
+            # the returned data feeds later setpoints
+            ctx.history.record(
+                step.index, feedforward.simulated_returns(step, self.lot_id), utcnow()
+            )
             self.engine.notify(StepDone(self.lot_id, step.index, step.id))
 
     # -- tool steps -------------------------------------------------------------------------
@@ -195,13 +234,13 @@ class LotRunner:
                 assert pinned.id is not None and pinned.job_id is not None
                 if pinned.state == "started":
                     log.info("engine.reattach", job_id=pinned.job_id, tool_id=driver.tool_id)
-                    return Attempt(driver, pinned.id, pinned.job_id, reattached=True)
+                    return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
                 found = await self._ask_tool(ctx, step, driver, pinned)
                 if found is None:
                     self.engine.pool.give_back(driver)
                     return None
                 if found:
-                    return Attempt(driver, pinned.id, pinned.job_id, reattached=True)
+                    return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
             intent = self._intent(step, driver, prior)
             run_id = await self._write_intent(ctx, intent)
         except BaseException:
@@ -210,7 +249,7 @@ class LotRunner:
         if run_id is None:
             self.engine.pool.give_back(driver)
             return None
-        return Attempt(driver, run_id, intent.job_id, reattached=False)
+        return Attempt(step, driver, run_id, intent.job_id, reattached=False)
 
     async def _write_intent(self, ctx: _Context, intent: Intent) -> int | None:
         def tx(s: Session) -> tuple[Lot, int | None]:
@@ -410,14 +449,18 @@ class LotRunner:
         for it is free right now, its intent is written in the same transaction."""
         steps = ctx.expansion.steps
         last = step.index + 1 >= len(steps)
-        held = bool(journal.spec_violations(step, result.results))
-        intent = None if held or last else self._next_intent(steps[step.index + 1])
+        verdicts = tool_warnings.classify(step, result.warnings)
+        held = bool(journal.spec_violations(step, result.results)) or bool(
+            tool_warnings.hold_reason(step, verdicts)
+        )
+        ctx.history.record(step.index, result.results, utcnow())  # feeds later setpoints
+        intent = None if held or last else self._next_intent(ctx, steps[step.index + 1])
         tool_id = attempt.driver.tool_id
 
         def tx(s: Session) -> journal.Committed:
             return journal.commit(
                 s, self.lot_id, step, tool_id, attempt.run_id, result, ctx.material,
-                ctx.recipe, intent[1] if intent else None,
+                ctx.recipe, intent[1] if intent else None, verdicts,
             )  # fmt: skip
 
         try:
@@ -433,18 +476,25 @@ class LotRunner:
             if done.next_run is None:  # a request stopped the lot between the steps
                 self.engine.pool.give_back(driver)
             else:
-                ctx.begun = Attempt(driver, done.next_run, next_intent.job_id, reattached=False)
+                ctx.begun = Attempt(
+                    next_intent.step, driver, done.next_run, next_intent.job_id, reattached=False
+                )
         self.steps_run += 1
         self.engine.notify(StepDone(self.lot_id, step.index, step.id))
 
-    def _next_intent(self, step: PlannedStep) -> tuple[ToolDriver, Intent] | None:
-        """The intent for `step` if it is a tool step and a tool for it is free right now."""
-        if step.kind != "tool" or step.tool is None:
+    def _next_intent(self, ctx: _Context, planned: PlannedStep) -> tuple[ToolDriver, Intent] | None:
+        """The intent for the next step if it is a tool step that passes its checks as it
+        stands (else the loop records what they decide) and a tool for it is free now."""
+        if planned.kind != "tool" or planned.tool is None:
             return None
+        g = gate(ctx.expansion, planned, ctx.history, utcnow())
+        if not g.clear:
+            return None
+        step = g.step
         operation = step.operation or ""
         try:
             driver = self.engine.pool.take_now(
-                step.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
+                planned.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
             )
         except NoToolFits:
             return None  # the step itself holds the lot, with what each tool lacks

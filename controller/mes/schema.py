@@ -33,9 +33,7 @@ def _tolerant(node: Any) -> Any:
 
 
 def event_schema(kind: str) -> dict[str, Any]:
-    schema = _tolerant(
-        EVENT_CLASSES[kind].model_json_schema(by_alias=True, mode="serialization")
-    )
+    schema = _tolerant(EVENT_CLASSES[kind].model_json_schema(by_alias=True, mode="serialization"))
     props = schema["properties"]
     props["station"] = {"type": "string"}  # written with the event into the outbox
     if kind in LOT_EVENTS:  # the outbox numbers a lot's events 1, 2, 3, ...

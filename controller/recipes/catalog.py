@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from controller.recipes import formula
 from controller.recipes.claims import check_claims
 from controller.recipes.expand import Expansion, Problem, expand, matches
 from controller.recipes.interlocks import check_interlocks
@@ -34,6 +35,7 @@ from controller.recipes.model import (
 from controller.recipes.yaml_lines import YamlProblem, dotted, line_of, load_with_lines
 from controller.settings import settings
 from drivers.errors import RecipeError, RecipeNotFound, shown
+from drivers.interfaces import KINDS, interface_for
 
 SEEDS = ("000", "001", "002", "003")
 MAX_COMBINATIONS = 4096
@@ -190,9 +192,10 @@ def _static_problems(r: Recipe) -> list[Problem]:
                 out.append(Problem(("constraints", i, "when", opt), f"unknown option {opt!r}"))
     for i, lock in enumerate(r.interlocks):
         ref = lock.after if lock.type == "thermal_budget" else lock.step
-        if ref not in seen:
+        if ref is not None and ref not in seen:
             key = "after" if lock.type == "thermal_budget" else "step"
             out.append(Problem(("interlocks", i, key), f"no step with id {ref!r}"))
+    out += _process_control_problems(r)
     for i, cs in enumerate(r.claims):
         if cs.seed not in SEEDS:
             out.append(
@@ -210,6 +213,81 @@ def _static_problems(r: Recipe) -> list[Problem]:
                                 f"claim {claim[0]}:{claim[1]} is not in the recipe's claims",
                             )
                         )
+    return out
+
+
+def _warning_names(kind: str) -> set[str]:
+    return {a.name for a in interface_for(kind).alarms if a.warning} if kind in KINDS else set()
+
+
+def _process_control_problems(r: Recipe) -> list[Problem]:
+    """Queue times, rework steps, warning names and feed-forward references that point at
+    nothing, whatever the options."""
+    out: list[Problem] = []
+    written = {
+        step.id: step for step, _ in _walk(r.steps, ("steps",)) if not isinstance(step, RepeatStep)
+    }
+    kinds = {s.tool for s in written.values() if isinstance(s, ToolStep)}
+    for i, q in enumerate(r.queue_times):
+        for key, ids in (("from", q.from_), ("to", q.to)):
+            for j, step_id in enumerate(ids):
+                if step_id not in written:
+                    out.append(Problem(("queue_times", i, key, j), f"no step with id {step_id!r}"))
+        if q.rework is not None:
+            target = written.get(q.rework)
+            if target is None:
+                out.append(Problem(("queue_times", i, "rework"), f"no step with id {q.rework!r}"))
+            elif not isinstance(target, ToolStep) or not target.rework:
+                out.append(
+                    Problem(
+                        ("queue_times", i, "rework"),
+                        f"step {q.rework} is not marked `rework: true` (it would run anyway)",
+                    )
+                )
+    routed = {q.rework for q in r.queue_times}
+    for step, path in _walk(r.steps, ("steps",)):
+        if isinstance(step, ToolStep) and step.rework and step.id not in routed:
+            out.append(
+                Problem((*path, "rework"), f"no queue_times entry routes to rework step {step.id}")
+            )
+    every = set().union(*(_warning_names(k) for k in kinds)) if kinds else set()
+    for j, name in enumerate(r.warning_policy.hold):
+        if name not in every:
+            out.append(
+                Problem(
+                    ("warning_policy", "hold", j),
+                    f"no tool of this recipe reports warning {name!r}",
+                )
+            )
+    for step, path in _walk(r.steps, ("steps",)):
+        if not isinstance(step, ToolStep):
+            continue
+        if step.rework and step.genealogy:
+            out.append(Problem((*path, "genealogy"), "a rework step changes no genealogy"))
+        if step.warnings is not None and step.tool in KINDS:
+            names = _warning_names(step.tool)
+            for key in ("hold", "expected"):
+                for j, name in enumerate(getattr(step.warnings, key)):
+                    if name not in names:
+                        out.append(
+                            Problem(
+                                (*path, "warnings", key, j),
+                                f"{step.tool} reports no warning {name!r}"
+                                f" (warnings: {', '.join(sorted(names))})",
+                            )
+                        )
+        for name, text in step.feed_forward.items():
+            if "${" in text:
+                continue  # resolved per option set; checked when expanded
+            try:
+                node = formula.parse(text)
+            except formula.FormulaError:
+                continue  # reported with the expansion
+            for ref in formula.refs(node):
+                if ref.step not in written:
+                    out.append(
+                        Problem((*path, "feed_forward", name), f"no step with id {ref.step!r}")
+                    )
     return out
 
 
@@ -259,10 +337,9 @@ def check(loaded: LoadedRecipe) -> list[str]:
     lines: list[str] = []
     seen: set[tuple[tuple[str | int, ...], str]] = set()
     for given in combinations(recipe):
-        declared = [c for c in recipe.constraints if matches(c.when, given)]
-        exp = expand(recipe, given)
-        if declared:
+        if any(matches(c.when, given) for c in recipe.constraints):
             continue  # declared impossible: refused at run time with its reason
+        exp = expand(recipe, given)
         problems = all_problems(exp)
         is_default = given == next(combinations(recipe))
         for p in problems:

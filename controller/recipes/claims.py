@@ -10,7 +10,7 @@ thin, heat_radiation_layer, resin_seal, singulate (000); thermal_layer, attach_w
 underfill, balls, heat_spreader, stiffener (001); pad_metal, bosses, conductive_bodies,
 trace_metal, dielectric_layer, partition_walls, trace_holes, dielectric_strips,
 encapsulant_fill, grind_to_trace, expose_bodies, protective_layer, bump_holes, pad_holes,
-attach_leads, attach_film, circuit_film, hole_wall_plating, solder_bumps (002); bumps,
+attach_leads, attach_film, circuit_film, join_traces, hole_wall_plating, solder_bumps (002); bumps,
 first_encapsulant, polish, chip_mount, heat_sink, second_encapsulant, expose_chip_back (003).
 """
 
@@ -176,6 +176,36 @@ def ni_then_au(role: str) -> Callable[[Expansion], Found]:
     return check
 
 
+def underfill_between_chip_and_unit(exp: Expansion) -> Found:
+    """001:20: an underfill between each chip and its substrate unit. At wafer level it can
+    only be pre-applied: a non-conductive film laminated on the bumped wafer before the attach
+    and bonded through (wafer_to_panel underfill NCF); per unit, a dispense after singulation."""
+    found = steps(exp, "underfill")
+    if not found:
+        return ("steps",), "no step has role 'underfill'"
+    attach, cut = steps(exp, "attach_wafer"), steps(exp, "singulate")
+    for s in found:
+        pre_applied = (
+            s.tool == "bonder"
+            and s.operation == "laminate"
+            and bool(attach)
+            and s.index < attach[0].index
+            and str(attach[0].values.get("underfill")) == "NCF"
+        )
+        per_unit = (
+            s.tool == "coater"
+            and s.operation == "dispense"
+            and bool(cut)
+            and s.index > cut[0].index
+        )
+        if not (pre_applied or per_unit):
+            return s.path, (
+                f"step {s.id} is neither a film laminated before the attach and bonded through"
+                " (underfill NCF) nor a dispense after singulation"
+            )
+    return None
+
+
 # -- the claims ---------------------------------------------------------------------------
 
 PI_OR_EPOXY = ("POLYIMIDE", "LOW_T_PI", "PSPI", "EPOXY")
@@ -242,8 +272,7 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         ),
     ),
     ("001", 20): ClaimRule(
-        "an underfill between chips and substrate units",
-        all_of(in_order("attach_wafer", "underfill"), uses("underfill", "coater", "dispense")),
+        "an underfill between chips and substrate units", underfill_between_chip_and_unit
     ),
     ("001", 21): ClaimRule(
         "the thermally conductive polymer layer is a thermally conductive film",
@@ -415,11 +444,12 @@ RULES: dict[tuple[str, int], ClaimRule] = {
         all_of(present("circuit_film"), attribute("circuit_film", "adhesive", "trace_side")),
     ),
     ("002", 48): ClaimRule(
-        "a printed circuit film with traces and bump-through-holes attached trace side down,"
-        " solder bumps in its holes",
+        "a printed circuit film with traces and bump-through-holes attached trace side down, its"
+        " trace ends joined to the pads, solder bumps in its holes",
         all_of(
-            in_order("circuit_film", "attach_film", "solder_bumps"),
+            in_order("circuit_film", "attach_film", "join_traces", "solder_bumps"),
             attribute("attach_film", "orientation", "trace_side_down"),
+            uses("join_traces", "bonder", "gang_bond"),
         ),
     ),
     ("002", 49): ClaimRule(

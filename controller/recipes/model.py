@@ -188,6 +188,19 @@ class Genealogy(Strict):
     split: Split | None = None
 
 
+WARNING_NAME = r"^[A-Z][A-Z0-9_]{0,47}$"
+
+
+class StepWarnings(Strict):
+    """What a step does with the process warnings its tool reports at the end of the job (on
+    top of the recipe's `warning_policy`): `hold` names warnings that hold the lot after this
+    step; `expected` names warnings this step is known to raise (e.g. an adhesive under-cured
+    in the bonder and cured in the next step), recorded but never holding."""
+
+    hold: list[Annotated[str, Field(pattern=WARNING_NAME)]] = Field(default_factory=list)
+    expected: list[Annotated[str, Field(pattern=WARNING_NAME)]] = Field(default_factory=list)
+
+
 class StepBase(Strict):
     id: Annotated[str, Field(pattern=ID)]
     name: str = ""
@@ -202,8 +215,13 @@ class ToolStep(StepBase):
     tool: str
     operation: str
     params: dict[str, Scalar] = Field(default_factory=dict)
+    # parameter -> formula over earlier steps' measured results (docs/recipes.md)
+    feed_forward: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
     spec: dict[str, Limit] = Field(default_factory=dict)
     consume: list[str] = Field(default_factory=list)
+    warnings: StepWarnings | None = None
+    # a re-clean / re-bake that runs only when an expired queue-time limit routes the lot to it
+    rework: bool = False
 
 
 class ExternalStep(StepBase):
@@ -212,6 +230,9 @@ class ExternalStep(StepBase):
 
     external: str
     returns: list[Annotated[str, Field(pattern=NAME)]] = Field(default_factory=list)
+    # limits on numeric returned fields (incoming inspection), with units; a returned field
+    # fed forward into a later setpoint needs one
+    spec: dict[str, Limit] = Field(default_factory=dict)
     max_temp: str | None = None
 
 
@@ -247,10 +268,11 @@ Step = Annotated[
 
 
 class ThermalBudget(Strict):
-    """After step `after`, no process temperature may exceed `max` − `margin`."""
+    """After step `after` (from the start without it), no process temperature may exceed
+    `max` − `margin`."""
 
     type: Literal["thermal_budget"]
-    after: str
+    after: str | None = None
     max: str
     margin: str = "0 °C"
     reason: str
@@ -268,6 +290,32 @@ class CteRunout(Strict):
 
 Interlock = Annotated[ThermalBudget | CteRunout, Field(discriminator="type")]
 
+StepRefs = Annotated[list[Annotated[str, Field(pattern=ID)]], Field(min_length=1)]
+
+
+class QueueTime(Strict):
+    """At most `max` from the end of the latest `from` step to the start of a `to` step
+    (e.g. exposed Cu until the next coat). On expiry the lot holds, or, with `rework`, runs
+    that step (a re-clean or re-bake marked `rework: true`, between them), which restarts the
+    clock."""
+
+    from_: StepRefs = Field(alias="from")
+    to: StepRefs
+    max: str
+    reason: str
+    rework: Annotated[str, Field(pattern=ID)] | None = None
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class WarningPolicy(Strict):
+    """Tool warnings that hold the lot at any step (every warning is recorded as an event)."""
+
+    hold: list[Annotated[str, Field(pattern=WARNING_NAME)]] = Field(default_factory=list)
+
 
 class Recipe(Strict):
     id: Annotated[str, Field(pattern=ID)]
@@ -280,6 +328,8 @@ class Recipe(Strict):
     options: dict[Annotated[str, Field(pattern=NAME)], OptionSpec] = Field(default_factory=dict)
     constraints: list[Constraint] = Field(default_factory=list)
     interlocks: list[Interlock] = Field(default_factory=list)
+    queue_times: list[QueueTime] = Field(default_factory=list)
+    warning_policy: WarningPolicy = Field(default_factory=WarningPolicy)
     steps: list[Step] = Field(min_length=1)
 
     def claimed(self) -> set[tuple[str, int]]:

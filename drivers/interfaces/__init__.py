@@ -23,15 +23,23 @@ _KINDS: dict[str, tuple[str, str]] = {
     "grinder": ("drivers.interfaces.grinder", "GRINDER"),
     "litho": ("drivers.interfaces.litho", "LITHO"),
     "wirebonder": ("drivers.interfaces.wirebonder", "WIREBONDER"),
+    "clean": ("drivers.interfaces.clean", "CLEAN"),
 }
 
 KINDS: tuple[str, ...] = tuple(_KINDS)
 
 
+_LOADED: dict[str, ToolInterface] = {}
+
+
 def interface_for(kind: str) -> ToolInterface:
+    found = _LOADED.get(kind)
+    if found is not None:
+        return found
     try:
         module, attr = _KINDS[kind]
     except KeyError:
         raise ParameterError(f"unknown tool kind {kind!r} (kinds: {', '.join(KINDS)})") from None
     iface: ToolInterface = getattr(importlib.import_module(module), attr)
+    _LOADED[kind] = iface
     return iface

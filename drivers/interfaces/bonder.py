@@ -39,16 +39,45 @@ ADHESIVE_TEMP_C: Mapping[str, tuple[float, float]] = {
 W2W_FORCE_KN_PER_200MM = (2.0, 20.0)  # force window on a 200 mm wafer; scales with its area
 WAFER_DIAMETERS_MM = (150.0, 200.0, 300.0)  # bond chucks
 
-SUBSTRATES = ("ORGANIC", "SILICON", "GLASS")
+SUBSTRATES = ("ORGANIC", "SILICON", "GLASS", "GLASS_SODA_LIME")
 SI_CTE_PPM = 2.6  # ppm/K
-SUBSTRATE_CTE_PPM: Mapping[str, float] = {"ORGANIC": 17.0, "SILICON": 2.6, "GLASS": 3.2}
+# GLASS is a Si-matched borosilicate (3.2 ppm/K); soda-lime glass is 9 ppm/K
+SUBSTRATE_CTE_PPM: Mapping[str, float] = {
+    "ORGANIC": 17.0,
+    "SILICON": 2.6,
+    "GLASS": 3.2,
+    "GLASS_SODA_LIME": 9.0,
+}
+SUBSTRATE_MODULUS_GPA: Mapping[str, float] = {
+    "ORGANIC": 25.0,
+    "SILICON": 130.0,
+    "GLASS": 64.0,
+    "GLASS_SODA_LIME": 72.0,
+}
 BUMP_ALLOYS = ("SAC305", "SNPB")
+SOLIDUS_C: Mapping[str, float] = {"SAC305": 217.0, "SNPB": 183.0}
+"""The joints freeze here on cool-down: CTE shear builds from this temperature to 25 °C."""
+WAFER_UNDERFILLS = ("NONE", "NCF")
+DIE_UNDERFILLS = ("NONE", "NCP", "NCF")
 BUMP_TYPES = ("SOLDER", "AU")
 FORCE_PER_BUMP_GF: Mapping[str, tuple[float, float]] = {"SOLDER": (1.0, 20.0), "AU": (30.0, 100.0)}
 HEAD_FORCE_N = (0.5, 500.0)  # the TCB head's controllable force range (load cell)
 GF_TO_N = 9.80665e-3
 
 FILMS = ("TC_FILM", "DIE_ATTACH_FILM", "LEAD", "CIRCUIT_FILM", "ADHESIVE_FILM")
+"""ADHESIVE_FILM covers the B-staged adhesive films, among them the non-conductive underfill
+film (NCF) pre-laminated on a bumped wafer."""
+PATTERNED_FILMS = ("LEAD", "CIRCUIT_FILM")
+"""Films with a pattern that must land on the wafer's (leads, traces): their CTE run-out counts.
+The others are blanket films (thermal film, die-attach film, adhesive film, non-conductive
+underfill film)."""
+FILM_CTE_PPM: Mapping[str, float] = {
+    "TC_FILM": 30.0,
+    "DIE_ATTACH_FILM": 60.0,
+    "LEAD": 17.0,  # Cu leads on their carrier
+    "CIRCUIT_FILM": 16.0,  # polyimide film with Cu traces
+    "ADHESIVE_FILM": 60.0,
+}
 PARTS = ("FLAT_SPREADER", "CAP_SPREADER", "STIFFENER", "HEAT_SINK")
 PART_MATERIALS = ("CU", "SI", "ALSIC", "AL")
 PART_CTE_PPM: Mapping[str, float] = {"CU": 17.0, "SI": 2.6, "ALSIC": 7.0, "AL": 23.0}
@@ -67,6 +96,50 @@ ADHESIVE_CONDUCTIVITY_W_MK: Mapping[str, float] = {
     "SILICONE": 3.0,
     "STRUCTURAL": 0.3,
 }
+
+
+JOINTS = ("ACF", "AU_AU", "AU_SN")
+# joint -> (temperature window °C, pressure window on the lead area MPa, time window s)
+GANG_WINDOW: Mapping[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "ACF": ((160.0, 220.0), (20.0, 100.0), (5.0, 30.0)),
+    "AU_AU": ((300.0, 450.0), (50.0, 150.0), (1.0, 10.0)),
+    "AU_SN": ((290.0, 330.0), (10.0, 50.0), (2.0, 20.0)),
+}
+GANG_FORCE_KN = 300.0  # the wafer press's force capacity
+
+
+def work_area_mm2(shape: str, width_mm: float, length_mm: float) -> float:
+    return math.pi * (width_mm / 2.0) ** 2 if shape == "ROUND" else width_mm * length_mm
+
+
+def gang_force_kn(v: Mapping[str, Value]) -> float:
+    """Pressure on the lead area × the lead area's share of the work."""
+    area = work_area_mm2(str(v["work_shape"]), float(v["work_width"]), float(v["work_length"]))
+    return float(v["pressure"]) * area * float(v["lead_area"]) / 100.0 / 1000.0
+
+
+def lamination_runout_um(v: Mapping[str, Value]) -> float:
+    """Edge misregistration of a patterned film at the press temperature, µm: the film and the
+    wafer grow apart by (α_film − α_Si)·ΔT·r from the 25 °C alignment, less the artwork's
+    pre-scale; 0 for a blanket film."""
+    material = str(v["material"])
+    if material not in PATTERNED_FILMS:
+        return 0.0
+    radius_um = float(v["work_width"]) / 2.0 * 1000.0
+    if v["work_shape"] == "RECT":
+        radius_um = math.hypot(float(v["work_width"]), float(v["work_length"])) / 2.0 * 1000.0
+    grow = (FILM_CTE_PPM[material] - SI_CTE_PPM) * (float(v["temp"]) - 25.0)
+    return abs(grow + float(v["artwork_scale"])) * 1e-6 * radius_um
+
+
+def edge_shear(v: Mapping[str, Value]) -> float:
+    """Cool-down shear strain of the outermost joints of a wafer on a panel: the joints freeze
+    at the solidus, and from there to 25 °C the panel and the wafer shrink apart by
+    Δα·ΔT·r across the joint height."""
+    d_alpha = abs(SUBSTRATE_CTE_PPM[str(v["substrate"])] - SI_CTE_PPM) * 1e-6
+    delta_t = SOLIDUS_C[str(v["bump_alloy"])] - 25.0
+    radius_um = float(v["wafer_diameter"]) / 2.0 * 1000.0
+    return d_alpha * delta_t * radius_um / float(v["bump_height"])
 
 
 def w2w_pressure_mpa(force_kn: float, diameter_mm: float) -> float:
@@ -143,11 +216,43 @@ def _rect(v: Mapping[str, Value]) -> str | None:
     return None
 
 
+def _gang_window(v: Mapping[str, Value]) -> str | None:
+    joint = str(v["joint"])
+    for name, unit, (lo, hi) in zip(
+        ("temp", "pressure", "time"), ("°C", "MPa", "s"), GANG_WINDOW[joint], strict=True
+    ):
+        x = float(v[name])
+        if not lo <= x <= hi:
+            return f"{name} {x:g} {unit} outside the {joint} window {lo:g}–{hi:g} {unit}"
+    return None
+
+
+def _gang_force(v: Mapping[str, Value]) -> str | None:
+    force = gang_force_kn(v)
+    if force > GANG_FORCE_KN:
+        return (
+            f"press force {force:.0f} kN > {GANG_FORCE_KN:g} kN capacity (pressure on"
+            f" {float(v['lead_area']):g} % of the work area)"
+        )
+    return None
+
+
+def _w2p_underfill(v: Mapping[str, Value]) -> str | None:
+    if v["underfill"] == "NCF" and float(v["pressure"]) < NCF_MIN_MPA:
+        return (
+            f"pressure {float(v['pressure']):g} MPa < {NCF_MIN_MPA:g} MPa: the bumps cannot"
+            " push through a pre-applied NCF"
+        )
+    return None
+
+
 def _si_part(v: Mapping[str, Value]) -> str | None:
     if v["material"] == "SI" and v["part"] != "FLAT_SPREADER":
         return f"material SI comes only as FLAT_SPREADER, not {v['part']}"
     return None
 
+
+NCF_MIN_MPA = 0.3  # a pre-applied NCF needs this bond pressure for the bumps to displace it
 
 _OFFSETS = (
     Result("offset_x", "µm", "placement offset in x (mean over the job's units)"),
@@ -168,14 +273,22 @@ BONDER = ToolInterface(
         " vacuum (000), wafer-to-panel bonding through bumps (001), flip-chip thermocompression"
         " of dies (003), lamination of thermally conductive film, leads or a circuit film"
         " (001, 002 cl. 45/48/49), and adhesive attach of heat spreaders, stiffener rings and"
-        " heat sinks (001 cl. 6–13, 003 cl. 8). Models: misregistration"
-        " r·(α₁ΔT₁ − α₂ΔT₂) with CTEs ORGANIC 17, SILICON 2.6, GLASS 3.2 ppm/K (Si die/wafer"
-        " 2.6); adhesive squeeze 1/h² = 1/h₀² + 4Ft/(3πμR⁴) until the resin gels; voids"
+        " heat sinks (001 cl. 6–13, 003 cl. 8), and the gang bond that joins a laminated"
+        " film's trace ends to the pads (ACF or thermocompression, 002 cl. 48). Models:"
+        " misregistration r·(α₁ΔT₁ − α₂ΔT₂) with CTEs ORGANIC 17, SILICON 2.6, GLASS 3.2"
+        " (borosilicate), GLASS_SODA_LIME 9 ppm/K (Si die/wafer 2.6); a patterned film (leads,"
+        " circuit film) runs out |(α_film − α_Si)·ΔT + artwork_scale|·r at its edge (LEAD 17,"
+        " CIRCUIT_FILM 16 ppm/K); the outermost joints of a wafer on a panel shear"
+        " Δα·(T_solidus − 25 °C)·r/h on cool-down; adhesive squeeze 1/h² = 1/h₀² + 4Ft/(3πμR⁴)"
+        " until the resin gels; voids"
         " v₀e^(−P/P₀)(1 + k·outgas); cure dα/dt = A·e^(−Ea/RT)(1−α)ⁿ with bond strength ∝ α;"
         " TCB collapse δ = F/(N·k_b(T)), bumps open where δ is below the bump-height spread;"
         " R_th = BLT/(kA). Wafer-to-panel runout beyond half the bump pitch alarms"
-        " OFFSET_TOLERANCE. Process warnings (380–383) flag the last job's voids, under-cure,"
-        " CTE shear and opens without stopping it."
+        " OFFSET_TOLERANCE, as does a patterned film whose run-out exceeds 50 µm (the edge"
+        " fiducials are checked before the press closes). ACF joints hold Poisson(λ) particles,"
+        " λ = density × pad area × 0.35 capture; a joint with none is open. Process warnings"
+        " (380–384) flag the job's voids, under-cure, CTE shear, opens and joint shear without"
+        " stopping it."
     ),
     operations=(
         Operation(
@@ -243,17 +356,45 @@ BONDER = ToolInterface(
                 Param("pressure", "MPa", 0.1, 1, doc="bond pressure over the wafer"),
                 Param("time", "min", 1, 10, doc="time at temperature"),
                 Param("wafer_diameter", "mm", 150, 300, default=200.0, doc="150, 200 or 300"),
+                Param(
+                    "bump_height",
+                    "µm",
+                    10,
+                    200,
+                    default=50.0,
+                    doc="joint height (stand-off) after the bond",
+                ),
+                Param("wafer_thickness", "µm", 50, 1000, default=725.0, doc="bumped wafer"),
+                Param("panel_thickness", "µm", 100, 3000, default=400.0, doc="substrate panel"),
+                Param(
+                    "underfill",
+                    choices=WAFER_UNDERFILLS,
+                    default="NONE",
+                    doc="NCF: a non-conductive film pre-laminated on the bumped wafer, displaced"
+                    " by the bumps and cured in the bond (needs ≥ 0.3 MPa)",
+                ),
             ),
             results=(
                 *_OFFSETS,
                 _THETA,
                 Result("runout", "µm", "CTE-mismatch misregistration at the wafer edge"),
                 Result("bumps", "count", "bump joints on the wafer"),
-                Result("opens", "count", "open joints (misregistered or not wetted)"),
+                Result("opens", "count", "open joints (misregistered, not wetted, resin trapped)"),
                 Result("void", "%", "void area in the joints (X-ray)"),
                 _DURATION,
+                Result("standoff", "µm", "wafer-to-panel gap (joint height) after the bond"),
+                Result(
+                    "edge_shear",
+                    "%",
+                    "shear strain of the outermost joints on cool-down, Δα·(T_solidus − 25 °C)·r/h",
+                ),
+                Result("warpage", "µm", "bow of the bonded wafer and panel at 25 °C"),
+                Result("thickness", "µm", "wafer + stand-off + panel"),
             ),
-            rules=(Rule("wafer_diameter is 150, 200 or 300 mm", _diameter),),
+            rules=(
+                Rule("wafer_diameter is 150, 200 or 300 mm", _diameter),
+                Rule("a pre-applied NCF needs pressure ≥ 0.3 MPa", _w2p_underfill),
+            ),
         ),
         Operation(
             "flip_chip",
@@ -288,6 +429,13 @@ BONDER = ToolInterface(
                     default=1.0,
                     doc="dies placed by this job",
                 ),
+                Param(
+                    "underfill",
+                    choices=DIE_UNDERFILLS,
+                    default="NONE",
+                    doc="NCP (paste dispensed on each site) or NCF (film on the die) cured in"
+                    " the bond: fills the stand-off; the bumps must push through it",
+                ),
             ),
             results=(
                 *_OFFSETS,
@@ -298,6 +446,7 @@ BONDER = ToolInterface(
                 Result("opens", "count", "open bumps over all dies"),
                 Result("tilt", "µm", "largest die tilt (height difference across a die)"),
                 _DURATION,
+                Result("standoff", "µm", "die-to-substrate gap after the bond, height − δ"),
             ),
             rules=(
                 Rule("force_per_bump: SOLDER 1–20 gf, AU 30–100 gf", _force_per_bump),
@@ -325,6 +474,16 @@ BONDER = ToolInterface(
                 Param("work_length", "mm", 0, 320, default=0.0, doc="panel length (RECT)"),
                 Param("cure_temp", "°C", 100, 200, default=150.0, doc="in-tool cure"),
                 Param("cure_time", "min", 0, 120, default=0.0, doc="0: no in-tool cure"),
+                Param(
+                    "artwork_scale",
+                    "ppm",
+                    -5000,
+                    5000,
+                    default=0.0,
+                    doc="scale of a patterned film's artwork against the wafer's pattern at"
+                    " 25 °C (negative: drawn smaller), to cancel the film's growth at the press"
+                    " temperature; the film lot's measured value",
+                ),
             ),
             results=(
                 *_OFFSETS,
@@ -334,6 +493,12 @@ BONDER = ToolInterface(
                 Result("cure", "%", "degree of cure at unload (0 for leads)"),
                 Result("film_used", "m", "film or lead tape used, with lead-in"),
                 _DURATION,
+                Result(
+                    "runout",
+                    "µm",
+                    "edge misregistration of a patterned film at the press temperature,"
+                    " |(α_film − α_Si)·ΔT + scale|·r (0 for a blanket film)",
+                ),
             ),
             rules=(
                 Rule("LEAD takes no cure (cure_time 0)", _lead_cure),
@@ -372,6 +537,15 @@ BONDER = ToolInterface(
                     default=1.0,
                     doc="parts placed by this job",
                 ),
+                Param(
+                    "clearance",
+                    "µm",
+                    0,
+                    2000,
+                    default=0.0,
+                    doc="gap the part leaves over the die beneath it (a drop-in heat sink on"
+                    " legs); 0: bonded face to face",
+                ),
             ),
             results=(
                 *_OFFSETS,
@@ -386,6 +560,61 @@ BONDER = ToolInterface(
                 _DURATION,
             ),
             rules=(Rule("SI parts are flat spreaders only", _si_part),),
+        ),
+        Operation(
+            "gang_bond",
+            6,
+            "Join every trace or lead end of a laminated film to its pad at once in the wafer"
+            " press (002 cl. 48): ACF (anisotropic conductive film or paste between them,"
+            " particles trapped and deformed, resin cured) or thermocompression (AU_AU, or"
+            " AU_SN eutectic). A lamination through a non-conductive adhesive makes no contact.",
+            params=(
+                Param("joint", choices=JOINTS, doc="ACF, AU_AU thermocompression, AU_SN eutectic"),
+                Param("temp", "°C", 150, 450, doc="press (thermode) temperature"),
+                Param("pressure", "MPa", 1, 150, doc="pressure on the lead area"),
+                Param("time", "s", 1, 60, doc="time under pressure"),
+                Param("lead_area", "%", 0.1, 30, doc="share of the work area under the leads"),
+                Param("joints", "count", 1, 10_000_000, integer=True, doc="joints per work piece"),
+                Param("pad_size", "µm", 20, 500, doc="edge of the (square) joint area"),
+                Param(
+                    "particle_density",
+                    "count",
+                    0,
+                    100_000,
+                    default=0.0,
+                    doc="ACF conductive particles per mm² (0 for thermocompression)",
+                ),
+                Param("work_shape", choices=("ROUND", "RECT"), default="ROUND"),
+                Param("work_width", "mm", 50, 320, default=300.0, doc="wafer diameter or width"),
+                Param("work_length", "mm", 0, 320, default=0.0, doc="panel length (RECT)"),
+            ),
+            results=(
+                Result("opens", "count", "joints without electrical contact"),
+                Result("contact_resistance", "mΩ", "mean joint resistance"),
+                Result("particles", "count", "ACF particles trapped per joint, mean (0 for TC)"),
+                Result("cure", "%", "degree of cure of the ACF resin (0 for TC)"),
+                Result("force", "kN", "press force"),
+                _DURATION,
+            ),
+            rules=(
+                Rule(
+                    "temp, pressure and time inside the joint's window: "
+                    + "; ".join(
+                        f"{j} {t[0]:g}–{t[1]:g} °C, {p[0]:g}–{p[1]:g} MPa, {s[0]:g}–{s[1]:g} s"
+                        for j, (t, p, s) in GANG_WINDOW.items()
+                    ),
+                    _gang_window,
+                ),
+                Rule(f"pressure × lead area ≤ the press's {GANG_FORCE_KN:g} kN", _gang_force),
+                Rule(
+                    "ACF needs a particle_density > 0",
+                    lambda v: (
+                        "joint ACF needs particle_density > 0"
+                        if v["joint"] == "ACF" and float(v["particle_density"]) <= 0
+                        else None
+                    ),
+                ),
+            ),
         ),
     ),
     alarms=(
@@ -407,6 +636,12 @@ BONDER = ToolInterface(
         Alarm(381, "UNDERCURED", "adhesive below 80 % cure: post-cure it", warning=True),
         Alarm(382, "CTE_SHEAR_HIGH", "bond-line CTE shear strain above 50 %", warning=True),
         Alarm(383, "OPENS_DETECTED", "open joints detected", warning=True),
+        Alarm(
+            384,
+            "JOINT_SHEAR_HIGH",
+            "outermost joints sheared above 25 % on cool-down",
+            warning=True,
+        ),
         Alarm(390, "BOND_HEAD_WARNING", "bond head above 90 % of its cycles", warning=True),
         Alarm(391, "COLLET_WARNING", "pick collet above 90 % of its cycles", warning=True),
         Alarm(392, "BOND_CHUCK_WARNING", "bond chuck above 90 % of its cycles", warning=True),

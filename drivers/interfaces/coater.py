@@ -39,6 +39,8 @@ MATERIALS = (
     "PR_THIN",  # photoresist 1–3 µm
     "PR_THICK",  # photoresist 10–50 µm (plating masks, bosses)
     "ADHESIVE",  # epoxy adhesive for heat spreader, stiffener and heat sink
+    "NCP",  # non-conductive paste: pre-applied underfill dispensed before a TC flip-chip bond
+    "ACP",  # anisotropic conductive paste: printed, joins film traces to pads (002 cl. 48)
 )
 PHOTORESISTS = ("PR_THIN", "PR_THICK")
 
@@ -55,8 +57,8 @@ SPRAY_MATERIALS = (
     "PR_THICK",
 )
 DISPENSE_MATERIALS = ("UNDERFILL", "EPOXY", "POLYIMIDE", "PHOTO_INK", "CONDUCTIVE_PASTE",
-                      "TC_EPOXY", "ADHESIVE", "SEAL_RESIN")  # fmt: skip
-PRINT_MATERIALS = ("CONDUCTIVE_PASTE", "TC_EPOXY", "EPOXY", "ADHESIVE", "PHOTO_INK")
+                      "TC_EPOXY", "ADHESIVE", "SEAL_RESIN", "NCP")  # fmt: skip
+PRINT_MATERIALS = ("CONDUCTIVE_PASTE", "TC_EPOXY", "EPOXY", "ADHESIVE", "PHOTO_INK", "ACP")
 CURE_MATERIALS = tuple(m for m in MATERIALS if m not in PHOTORESISTS)
 
 # Material supplies, one reservoir per family: material -> consumable it is drawn from.
@@ -69,13 +71,15 @@ SUPPLY = {
     "TC_EPOXY": "supply_adhesive", "ADHESIVE": "supply_adhesive",
     "CONDUCTIVE_PASTE": "supply_paste",
     "PR_THIN": "supply_resist", "PR_THICK": "supply_resist",
+    "NCP": "supply_underfill", "ACP": "supply_adhesive",
 }  # fmt: skip
 
 # Largest filler particle, µm (0: unfilled). Sets the 5-ball rule of stencil apertures and the
 # needle a filled material clogs.
-PARTICLE_UM = {"EPOXY": 25.0, "PHOTO_INK": 10.0, "SEAL_RESIN": 25.0, "UNDERFILL": 20.0,
+PARTICLE_UM = {"EPOXY": 25.0, "PHOTO_INK": 10.0, "SEAL_RESIN": 25.0, "UNDERFILL": 10.0,
                "TC_EPOXY": 45.0, "CONDUCTIVE_PASTE": 25.0, "ADHESIVE": 20.0, "PROTECTIVE": 25.0,
-               "DIELECTRIC": 0.0}  # fmt: skip
+               "DIELECTRIC": 0.0, "NCP": 3.0, "ACP": 5.0}  # fmt: skip
+GAP_PER_PARTICLE = 3.0  # an underfill flows into a gap at least this many top cuts wide
 
 # Pot life at room temperature after thawing or mixing, h: the time the viscosity takes to
 # double (engineering estimates for one-part, frozen-stored materials).
@@ -104,6 +108,8 @@ CURE_WINDOW: dict[str, tuple[float, float, float, float]] = {
     "PHOTO_INK": (140.0, 160.0, 30.0, 120.0),
     "ADHESIVE": (125.0, 175.0, 30.0, 120.0),
     "CONDUCTIVE_PASTE": (150.0, 200.0, 15.0, 120.0),
+    "NCP": (150.0, 175.0, 30.0, 120.0),
+    "ACP": (150.0, 200.0, 15.0, 120.0),
 }
 # B-stage (partial cure before bonding or a later full cure), engineering estimates
 _IMIDE = ("POLYIMIDE", "PSPI", "LOW_T_PI")
@@ -179,6 +185,12 @@ def _capillary_geometry(v: Mapping[str, Value]) -> str | None:
             return f"pattern CAPILLARY needs material UNDERFILL, got {v['material']}"
         if gap <= 0 or length <= 0:
             return "pattern CAPILLARY needs gap > 0 and flow_length > 0"
+        cut = PARTICLE_UM[str(v["material"])]
+        if gap < GAP_PER_PARTICLE * cut:
+            return (
+                f"gap {gap:g} µm < {GAP_PER_PARTICLE * cut:g} µm ({GAP_PER_PARTICLE:g} × the"
+                f" {cut:g} µm filler top cut): the underfill front jams"
+            )
         need = gap_volume_ul(length, gap)
         if float(v["volume"]) < need:
             return (
@@ -459,9 +471,10 @@ COATER = ToolInterface(
             ),
             rules=(
                 Rule(
-                    "CAPILLARY is for UNDERFILL, needs gap and flow_length, and a volume"
-                    f" per site ≥ the gap volume (flow_length² × gap × {GAP_FILL_FACTOR:g});"
-                    " other patterns leave gap and flow_length at 0",
+                    "CAPILLARY is for UNDERFILL, needs gap and flow_length, a gap at least"
+                    f" {GAP_PER_PARTICLE:g} × the filler top cut ({PARTICLE_UM['UNDERFILL']:g}"
+                    " µm), and a volume per site ≥ the gap volume (flow_length² × gap ×"
+                    f" {GAP_FILL_FACTOR:g}); other patterns leave gap and flow_length at 0",
                     _capillary_geometry,
                 ),
                 Rule("LINE needs line_length > 0; other patterns leave it at 0", _line_length),

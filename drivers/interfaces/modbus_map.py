@@ -52,7 +52,10 @@ IR_QUERY_ALARM = 218  # u16 alarm code that ended the job (0 = none)
 IR_QUERY_OPERATION = 219  # u16 operation code
 IR_QUERY_RESULTS = 220  # f32 result i at IR_QUERY_RESULTS + 2*i, in the operation's result order
 RESULT_SLOTS = 24
-QUERY_BLOCK = 68  # registers 200..267
+IR_QUERY_WARNING_COUNT = 268  # u16 process warnings the queried job raised at its end
+IR_QUERY_WARNINGS = 269  # u16 × 8 their codes
+QUERY_WARNING_SLOTS = 8
+QUERY_BLOCK = 77  # registers 200..276
 
 
 class Command(IntEnum):

@@ -57,6 +57,11 @@ def cure_seconds(v: Mapping[str, Value]) -> float:
     return STANDARD_CURE_S[str(v["method"])] if t == 0 else t
 
 
+def cavity_area_mm2(v: Mapping[str, Value]) -> float:
+    """Area under the cavity of a mold job (pockets: their share of the work's area)."""
+    return _area(v)
+
+
 def work_area_mm2(shape: str, width_mm: float, length_mm: float) -> float:
     return math.pi * (width_mm / 2.0) ** 2 if shape == "ROUND" else width_mm * length_mm
 
@@ -68,7 +73,11 @@ def clamp_force_kn(method: str, pressure: float, area_mm2: float) -> float:
 
 
 def _area(v: Mapping[str, Value]) -> float:
-    return work_area_mm2(str(v["work_shape"]), float(v["work_width"]), float(v["work_length"]))
+    """Area under the cavity: the work's, or the pockets' share of it."""
+    share = float(v.get("cavity_share", 100.0)) / 100.0
+    return share * work_area_mm2(
+        str(v["work_shape"]), float(v["work_width"]), float(v["work_length"])
+    )
 
 
 def _form(v: Mapping[str, Value]) -> str | None:
@@ -125,6 +134,11 @@ def _exposed(v: Mapping[str, Value]) -> str | None:
 def _gap(v: Mapping[str, Value]) -> str | None:
     gap, compound, cap = float(v["min_gap"]), str(v["compound"]), float(v["thickness"])
     if gap == 0:
+        if float(v["occupied_volume"]) > 0 or float(v["exposed_height"]) > 0:
+            return (
+                "min_gap 0 with parts in the cavity (occupied_volume or exposed_height > 0):"
+                " give the narrowest gap the compound must fill"
+            )
         return None
     need = GAP_PER_CUT * FILLER_CUT_UM[compound]
     if gap < need:
@@ -263,7 +277,8 @@ MOLD = ToolInterface(
                     2000,
                     default=0.0,
                     doc="narrowest gap the compound must fill (over a die or heat sink, under"
-                    " a flip chip); 0 = none narrower than the cap",
+                    " a flip chip, between bumps); 0 = none narrower than the cap (an empty"
+                    " cavity only)",
                 ),
                 Param(
                     "mold_temp",
@@ -307,6 +322,16 @@ MOLD = ToolInterface(
                     ATMOSPHERE_MBAR,
                     default=5.0,
                     doc="cavity vacuum before the fill; 1013 = vented molding, no vacuum",
+                ),
+                Param(
+                    "cavity_share",
+                    "%",
+                    5,
+                    100,
+                    default=100.0,
+                    doc="share of the work's area under the cavity: 100 = one cavity over the"
+                    " whole strip (MAP); less = a pocket over each site, leaving the substrate"
+                    " around it bare (e.g. for a heat sink's feet)",
                 ),
             ),
             results=(
@@ -366,7 +391,11 @@ MOLD = ToolInterface(
                     "exposed features need FAM and thickness ≤ exposed_height ≤ thickness + 20 µm",
                     _exposed,
                 ),
-                Rule("min_gap 0, or ≥ 3 × the compound's filler top cut and ≤ thickness", _gap),
+                Rule(
+                    "min_gap ≥ 3 × the compound's filler top cut and ≤ thickness; 0 (none"
+                    " narrower than the cap) only for a cavity with nothing in it",
+                    _gap,
+                ),
                 _SHAPE_RULE,
             ),
         ),
@@ -407,6 +436,14 @@ MOLD = ToolInterface(
                     default=1.0,
                     integer=True,
                     doc="strips, panels or wafers in the oven batch",
+                ),
+                Param(
+                    "cavity_share",
+                    "%",
+                    5,
+                    100,
+                    default=100.0,
+                    doc="share of the work's area the molded cap covers (pockets: less)",
                 ),
             ),
             results=(

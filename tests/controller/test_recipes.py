@@ -176,8 +176,10 @@ def test_nickel_gold_layer_without_its_nickel_is_refused(tmp_path: Path) -> None
 
 def test_wafer_diced_before_attach_violates_001_19(tmp_path: Path) -> None:
     data = recipe_data("fcbga-thermal-001-19")
-    dice = _step(data, "singulate")
-    data["steps"].remove(dice)
+    dice = dict(_step(data, "singulate"), id="early-cut")  # an extra cut before the attach
+    dice.pop("feed_forward")
+    dice.pop("genealogy")
+    dice["params"] = {**dice["params"], "stack_thickness": "725 µm", "cut_depth": "755 µm"}
     data["steps"].insert(0, dice)
     lines = _problems(tmp_path, data)
     assert any("violates claim 001:19" in line for line in lines)
@@ -226,7 +228,7 @@ BASE = recipe_data  # alias for readability below
 @pytest.mark.parametrize(
     ("mutate", "expect"),
     [
-        (lambda d: d["steps"][-1].update(spped=1), " steps.4.spped: unknown key"),
+        (lambda d: d["steps"][-1].update(spped=1), " steps.7.spped: unknown key"),
         (lambda d: d["steps"][-1].update(tool="toaster"), "unknown tool kind 'toaster'"),
         (lambda d: d["steps"][-1].update(operation="cut"), "no operation 'cut'"),
         (lambda d: d["steps"][-1]["params"].update(feed="500 mm/s"), "'feed' = 500 mm/s"),
@@ -326,4 +328,4 @@ def test_recipe_combinations_start_with_the_defaults() -> None:
     r = find("stacked-wlp-000-11").recipe
     combos = list(combinations(r))
     assert combos[0] == {n: str(o.default_value()) for n, o in r.options.items()}
-    assert len(combos) == 3 * 2 * 2 * 4 * 2
+    assert len(combos) == 3 * 2 * 4 * 4 * 2

@@ -193,7 +193,10 @@ async def test_bottom_of_the_window_with_short_tal_leaves_non_wets(line: Line) -
 @pytest.mark.parametrize(
     ("operation", "params", "error", "words"),
     [
-        ("reflow", {"peak_temp": "270 °C"}, ParameterError, ["'peak_temp'", "180–260 °C"]),
+        ("reflow", {"peak_temp": "380 °C"}, ParameterError, ["'peak_temp'", "180–370 °C"]),
+        ("reflow", {"peak_temp": "350 °C", "alloy": "PB95SN5", "peak_limit": "300 °C"},
+         ParameterError, ["peak_temp 350", "peak_limit 300"]),
+        ("reflow", {"warpage": "2400 µm"}, ParameterError, ["warpage 2400", "hold flat"]),
         ("ball_place", {"flux_thickness": "120"}, UnitError, ["'flux_thickness'", "missing unit"]),
         ("ball_place", {"pitch": "500 kW"}, UnitError, ["'pitch'", "power", "length"]),
         ("ball_place", {"ball_count": "10000.5 count"}, ParameterError, ["whole number"]),

@@ -19,6 +19,7 @@ from simulators.bonder import (
     cte_runout_um,
     cure_degree,
     lamination_thickness,
+    panel_warpage_um,
     resin_bond_line,
     runout_opens,
     squeeze_thickness_um,
@@ -317,19 +318,63 @@ async def test_laminate_tc_film_with_cure_and_reel_use(line: Line) -> None:
         assert r["duration"] == pytest.approx((40 + 30 + 3600) / 60)
 
 
+# Patterned films drawn smaller by (α_film − α_Si)·ΔT so they register at the press
+# temperature: Cu leads (17 ppm/K) at 150 °C, the PI circuit film (16 ppm/K) at 180 °C.
+LEAD_SCALE = f"{-(17.0 - 2.6) * 125:g} ppm"
+CIRCUIT_SCALE = f"{-(16.0 - 2.6) * 155:g} ppm"
+
+
 async def test_laminate_leads_and_circuit_film(line: Line) -> None:
     async with connected(line, TOOL) as d:
-        lead = await run(d, "laminate", {**LAMINATE, "material": "LEAD", "film_thickness": "35 µm"})
+        lead = await run(
+            d,
+            "laminate",
+            {
+                **LAMINATE,
+                "material": "LEAD",
+                "film_thickness": "35 µm",
+                "artwork_scale": LEAD_SCALE,
+            },
+        )
         assert lead["thickness"] == pytest.approx(35, rel=0.03) and lead["cure"] == 0
+        assert lead["runout"] < 5  # pre-scaled: ±2 ppm film scatter, ±1 K platen over 100 mm
         circuit = await run(
             d,
             "laminate",
             {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C", "atmosphere": "AIR",
-             "work_shape": "RECT", "work_width": "100 mm", "work_length": "250 mm"},
+             "work_shape": "RECT", "work_width": "100 mm", "work_length": "250 mm",
+             "artwork_scale": CIRCUIT_SCALE},
         )  # fmt: skip
         assert circuit["film_used"] == pytest.approx(0.29)
-        vac = await run(d, "laminate", {**LAMINATE, "material": "CIRCUIT_FILM", "temp": "180 °C"})
+        vac = await run(
+            d,
+            "laminate",
+            {
+                **LAMINATE,
+                "material": "CIRCUIT_FILM",
+                "temp": "180 °C",
+                "artwork_scale": CIRCUIT_SCALE,
+            },
+        )
         assert circuit["void"] > vac["void"]  # air traps more than vacuum
+
+
+async def test_unscaled_patterned_film_runs_out_at_the_wafer_edge(line: Line) -> None:
+    """Cu leads at 150 °C on a 300 mm wafer grow (17 − 2.6) ppm/K × 125 K × 150 mm ≈ 270 µm
+    past their pads at the edge: the press checks its edge fiducials and stops (305); a
+    blanket film has nothing to register."""
+    async with connected(line, TOOL) as d:
+        wafer = {**LAMINATE, "work_width": "300 mm", "film_thickness": "35 µm"}
+        with pytest.raises(ToolAlarm) as e:
+            await d.run(Job(new_job_id("lam"), "laminate", {**wafer, "material": "LEAD"}))
+        assert e.value.code == 305
+        await d.clear_alarms()
+        blanket = await run(d, "laminate", {**wafer, "material": "ADHESIVE_FILM"})
+        assert blanket["runout"] == 0
+        scaled = await run(
+            d, "laminate", {**wafer, "material": "LEAD", "artwork_scale": LEAD_SCALE}
+        )
+        assert scaled["runout"] < 5
 
 
 # --- attach ----------------------------------------------------------------------------------
@@ -379,6 +424,19 @@ async def test_polyimide_bonded_at_250_is_undercured_and_warns(line: Line) -> No
         r = await run(d, "w2w_adhesive", {**pi, "temp": "350 °C"})
         assert r["cure"] > 95
         assert 381 not in [w.code for w in (await d.status()).warnings]
+
+
+async def test_job_result_carries_the_warnings_of_that_job(line: Line) -> None:
+    """The status shows the last job's warnings; the job result keeps each job's own, so a
+    controller that collects a result later (or after a restart) still gets them."""
+    async with connected(line, TOOL) as d:
+        pi = {**W2W, "adhesive": "POLYIMIDE"}
+        first = await d.run(Job(new_job_id("bw"), "w2w_adhesive", pi))
+        second = await d.run(Job(new_job_id("bw"), "w2w_adhesive", {**pi, "temp": "350 °C"}))
+        assert [(w.code, w.name, w.warning) for w in first.warnings] == [(381, "UNDERCURED", True)]
+        assert second.warnings == ()
+        again = await d.result(first.job_id)  # by id, after later jobs
+        assert [w.code for w in again.warnings] == [381]
 
 
 async def test_thin_bond_line_under_a_copper_spreader_warns_of_cte_shear(
@@ -507,3 +565,91 @@ async def test_result_by_id_after_the_job(line: Line) -> None:
         again = await d.result(job.job_id)
         assert again.operation == "attach" and again.state is JobState.COMPLETE
         assert dict(again.results) == dict(done.results)
+
+
+# --- wafer on panel: joint geometry, edge shear, NCF --------------------------------------
+
+
+async def test_wafer_on_glass_reports_standoff_edge_shear_and_warpage(line: Line) -> None:
+    async with connected(line, TOOL) as d:
+        glass = {**W2P, "substrate": "GLASS", "temp": "240 °C", "bump_pitch": "400 µm"}
+        r = await run(d, "wafer_to_panel", glass)
+        # (3.2 − 2.6) ppm/K × (217 − 25) K × 100 mm / 50 µm ≈ 23 % at the edge of a 200 mm wafer
+        assert r["edge_shear"] == pytest.approx(100 * 0.6e-6 * 192 * 100_000 / 50, rel=1e-5)
+        assert r["standoff"] == pytest.approx(50, rel=0.05)
+        assert r["thickness"] == pytest.approx(725 + 50 + 400, abs=5)
+        # fully coupled from the solidus, even 0.6 ppm/K bows the 200 mm pair by ~0.6 mm
+        assert r["warpage"] == pytest.approx(panel_warpage_um("GLASS", "SAC305", 725, 400, 200),
+                                             rel=0.2)  # fmt: skip
+        soda = await d.run(
+            Job(new_job_id("w2p"), "wafer_to_panel", {**glass, "substrate": "GLASS_SODA_LIME"})
+        )
+        assert soda.results["edge_shear"] > 200  # 9 ppm/K: the edge joints shear through
+        assert "JOINT_SHEAR_HIGH" in [w.name for w in soda.warnings]
+
+
+async def test_pre_applied_ncf_needs_pressure_for_the_bumps_to_push_through(line: Line) -> None:
+    async with connected(line, TOOL) as d:
+        base = {**W2P, "substrate": "SILICON", "bump_pitch": "250 µm", "temp": "240 °C"}
+        with pytest.raises(ParameterError, match="NCF"):
+            await d.start(
+                Job(new_job_id("w2p"), "wafer_to_panel", {**base, "underfill": "NCF",
+                                                          "pressure": "0.2 MPa"})
+            )  # fmt: skip
+        ncf = await run(d, "wafer_to_panel", {**base, "underfill": "NCF", "pressure": "0.8 MPa"})
+        bare = await run(d, "wafer_to_panel", {**base, "pressure": "0.8 MPa"})
+        assert ncf["void"] > bare["void"]  # the film outgasses as it cures
+
+
+async def test_flip_chip_through_ncp_leaves_a_resin_film_on_the_bumps(line: Line) -> None:
+    async with connected(line, TOOL) as d:
+        low = {**FLIP, "force_per_bump": "2 gf", "bump_coplanarity": "4 µm"}
+        bare = await run(d, "flip_chip", low)
+        ncp = await run(d, "flip_chip", {**low, "underfill": "NCP"})
+        assert ncp["opens"] > bare["opens"]  # ~2.2 µm of paste left on each tip at 2 gf
+        assert bare["standoff"] == pytest.approx(30 - bare["collapse"])
+
+
+# --- gang bond -------------------------------------------------------------------------------
+
+GANG = {
+    "joint": "ACF",
+    "temp": "180 °C",
+    "pressure": "60 MPa",
+    "time": "10 s",
+    "lead_area": "5 %",
+    "joints": "200000 count",
+    "pad_size": "60 µm",
+    "particle_density": "20000 count",
+}
+
+
+async def test_acf_gang_bond_traps_particles_on_every_pad(line: Line) -> None:
+    async with connected(line, TOOL) as d:
+        res = await d.run(Job(new_job_id("gang"), "gang_bond", GANG))
+        r = res.results
+        # 20 000 /mm² × (0.06 mm)² × 0.35 = 25 particles per pad: P(none) = e^-25
+        assert r["particles"] == pytest.approx(25.2, rel=0.08)
+        assert r["opens"] == 0 and not res.warnings
+        assert r["cure"] > 85
+        assert r["force"] == pytest.approx(60 * math.pi * 150**2 * 0.05 / 1000, rel=1e-6)
+        sparse = await d.run(
+            Job(new_job_id("gang"), "gang_bond", {**GANG, "particle_density": "1000 count"})
+        )
+        assert sparse.results["opens"] > 1000  # 1.3 particles per pad: 28 % open
+        assert [w.name for w in sparse.warnings] == ["OPENS_DETECTED"]
+
+
+async def test_gang_bond_windows_and_press_capacity(line: Line) -> None:
+    async with connected(line, TOOL) as d:
+        with pytest.raises(ParameterError, match="temp 400 °C outside the ACF window"):
+            await d.start(Job(new_job_id("gang"), "gang_bond", {**GANG, "temp": "400 °C"}))
+        with pytest.raises(ParameterError, match="press force"):
+            await d.start(Job(new_job_id("gang"), "gang_bond", {**GANG, "lead_area": "20 %"}))
+        tc = await run(
+            d,
+            "gang_bond",
+            {**GANG, "joint": "AU_AU", "temp": "380 °C", "pressure": "100 MPa", "time": "3 s",
+             "lead_area": "4 %", "particle_density": "0 count"},
+        )  # fmt: skip
+        assert tc["opens"] == 0 and tc["particles"] == 0 and tc["cure"] == 0

@@ -211,7 +211,7 @@ async def test_controller_killed_with_events_pending_next_start_delivers(tmp_pat
         "FABLINE_LOG": "warning",
     }
     sim = await asyncio.create_subprocess_exec(
-        FABLINE, "sim", "--json", "--time-scale", "20000", stdout=PIPE, env=env
+        FABLINE, "sim", "--json", "--time-scale", "100000", stdout=PIPE, env=env
     )
     try:
         assert sim.stdout is not None and await sim.stdout.readline()

@@ -51,16 +51,23 @@ class RawScpi:
         return int(code), text
 
     async def finish(self, job_id: str) -> dict[str, float]:
-        """Poll the job to its end; return its results by name."""
+        """Poll the job to its end; return its results by name (see `finish_warned`)."""
+        return (await self.finish_warned(job_id))[0]
+
+    async def finish_warned(self, job_id: str) -> tuple[dict[str, float], list[int]]:
+        """Poll the job to its end; return its results by name and its warning codes."""
         while True:
             state, _progress, alarm = (await self.ask(f'JOB:STAT? "{job_id}"')).split(",")
             assert alarm == "0"
             if state == "COMPLETE":
                 break
             assert state == "RUNNING"
+        # <state>,<OPERATION>,<alarm>,<n warnings>{,<code>}{,<NAME>,<value>}
         fields = (await self.ask(f'JOB:RES? "{job_id}"')).split(",")
         assert fields[0] == "COMPLETE" and fields[2] == "0"
-        return dict(zip(fields[3::2], map(float, fields[4::2]), strict=True))
+        n = int(fields[3])
+        warnings, pairs = [int(c) for c in fields[4 : 4 + n]], fields[4 + n :]
+        return dict(zip(pairs[0::2], map(float, pairs[1::2]), strict=True)), warnings
 
     def close(self) -> None:
         self.writer.close()

@@ -53,8 +53,8 @@ async def test_wafer_bump_by_the_register_map(line: Line) -> None:
 
 async def test_out_of_range_gives_exception_3_and_reason(line: Line) -> None:
     c = await client(line, "BALL-1")
-    # reflow (op 2) with peak_temp (slot 10) at 270 °C, above the 260 °C hard limit
-    params = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 270, 260, 75, 100]
+    # reflow (op 2) with peak_temp (slot 10) at 380 °C, above the oven's 370 °C hard limit
+    params = [1, 5, 0, 5000, 1, 500, 250, 0, 0, 0, 380, 260, 75, 100]
     rr = await c.write_registers(0, job_block(2, "WIRE-B2", params), device_id=1)
     assert rr.isError() and rr.exception_code == 3
     r = (await c.read_input_registers(5, count=2, device_id=1)).registers

@@ -83,3 +83,24 @@ async def test_refusal_gives_exception_3_and_reason(
     await c.write_registers(100, text(job_id, 16), device_id=1)
     assert (await c.read_input_registers(216, count=1, device_id=1)).registers[0] == 0
     c.close()
+
+
+async def test_job_warnings_by_the_register_map(line: Line) -> None:
+    """w2w_adhesive (op 1): POLYIMIDE=0, 11 µm, 300 °C, 10 kN, 30 min, 1e-4 mbar, 200 mm. The
+    PI is ~60 % cured at unload: the job completes with warning 381 (UNDERCURED) at IR 268/269."""
+    c = await client(line, "BOND-1")
+    rr = await c.write_registers(
+        0, job_block(1, "WIRE-BW", [0, 11, 300, 10, 30, 1e-4, 200]), device_id=1
+    )
+    assert not rr.isError()
+    await c.write_registers(100, text("WIRE-BW", 16), device_id=1)
+    while True:
+        q = (await c.read_input_registers(200, count=77, device_id=1)).registers
+        if q[16] == 3:  # COMPLETE
+            break
+        assert q[16] == 2
+    assert q[18] == 0  # no alarm
+    assert unf32(q[20 + 2 * 7 : 22 + 2 * 7]) < 80  # cure, result 7
+    assert q[68] == 1 and q[69] == 381  # one warning: UNDERCURED
+    assert q[70:77] == [0] * 7
+    c.close()

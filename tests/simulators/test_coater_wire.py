@@ -92,7 +92,7 @@ async def test_status_queries(line: Line) -> None:
     c = await RawScpi.open(t.host, t.port)
     assert await c.ask("TOOL:SET?") == (
         '1,MATERIALS,"POLYIMIDE LOW_T_PI PSPI EPOXY DIELECTRIC PROTECTIVE PHOTO_INK SEAL_RESIN'
-        ' UNDERFILL TC_EPOXY CONDUCTIVE_PASTE PR_THIN PR_THICK ADHESIVE"'
+        ' UNDERFILL TC_EPOXY CONDUCTIVE_PASTE PR_THIN PR_THICK ADHESIVE NCP ACP"'
     )
     cons = (await c.ask("TOOL:CONS?")).split(",")
     assert cons[0] == "8"
@@ -101,4 +101,26 @@ async def test_status_queries(line: Line) -> None:
         "SUPPLY_PASTE", "SUPPLY_RESIST", "STENCIL_CYCLES",
     ]  # fmt: skip
     assert cons[3::3] == ["4000", "2000", "4000", "1000", "1000", "1000", "4000", "20000"]
+    c.close()
+
+
+async def test_job_result_carries_its_process_warnings(line: Line) -> None:
+    """A 29 µm thick-resist film with the default 120 s soft bake keeps > 10 % solvent: the
+    job completes, and JOB:RES? lists warning 695 (RESIDUAL_SOLVENT) after the alarm code."""
+    t = line.tool("COAT-1")
+    c = await RawScpi.open(t.host, t.port)
+    await c.send('JOB:NEW "CWIRE-W1",SPIN_COAT;:JOB:PAR MATERIAL,PR_THICK;:JOB:PAR SPIN_SPEED,1500')
+    await c.send("JOB:STAR")
+    assert await c.ask("SYST:ERR?") == '0,"No error"'
+    r, warnings = await c.finish_warned("CWIRE-W1")
+    assert r["RESIDUAL_SOLVENT"] > 10
+    assert warnings == [695]
+    fields = (await c.ask('JOB:RES? "CWIRE-W1"')).split(",")
+    assert fields[:5] == ["COMPLETE", "SPIN_COAT", "0", "1", "695"]
+    # the same film baked 900 s is dry: no warning
+    await c.send(
+        'JOB:NEW "CWIRE-W2",SPIN_COAT;:JOB:PAR MATERIAL,PR_THICK;:JOB:PAR SPIN_SPEED,1500;'
+        ":JOB:PAR SOFTBAKE_TIME,900;:JOB:STAR"
+    )
+    assert (await c.finish_warned("CWIRE-W2"))[1] == []
     c.close()

@@ -31,8 +31,8 @@ async def test_deposit_by_the_sheet(line: Line) -> None:
             break
         assert state == "RUNNING"
     fields = (await c.ask('job:result? "WIRE-1"')).split(",")  # long form, lower case
-    assert fields[:3] == ["COMPLETE", "DEPOSIT", "0"]
-    results = dict(zip(fields[3::2], map(float, fields[4::2]), strict=True))
+    assert fields[:4] == ["COMPLETE", "DEPOSIT", "0", "0"]  # no alarm, no warnings
+    results = dict(zip(fields[4::2], map(float, fields[5::2]), strict=True))
     assert 450 < results["THICKNESS"] < 515
     assert results["ENERGY"] > 0
     c.close()

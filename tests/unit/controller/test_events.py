@@ -32,14 +32,18 @@ from controller.events import (
     LotCreatedData,
     MergeData,
     PauseData,
+    QtimeData,
     Quantity,
     ReleaseData,
+    Setpoint,
     SplitData,
     StepCompletedData,
     StepInfo,
+    StepSkippedData,
     StepStartedData,
     ToolStateData,
     TrackOutData,
+    WarningData,
 )
 from controller.genealogy import store
 from controller.genealogy.models import Outbox
@@ -58,8 +62,9 @@ SAMPLES: dict[str, BaseModel] = {
     ),
     "track_in": StepInfo(**INFO),
     "step_started": StepStartedData(
-        **INFO, setpoints={"feed": Quantity(value=50.0, unit="mm/s"),
-                           "blade": Quantity(value="HUB_30", unit="")},
+        **INFO, setpoints={"feed": Setpoint(value=50.0, unit="mm/s", formula="40 mm/s + 10 mm/s",
+                                            planned=50.0, inputs={"coat.thickness": 20.0}),
+                           "blade": Setpoint(value="HUB_30", unit="")},
     ),
     "step_completed": StepCompletedData(
         job_id="J-1", operation="dice", setpoints={"feed": "50 mm/s"},
@@ -72,6 +77,12 @@ SAMPLES: dict[str, BaseModel] = {
     "genealogy_consume": ConsumeData(consumable="flux", consumable_lot="FLUX-3", units=2),
     "external_waiting": ExternalWaitingData(external="front-end fab", returns=["wafer_map"]),
     "external_confirmed": ExternalConfirmedData(returned={"wafer_map": "M-1"}, by="mes"),
+    "tool_warning": WarningData(code=384, name="JOINT_SHEAR_HIGH", text="edge shear high",
+                                action="hold", expected=False),
+    "qtime_expired": QtimeData(step_index=5, from_index=3, from_step="plasma", limit_s=7200.0,
+                               waited_s=9000.0, action="rework", rework_step="re-clean",
+                               reason="exposed Cu oxidises"),
+    "step_skipped": StepSkippedData(reason="rework step re-clean not needed"),
     "hold": HoldData(reason="kerf_width 45 µm > 40 µm", kind="out_of_spec"),
     "pause": PauseData(reason=None),
     "release": ReleaseData(was="kerf_width 45 µm > 40 µm", note="blade changed"),

@@ -76,7 +76,7 @@ async def test_start_sends_the_job_once() -> None:
 
 
 @pytest.mark.parametrize("lost", LINK_ERRORS)
-@pytest.mark.parametrize("state", ["RUNNING,DEPOSIT,0", DONE, "ALARM,DEPOSIT,105"])
+@pytest.mark.parametrize("state", ["RUNNING,DEPOSIT,0,0", DONE, "ALARM,DEPOSIT,105,0"])
 async def test_a_start_whose_reply_is_lost_but_that_ran_counts_as_started(
     lost: type[Exception], state: str
 ) -> None:
@@ -85,7 +85,7 @@ async def test_a_start_whose_reply_is_lost_but_that_ran_counts_as_started(
 
 
 @pytest.mark.parametrize("lost", LINK_ERRORS)
-@pytest.mark.parametrize("state", ["UNKNOWN,NONE,0", "SETUP,DEPOSIT,0"])
+@pytest.mark.parametrize("state", ["UNKNOWN,NONE,0", "SETUP,DEPOSIT,0,0"])
 async def test_a_start_whose_reply_is_lost_and_that_did_not_run_raises_the_link_error(
     lost: type[Exception], state: str
 ) -> None:
@@ -95,7 +95,7 @@ async def test_a_start_whose_reply_is_lost_and_that_did_not_run_raises_the_link_
 
 
 async def test_a_lost_reply_for_an_id_another_operation_holds_is_not_our_job() -> None:
-    other = "COMPLETE,SEED_STACK,0,BARRIER_MEASURED,101"
+    other = "COMPLETE,SEED_STACK,0,0,BARRIER_MEASURED,101"
     steps = [(START, ToolTimeout), (RESULT, other)]
     with expect_scpi(SPUTTER, steps) as d, pytest.raises(ToolTimeout):
         await d.start(JOB)
@@ -108,7 +108,7 @@ async def test_a_lost_reply_whose_check_fails_too_raises_without_resending() -> 
 
 
 @pytest.mark.parametrize("refusal", [DUPLICATE, BUSY])
-@pytest.mark.parametrize("state", ["RUNNING,DEPOSIT,0", DONE])
+@pytest.mark.parametrize("state", ["RUNNING,DEPOSIT,0,0", DONE])
 async def test_a_resend_refused_as_duplicate_or_busy_with_our_job_counts_as_started(
     refusal: ScpiRefused, state: str
 ) -> None:
@@ -120,7 +120,7 @@ async def test_a_resend_refused_as_duplicate_or_busy_with_our_job_counts_as_star
 async def test_a_duplicate_id_of_another_operation_is_refused_not_attached() -> None:
     """Never take another job's results for ours (a `--job-id` typed twice)."""
     taken = ScpiRefused(-221, "Settings conflict; job J1 already exists (COMPLETE)")
-    other = "COMPLETE,SEED_STACK,0,BARRIER_MEASURED,101"
+    other = "COMPLETE,SEED_STACK,0,0,BARRIER_MEASURED,101"
     steps = [(START, taken), (RESULT, other)]
     with expect_scpi(SPUTTER, steps, tool_id="SPUT-1") as d, pytest.raises(ValueRefused) as e:
         await d.start(JOB)
@@ -229,7 +229,7 @@ async def test_a_job_the_tool_does_not_know_is_not_found_at_once() -> None:
 
 
 async def test_an_alarm_ends_the_wait_with_the_tools_alarm() -> None:
-    steps = [(STATE, "ALARM,42.0,105"), (RESULT, "ALARM,DEPOSIT,105")]
+    steps = [(STATE, "ALARM,42.0,105"), (RESULT, "ALARM,DEPOSIT,105,0")]
     with expect_scpi(SPUTTER, steps, tool_id="SPUT-1") as d, pytest.raises(ToolAlarm) as e:
         await d.wait("J1")
     assert (e.value.code, e.value.job_id) == (105, "J1")
@@ -237,7 +237,7 @@ async def test_an_alarm_ends_the_wait_with_the_tools_alarm() -> None:
 
 
 async def test_an_aborted_job_ends_the_wait() -> None:
-    steps = [(STATE, "ABORTED,42.0,0"), (RESULT, "ABORTED,DEPOSIT,0")]
+    steps = [(STATE, "ABORTED,42.0,0"), (RESULT, "ABORTED,DEPOSIT,0,0")]
     with expect_scpi(SPUTTER, steps) as d, pytest.raises(JobAborted, match="J1 was aborted"):
         await d.wait("J1")
 

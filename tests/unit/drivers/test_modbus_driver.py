@@ -79,7 +79,7 @@ START = Write(0, [1, 3, 0x4A31, *[0] * 15, 0, 0, 0x3F80, 0, 0x41A0, 0, 0x40A0, 0
 SELECT = Write(100, [0x4A31, *[0] * 15])  # the job id to query: "J1"
 POLL = ReadInput(0, 26)  # state, progress, alarm ... current job id
 STATUS = ReadInput(0, 114)
-QUERY = ReadInput(200, 68)
+QUERY = ReadInput(200, 77)  # registers 200..276: job, state, results, warnings
 WHY = ReadInput(5, 53)  # refusal code, register ... refusal text
 
 
@@ -96,7 +96,7 @@ def queried(
     alarm: int = 0,
     results: tuple[float, ...] = (),
 ) -> Registers:
-    q = Registers(68, base=200).text(200, job, 16).u16(216, state).u16(217, permille)
+    q = Registers(77, base=200).text(200, job, 16).u16(216, state).u16(217, permille)
     q.u16(218, alarm).u16(219, op)
     for i, value in enumerate(results):
         q.f32(220 + 2 * i, value)

@@ -137,7 +137,7 @@ async def test_hardware_missing_rereads_the_setup_so_the_next_job_is_vetted() ->
         (STATUS, status("CU TI")),
         (START, MISSING),
         (STATUS, status("TI")),  # the re-read
-        (RESULT, "SETUP,DEPOSIT,0"),  # started? no: refused in set-up
+        (RESULT, "SETUP,DEPOSIT,0,0"),  # started? no: refused in set-up
     ]
     with expect_scpi(SPUTTER, steps, tool_id="SPUT-1") as d:
         await d.status()
@@ -150,7 +150,7 @@ async def test_hardware_missing_rereads_the_setup_so_the_next_job_is_vetted() ->
 
 async def test_hardware_missing_stands_when_the_setup_cannot_be_reread() -> None:
     """The refusal is what the operator must see, not the timeout of a cache refresh."""
-    steps = [(START, MISSING), (STATUS, ToolTimeout), (RESULT, "SETUP,DEPOSIT,0")]
+    steps = [(START, MISSING), (STATUS, ToolTimeout), (RESULT, "SETUP,DEPOSIT,0,0")]
     with expect_scpi(SPUTTER, steps) as d, pytest.raises(ValueRefused) as e:
         await d.start(JOB)
     assert e.value.code == -241
@@ -158,7 +158,7 @@ async def test_hardware_missing_stands_when_the_setup_cannot_be_reread() -> None
 
 async def test_other_refusals_do_not_reread_the_setup() -> None:
     rule = ScpiRefused(-221, "Settings conflict; job J1 has refused parameters: POWER")
-    steps = [(START, rule), (RESULT, "SETUP,DEPOSIT,0")]
+    steps = [(START, rule), (RESULT, "SETUP,DEPOSIT,0,0")]
     with expect_scpi(SPUTTER, steps) as d, pytest.raises(ValueRefused):
         await d.start(JOB)
 
@@ -179,7 +179,7 @@ async def test_a_garbled_job_state_is_a_typed_error(reply: str) -> None:
 
 
 async def test_result_reads_results_by_name_and_the_alarm() -> None:
-    steps = [(RESULT, DONE), (RESULT, "ALARM,DEPOSIT,105,THICKNESS,120.5")]
+    steps = [(RESULT, DONE), (RESULT, "ALARM,DEPOSIT,105,0,THICKNESS,120.5")]
     with expect_scpi(SPUTTER, steps) as d:
         res = await d.result("J1")
         assert res.operation == "deposit" and res.alarm is None
@@ -192,9 +192,9 @@ async def test_result_reads_results_by_name_and_the_alarm() -> None:
 @pytest.mark.parametrize(
     "reply",
     [
-        "COMPLETE,ETCH,0",  # an operation the kind does not have
-        "COMPLETE,DEPOSIT,0,THICKNESS",  # a name without its value
-        "COMPLETE,DEPOSIT,0,THICKNESS,thick",
+        "COMPLETE,ETCH,0,0",  # an operation the kind does not have
+        "COMPLETE,DEPOSIT,0,0,THICKNESS",  # a name without its value
+        "COMPLETE,DEPOSIT,0,0,THICKNESS,thick",
         "COMPLETE,DEPOSIT,x",
     ],
 )

@@ -81,7 +81,8 @@ def test_the_table_is_the_one_written_here() -> None:
     assert {"completed", "aborted", "scrapped", "held", "paused", "waiting"} == STOPPED
     assert REQUESTS == ("hold", "pause", "abort")
     assert HOLD_KINDS == (
-        "alarm", "out_of_spec", "unreachable", "lost_job", "no_tool", "refused", "operator", "mes"
+        "alarm", "out_of_spec", "warning", "qtime", "interlock", "feed_forward", "unreachable",
+        "lost_job", "no_tool", "refused", "operator", "mes",
     )  # fmt: skip
 
 

@@ -120,9 +120,13 @@ def test_fields_do_not_overlap_and_fit_their_block(
 
 
 def test_the_reads_the_driver_makes_cover_what_it_decodes() -> None:
-    """A status read ends with the warning codes; a progress poll ends with the job id; a
-    refusal read spans code, register and text."""
+    """A status read ends with the warning codes; a query by id ends with the warnings the
+    job raised; a progress poll ends with the job id; a refusal read spans code, register
+    and text."""
     assert mm.STATUS_BLOCK == mm.IR_WARNING_CODES + mm.WARNING_SLOTS
-    assert mm.QUERY_BLOCK == mm.IR_QUERY_RESULTS + 2 * mm.RESULT_SLOTS - mm.IR_QUERY_JOB_ID
+    assert mm.IR_QUERY_WARNING_COUNT == mm.IR_QUERY_RESULTS + 2 * mm.RESULT_SLOTS
+    assert mm.QUERY_BLOCK == (
+        mm.IR_QUERY_WARNINGS + mm.QUERY_WARNING_SLOTS - mm.IR_QUERY_JOB_ID
+    )
     assert mm.IR_REFUSAL_TEXT + mm.REFUSAL_TEXT_REGS - mm.IR_REFUSAL_CODE == 53
     assert mm.IR_JOB_ID + mm.JOB_ID_REGS == 26

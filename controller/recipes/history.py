@@ -1,0 +1,70 @@
+"""What a lot has done so far, as the process-control rules need it: each step's measured
+results, the data its external steps returned, when each step ended, and the queue-time
+limits an engineer already released it from.
+
+Pure: built from step-run records and lot events (any objects with the attributes below, e.g.
+the genealogy store's `StepRun` rows and `lot_events` dicts) and updated as steps complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+QTIME_EVENT = "qtime_expired"
+
+
+class RunRecord(Protocol):
+    step_index: int
+    state: str
+    results: dict[str, Any]
+    ended_at: datetime | None
+
+
+@dataclass
+class History:
+    measured: dict[int, dict[str, float | str]] = field(default_factory=dict)
+    ended: dict[int, datetime] = field(default_factory=dict)
+    # (limit's step index, its from-step index) a queue-time hold was already raised for: the
+    # lot runs again only after an engineer released it, which waives that expiry
+    waived: set[tuple[int, int]] = field(default_factory=set)
+
+    @classmethod
+    def from_records(
+        cls, runs: Iterable[RunRecord], events: Iterable[Mapping[str, Any]] = ()
+    ) -> History:
+        h = cls()
+        for run in sorted(runs, key=lambda r: (r.step_index, _utc(r.ended_at))):
+            if run.state in ("done", "confirmed") and run.ended_at is not None:
+                h.record(run.step_index, _plain(run.results), run.ended_at)
+        for ev in events:
+            data = ev.get("data") or {}
+            if ev.get("type") == QTIME_EVENT and data.get("action") == "hold":
+                h.waived.add((int(data["step_index"]), int(data["from_index"])))
+        return h
+
+    def record(self, step_index: int, results: Mapping[str, float | str], ended: datetime) -> None:
+        """A step finished (the latest run of an index wins)."""
+        self.measured[step_index] = dict(results)
+        self.ended[step_index] = _utc(ended)
+
+
+def _utc(when: datetime | None) -> datetime:
+    """SQLite hands back naive datetimes for aware columns: they are UTC."""
+    if when is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _plain(results: Mapping[str, Any]) -> dict[str, float | str]:
+    """Stored results are {"value", "unit"} objects (tool steps) or returned fields (external
+    steps, strings or numbers)."""
+    out: dict[str, float | str] = {}
+    for k, v in results.items():
+        if isinstance(v, dict) and "value" in v:
+            out[k] = v["value"]
+        elif isinstance(v, int | float | str):
+            out[k] = v
+    return out
