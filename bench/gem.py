@@ -37,10 +37,10 @@ from typing import Any
 from controller.logs import configure_logging
 from drivers.base import Job
 from drivers.gem_driver import GemDriver
-from drivers.interfaces import gem_map as gm
 from drivers.line import parse_line
+from drivers.protocols import gem_map as gm
+from drivers.protocols.secs2 import U4, A, L, encode
 from drivers.registry import make_driver
-from drivers.transport.secs2 import U4, A, L, encode
 
 DICE_JOB = {"blade": "HUB_30", "material": "SI", "stack_thickness": "100 µm",
             "cut_depth": "130 µm", "feed": "50 mm/s", "die_x": "5 mm", "die_y": "5 mm",

@@ -34,12 +34,13 @@ from drivers.base import (
 )
 from drivers.errors import GarbledReply, ToolBusy, ToolError, ToolTimeout, ValueRefused
 from drivers.interface import ControlState, JobState, Operation, ToolInterface, ToolState, Value
-from drivers.interfaces import gem_map as gm
-from drivers.interfaces.modbus_map import Refusal
 from drivers.line import GemSettings
+from drivers.protocols import gem_map as gm
+from drivers.protocols.hsms import HsmsConnection, Message, Timers
+from drivers.protocols.modbus_map import Refusal
+from drivers.protocols.secs2 import BOOLEAN, U4, A, B, Item, L, SecsFormatError, encode
 from drivers.transport.backoff import Backoff
-from drivers.transport.hsms import HsmsConnection, HsmsTransport, Message, Timers
-from drivers.transport.secs2 import BOOLEAN, U4, A, B, Item, L, SecsFormatError, encode
+from drivers.transport.hsms import HsmsTransport
 
 log = structlog.get_logger("fabline.gem")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from drivers.interface import Operation, Param, ToolInterface
 from drivers.interfaces import KINDS, interface_for
-from drivers.interfaces import modbus_map as mm
+from drivers.protocols import modbus_map as mm
 from drivers.units import format_quantity
 
 

@@ -23,7 +23,7 @@ from drivers.errors import (
     ValueRefused,
 )
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
-from drivers.interfaces import modbus_map as mm
+from drivers.protocols import modbus_map as mm
 from drivers.transport.modbus import ModbusLink, ModbusTransport
 
 # Tool state -> state of the tool's current job, for the one-read progress poll. IDLE and

@@ -15,7 +15,7 @@ from drivers.base import (
 )
 from drivers.errors import GarbledReply, ParameterError, ToolError, ToolOffline, ToolTimeout
 from drivers.interface import JobState, Operation, ToolInterface, ToolState, Value
-from drivers.interfaces.scpi_syntax import quote, split_top, unquote
+from drivers.protocols.scpi_syntax import quote, split_top, unquote
 from drivers.transport.scpi import ScpiLink, ScpiTransport
 
 HARDWARE_MISSING = -241  # SCPI error: the job needs a target/bath that is not installed

@@ -26,11 +26,11 @@ import structlog
 
 from drivers.errors import ParameterError, ToolError
 from drivers.interface import ControlState, ToolState
-from drivers.interfaces import gem_map as gm
-from drivers.interfaces.modbus_map import Refusal
 from drivers.line import GemSettings
-from drivers.transport.hsms import HsmsConnection, Message, SType, Timers
-from drivers.transport.secs2 import (
+from drivers.protocols import gem_map as gm
+from drivers.protocols.hsms import HsmsConnection, Message, SType, Timers
+from drivers.protocols.modbus_map import Refusal
+from drivers.protocols.secs2 import (
     BOOLEAN,
     F4,
     F8,

@@ -11,8 +11,8 @@ import asyncio
 import struct
 
 from drivers.interface import JobState
-from drivers.interfaces import modbus_map as mm
-from drivers.interfaces.modbus_map import Command, Refusal
+from drivers.protocols import modbus_map as mm
+from drivers.protocols.modbus_map import Command, Refusal
 from simulators.faults import wire_text
 from simulators.server import ToolServer
 from simulators.tool import Refused, SimTool

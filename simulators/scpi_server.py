@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.interface import JobState
-from drivers.interfaces.modbus_map import Refusal
-from drivers.interfaces.scpi_syntax import NO_ERROR, quote, split_top, unquote
+from drivers.protocols.modbus_map import Refusal
+from drivers.protocols.scpi_syntax import NO_ERROR, quote, split_top, unquote
 from simulators.faults import wire_text
 from simulators.server import ToolServer
 from simulators.tool import Refused, SimTool

@@ -32,7 +32,7 @@ from drivers.interface import (
     Value,
     check_setup,
 )
-from drivers.interfaces.modbus_map import Refusal
+from drivers.protocols.modbus_map import Refusal
 from simulators.faults import FaultPlan
 
 log = structlog.get_logger("fabline.sim")

@@ -22,8 +22,8 @@ from typing import Self, TypeAlias
 
 from drivers.errors import ToolBusy, ValueRefused
 from drivers.interface import ToolInterface
-from drivers.interfaces import modbus_map as mm
 from drivers.modbus_driver import ModbusDriver
+from drivers.protocols import modbus_map as mm
 from drivers.testing.transcript import (
     LINK_ERRORS,
     FakeClock,

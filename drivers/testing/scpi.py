@@ -23,7 +23,7 @@ from typing import TypeAlias
 
 from drivers.errors import GarbledReply, ToolBusy, ValueRefused
 from drivers.interface import ToolInterface
-from drivers.interfaces.scpi_syntax import split_top
+from drivers.protocols.scpi_syntax import split_top
 from drivers.scpi_driver import ScpiDriver
 from drivers.testing.transcript import (
     LINK_ERRORS,

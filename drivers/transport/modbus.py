@@ -21,7 +21,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ExceptionResponse
 
 from drivers.errors import GarbledReply, ToolBusy, ToolError, ToolOffline, ToolTimeout, ValueRefused
-from drivers.interfaces import modbus_map as mm
+from drivers.protocols import modbus_map as mm
 from drivers.transport.backoff import Backoff, retry_until
 
 log = structlog.get_logger("fabline.modbus")

@@ -39,7 +39,7 @@ from drivers.errors import (
     ToolTimeout,
     ValueRefused,
 )
-from drivers.interfaces.scpi_syntax import parse_error, split_top
+from drivers.protocols.scpi_syntax import parse_error, split_top
 from drivers.transport.backoff import Backoff, retry_until
 
 log = structlog.get_logger("fabline.scpi")

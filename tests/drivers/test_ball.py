@@ -11,9 +11,9 @@ import pytest
 from drivers.base import ConsumableLevel, Job, ToolDriver
 from drivers.errors import ParameterError, ToolAlarm, UnitError, ValueRefused
 from drivers.interface import JobState, ToolState
-from drivers.interfaces import modbus_map as mm
 from drivers.interfaces.ball import BALL, hole_volume_um3
 from drivers.line import Line
+from drivers.protocols import modbus_map as mm
 from simulators.ball import (
     FLUX_PURGE_ML,
     ball_height_um,

@@ -9,8 +9,8 @@ import pytest
 from drivers.base import Job, ToolDriver
 from drivers.errors import ParameterError, ToolAlarm, UnitError, ValueRefused
 from drivers.interface import JobState, ToolState
-from drivers.interfaces.modbus_map import Refusal
 from drivers.line import Line
+from drivers.protocols.modbus_map import Refusal
 from simulators.bonder import (
     RESINS,
     attach_bond_line,

@@ -17,8 +17,8 @@ from drivers.errors import JobNotFound, ToolBusy, ValueRefused
 from drivers.gem_driver import GemDriver
 from drivers.interface import ControlState, JobState
 from drivers.interfaces import KINDS, interface_for
-from drivers.interfaces import gem_map as gm
 from drivers.line import GemSettings, Line, ToolEntry
+from drivers.protocols import gem_map as gm
 from drivers.registry import make_driver
 from simulators.gem_server import GemServer
 from simulators.kinds import sim_class

@@ -12,9 +12,9 @@ import pytest
 from drivers.base import ConsumableLevel, Job, ToolDriver
 from drivers.errors import ParameterError, ToolAlarm, UnitError, ValueRefused
 from drivers.interface import JobState, ToolState
-from drivers.interfaces import modbus_map as mm
 from drivers.interfaces.grinder import GRINDER
 from drivers.line import Line, ToolEntry
+from drivers.protocols import modbus_map as mm
 from simulators.grinder import (
     CHUCK_SEAL_KPA,
     CONDITION_S,

@@ -10,7 +10,7 @@ import pytest
 from drivers.interface import ToolInterface
 from drivers.interface_doc import render
 from drivers.interfaces import KINDS, interface_for
-from drivers.interfaces import modbus_map as mm
+from drivers.protocols import modbus_map as mm
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tools"
 

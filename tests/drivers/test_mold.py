@@ -12,9 +12,9 @@ import pytest
 from drivers.base import Job, ToolDriver
 from drivers.errors import ParameterError, ToolAlarm, UnitError, ValueRefused
 from drivers.interface import JobState, ToolState
-from drivers.interfaces import modbus_map as mm
 from drivers.interfaces.mold import MOLD, clamp_force_kn, work_area_mm2
 from drivers.line import Line
+from drivers.protocols import modbus_map as mm
 from simulators.line import SimLine
 from simulators.mold import (
     CLOSE_S,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.interfaces.scpi_syntax import parse_error, quote, split_top, unquote
+from drivers.protocols.scpi_syntax import parse_error, quote, split_top, unquote
 
 
 def reference_split(text: str, sep: str) -> list[str]:

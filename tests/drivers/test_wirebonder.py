@@ -13,9 +13,9 @@ import pytest_asyncio
 from drivers.base import ConsumableLevel, Job, ToolDriver
 from drivers.errors import ParameterError, ToolAlarm, UnitError, ValueRefused
 from drivers.interface import JobState, ToolState, Value
-from drivers.interfaces import modbus_map as mm
 from drivers.interfaces.wirebonder import WIREBONDER, standard_settings
 from drivers.line import Line
+from drivers.protocols import modbus_map as mm
 from simulators.line import SimLine
 from simulators.wirebonder import (
     ASSIST_S,

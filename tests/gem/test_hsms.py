@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from drivers.errors import GarbledReply, ToolOffline, ToolTimeout, ValueRefused
+from drivers.protocols.hsms import Timers
+from drivers.protocols.secs2 import A, L
 from drivers.transport.backoff import Backoff
-from drivers.transport.hsms import HsmsTransport, Timers
-from drivers.transport.secs2 import A, L
+from drivers.transport.hsms import HsmsTransport
 
 SELECT_RSP_OK = b"\xff\xff\x00\x00\x00\x02"
 FAST = Timers(t3=0.3, t5=0.05, t6=0.3, t7=0.3, t8=0.2)

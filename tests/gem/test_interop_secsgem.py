@@ -29,9 +29,9 @@ from secsgem.secs import variables as sv
 
 from drivers.gem_driver import GemDriver
 from drivers.interface import ControlState, ToolState
-from drivers.interfaces import gem_map as gm
 from drivers.interfaces import interface_for
 from drivers.line import GemSettings, Line, ToolEntry
+from drivers.protocols import gem_map as gm
 from simulators.line import SimLine
 
 # ASCII units ("um"), as a host that only speaks <A> would send them

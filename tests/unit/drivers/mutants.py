@@ -201,19 +201,19 @@ MUTANTS = [
     ),
     (
         "f32 little-endian words",
-        "drivers/interfaces/modbus_map.py",
+        "drivers/protocols/modbus_map.py",
         'return list(struct.unpack(">HH", struct.pack(">f", value)))',
         'return list(struct.unpack("<HH", struct.pack("<f", value)))',
     ),
     (
         "strings low byte first",
-        "drivers/interfaces/modbus_map.py",
+        "drivers/protocols/modbus_map.py",
         'return list(struct.unpack(f">{n_regs}H", raw))',
         'return list(struct.unpack(f"<{n_regs}H", raw))',
     ),
     (
         "quote without doubling",
-        "drivers/interfaces/scpi_syntax.py",
+        "drivers/protocols/scpi_syntax.py",
         """return '"' + text.replace('"', '""') + '"'""",
         """return '"' + text + '"'""",
     ),

@@ -1,4 +1,4 @@
-"""The Modbus register map (drivers/interfaces/modbus_map.py): field encodings against
+"""The Modbus register map (drivers/protocols/modbus_map.py): field encodings against
 literal register words, and a layout whose blocks neither overlap nor outgrow their reads."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.interfaces import modbus_map as mm
+from drivers.protocols import modbus_map as mm
 
 
 @pytest.mark.parametrize(
@@ -125,8 +125,6 @@ def test_the_reads_the_driver_makes_cover_what_it_decodes() -> None:
     and text."""
     assert mm.STATUS_BLOCK == mm.IR_WARNING_CODES + mm.WARNING_SLOTS
     assert mm.IR_QUERY_WARNING_COUNT == mm.IR_QUERY_RESULTS + 2 * mm.RESULT_SLOTS
-    assert mm.QUERY_BLOCK == (
-        mm.IR_QUERY_WARNINGS + mm.QUERY_WARNING_SLOTS - mm.IR_QUERY_JOB_ID
-    )
+    assert mm.QUERY_BLOCK == (mm.IR_QUERY_WARNINGS + mm.QUERY_WARNING_SLOTS - mm.IR_QUERY_JOB_ID)
     assert mm.IR_REFUSAL_TEXT + mm.REFUSAL_TEXT_REGS - mm.IR_REFUSAL_CODE == 53
     assert mm.IR_JOB_ID + mm.JOB_ID_REGS == 26

@@ -1,11 +1,11 @@
-"""SCPI message syntax (drivers/interfaces/scpi_syntax.py) on literal lines; the property
+"""SCPI message syntax (drivers/protocols/scpi_syntax.py) on literal lines; the property
 tests against a reference splitter are in tests/drivers/test_scpi_syntax.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from drivers.interfaces.scpi_syntax import NO_ERROR, parse_error, quote, split_top, unquote
+from drivers.protocols.scpi_syntax import NO_ERROR, parse_error, quote, split_top, unquote
 
 
 @pytest.mark.parametrize(
