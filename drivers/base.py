@@ -137,6 +137,11 @@ class ToolDriver(ABC):
     def kind(self) -> str:
         return self.interface.kind
 
+    @property
+    def setup(self) -> Mapping[str, tuple[str, ...]] | None:
+        """What the tool has installed, as its last status said (None: not asked yet)."""
+        return self._setup
+
     # -- the surface ----------------------------------------------------------------------
 
     async def connect(self) -> Identity:

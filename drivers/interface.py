@@ -137,11 +137,13 @@ class Param:
 
 @dataclass(frozen=True)
 class Result:
-    """One measured result a job reports, in `unit`."""
+    """One measured result a job reports, in `unit`. `defect`: a count of defective units
+    (or sites) of this kind, binned as rejects with that reason by the genealogy."""
 
     name: str
     unit: str = ""
     doc: str = ""
+    defect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,18 @@ def window(
 
 
 @dataclass(frozen=True)
+class DieGrid:
+    """The parameters of an operation that cut a work piece into a grid of dies: the
+    genealogy splits the piece into one package per grid position."""
+
+    shape: str = "work_shape"  # ROUND (a wafer) or RECT (a panel or strip)
+    width: str = "work_width"
+    length: str = "work_length"
+    die_x: str = "die_x"
+    die_y: str = "die_y"
+
+
+@dataclass(frozen=True)
 class Operation:
     name: str
     code: int  # Modbus operation code; SCPI uses the upper-case name
@@ -185,6 +199,7 @@ class Operation:
     params: tuple[Param, ...]
     results: tuple[Result, ...]
     rules: tuple[Rule, ...] = ()
+    die_grid: DieGrid | None = None  # the operation singulates
 
     @property
     def mnemonic(self) -> str:
@@ -254,7 +269,26 @@ class SetupField:
 
 
 @dataclass(frozen=True)
+class Qualification:
+    """The kind's short representative job (`fabline tool qualify`): an operation and its
+    parameters, fitted to what a tool has installed by `fit` where that matters."""
+
+    operation: str
+    params: Mapping[str, str]
+    fit: Callable[[Mapping[str, tuple[str, ...]]], Mapping[str, str]] | None = None
+
+    def job(self, setup: Mapping[str, tuple[str, ...]] | None) -> dict[str, str]:
+        fitted = self.fit(setup) if self.fit is not None and setup else {}
+        return {**self.params, **fitted}
+
+
+@dataclass(frozen=True)
 class ToolInterface:
+    """Everything fabline knows about a tool kind, in one record: its wire interface
+    (operations, parameters, results, alarms, consumables, setup) and what the rest of
+    fabline needs of the kind — the id prefix of its tools, the alarms each consumable
+    raises, its qualification job. Drivers, simulators, docs and the engine derive from it."""
+
     kind: str
     protocol: Literal["scpi", "modbus"]  # published; a line file may put any kind on GEM
     title: str
@@ -263,9 +297,24 @@ class ToolInterface:
     operations: tuple[Operation, ...]
     alarms: tuple[Alarm, ...]
     consumables: tuple[Consumable, ...]
+    id_prefix: str  # tool ids of the kind: SPUT-1, SPUT-2, ...
+    qualification: Qualification
+    # consumable -> (alarm when exhausted, warning near its limit)
+    consumable_alarms: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     setup: tuple[SetupField, ...] = ()
     default_setup: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     doc: str = ""
+
+    def __post_init__(self) -> None:
+        names = {c.name for c in self.consumables}
+        codes = {a.code: a for a in self.alarms}
+        for name, (alarm, warning) in self.consumable_alarms.items():
+            if name not in names:
+                raise ValueError(f"{self.kind}: consumable_alarms names no consumable {name!r}")
+            if alarm not in codes or codes[alarm].warning:
+                raise ValueError(f"{self.kind}: {name} alarm {alarm} is not an alarm of the kind")
+            if warning not in codes or not codes[warning].warning:
+                raise ValueError(f"{self.kind}: {name} warning {warning} is not a warning")
 
     def operation(self, name: str) -> Operation:
         for op in self.operations:
@@ -287,12 +336,6 @@ class ToolInterface:
             if a.code == code:
                 return a
         return Alarm(code, "UNKNOWN", f"unknown alarm {code}")
-
-    def alarm_named(self, name: str) -> Alarm:
-        for a in self.alarms:
-            if a.name == name:
-                return a
-        raise KeyError(name)
 
     def setup_field(self, name: str) -> SetupField:
         for f in self.setup:

@@ -60,7 +60,8 @@ def _operation(iface: ToolInterface, op: Operation) -> list[str]:
             if iface.protocol == "scpi"
             else f"IR {mm.IR_QUERY_RESULTS + 2 * i}–{mm.IR_QUERY_RESULTS + 2 * i + 1} f32"
         )
-        out.append(f"| `{r.name}` | {r.unit} | {r.doc} | {wire} |")
+        doc = f"{r.doc} (defects: rejected as “{r.defect}”)" if r.defect else r.doc
+        out.append(f"| `{r.name}` | {r.unit} | {doc} | {wire} |")
     return [*out, ""]
 
 
@@ -79,6 +80,10 @@ def render(iface: ToolInterface) -> str:
         "",
         f"- Protocol: {proto}",
         f"- Identity: vendor `{iface.vendor}`, model `{iface.model}`",
+        f"- Tool ids: `{iface.id_prefix}-1`, `{iface.id_prefix}-2`, ...",
+        f"- Qualification job (`fabline tool qualify`): `{iface.qualification.operation}` "
+        + " ".join(f"{k}={v}" for k, v in iface.qualification.params.items())
+        + (" (fitted to what is installed)" if iface.qualification.fit else ""),
         "- Numbers travel in the units below; choices as upper-case mnemonics"
         + (" (SCPI)." if iface.protocol == "scpi" else " encoded as their index (Modbus)."),
         "",
@@ -103,7 +108,10 @@ def render(iface: ToolInterface) -> str:
     else:
         out.append("Nothing to install.")
     out += ["", "## Consumables", ""]
-    out += ["| name | unit | limit | warning at | counts | wire |", "|---|---|---|---|---|---|"]
+    out += [
+        "| name | unit | limit | warning at | counts | alarm / warning | wire |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, c in enumerate(iface.consumables):
         wire = (
             f"`TOOL:CONS?`, `TOOL:CONS:REPL {c.name.upper()}`"
@@ -112,13 +120,32 @@ def render(iface: ToolInterface) -> str:
             f" limit; REPLACE_CONSUMABLE {i}"
         )
         counts = "down (supply left)" if c.supply else "up (wear used)"
-        out.append(f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {wire} |")
+        codes = iface.consumable_alarms.get(c.name)
+        raised = f"{codes[0]} / {codes[1]}" if codes else "—"
+        out.append(
+            f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {raised}"
+            f" | {wire} |"
+        )
     out += ["", "## Alarms", "", "| code | name | meaning | stops the job |", "|---|---|---|---|"]
     for a in iface.alarms:
         out.append(
             f"| {a.code} | `{a.name}` | {a.text} | {'no (warning)' if a.warning else 'yes'} |"
         )
     return "\n".join(out) + "\n"
+
+
+KINDS_BEGIN = "<!-- kinds: generated from drivers/interfaces -->"
+KINDS_END = "<!-- end of kinds -->"
+
+
+def kinds_table() -> str:
+    """The table of every kind for docs/tools/README.md."""
+    rows = ["| kind | what | protocol | tool ids | sheet |", "|---|---|---|---|---|"]
+    for kind in KINDS:
+        i = interface_for(kind)
+        proto = "SCPI" if i.protocol == "scpi" else "Modbus TCP"
+        rows.append(f"| {kind} | {i.title} | {proto} | `{i.id_prefix}-n` | [{kind}.md]({kind}.md) |")
+    return "\n".join([KINDS_BEGIN, *rows, KINDS_END])
 
 
 def write_all(directory: Path) -> list[Path]:
@@ -128,6 +155,12 @@ def write_all(directory: Path) -> list[Path]:
         path = directory / f"{kind}.md"
         path.write_text(render(interface_for(kind)))
         written.append(path)
+    index = directory / "README.md"
+    if index.exists():
+        text = index.read_text()
+        start, end = text.index(KINDS_BEGIN), text.index(KINDS_END) + len(KINDS_END)
+        index.write_text(text[:start] + kinds_table() + text[end:])
+        written.append(index)
     return written
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from drivers.interface import Operation, Value
 from drivers.interfaces.ball import (
@@ -203,9 +202,6 @@ def _phi(x: float) -> float:
 
 class BallSim(SimTool):
     interface = BALL
-    consumable_alarms = MappingProxyType(
-        {"ball_supply": (501, 590), "flux": (502, 591), "mask_cycles": (503, 592)}
-    )
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         place = op.name in ("ball_place", "wafer_bump")

@@ -24,7 +24,6 @@ from drivers.interface import Operation, Value
 from drivers.interfaces.bonder import (
     ADHESIVE_CONDUCTIVITY_W_MK,
     BONDER,
-    FILMS,
     PART_CTE_PPM,
     PART_MATES_ON,
     PATTERNED_FILMS,
@@ -401,14 +400,6 @@ Planner = Callable[[Mapping[str, Value], random.Random], Plan]
 
 class BonderSim(SimTool):
     interface = BONDER
-    consumable_alarms = MappingProxyType(
-        {
-            "bond_head": (311, 390),
-            "collet": (312, 391),
-            "bond_chuck": (313, 392),
-            **{f"reel_{f.lower()}": (314, 393) for f in FILMS},
-        }
-    )
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         planners: dict[str, Planner] = {

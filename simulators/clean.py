@@ -136,9 +136,6 @@ def remaining_fraction(d_m2_s: float, seconds: float, thickness_um: float) -> fl
 
 class CleanSim(SimTool):
     interface = CLEAN
-    consumable_alarms = MappingProxyType(
-        {"electrode_hours": (1104, 1190), "wash_chemistry": (1105, 1191)}
-    )
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         if op.name == "plasma":

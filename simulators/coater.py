@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from drivers.interface import Operation, Value
 from drivers.interfaces.coater import (
@@ -394,12 +393,6 @@ def _arrhenius_factor(ea: float, temp_c: float, ref_c: float) -> float:
 
 class CoaterSim(SimTool):
     interface = COATER
-    consumable_alarms = MappingProxyType(
-        {
-            **{c.name: (608, 690) for c in COATER.consumables if c.supply},
-            "stencil_cycles": (609, 691),
-        }
-    )
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         if op.name == "spin_coat":

@@ -57,7 +57,6 @@ def street_layout(
 
 class DicingSim(SimTool):
     interface = DICING
-    consumable_alarms = {"blade_wear": (405, 490)}
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         blade, material = str(values["blade"]), str(values["material"])

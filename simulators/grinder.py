@@ -29,7 +29,6 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from drivers.interface import Operation, Value
 from drivers.interfaces.grinder import (
@@ -270,14 +269,6 @@ class _Phase:
 
 class GrinderSim(SimTool):
     interface = GRINDER
-    consumable_alarms = MappingProxyType(
-        {
-            "coarse_wheel_wear": (802, 890),
-            "fine_wheel_wear": (803, 891),
-            "cmp_pad": (808, 892),
-            "slurry": (809, 893),
-        }
-    )
 
     def refuse_reason(self, op: Operation, values: Mapping[str, Value]) -> str | None:
         if "wheel" in values:
@@ -349,7 +340,7 @@ class GrinderSim(SimTool):
         for name, amount in wear.items():
             level, limit = self.levels[name], self._limit(name)
             if level < limit < level + amount:  # the tool checks the rim left before it starts
-                alarms.append((self.consumable_alarms[name][0], 0.0))
+                alarms.append((self.interface.consumable_alarms[name][0], 0.0))
         for i, amps in enumerate(currents):
             if amps > SPINDLE_LIMIT_A:
                 alarms.append((801, starts[i] / total))

@@ -8,7 +8,7 @@ from types import TracebackType
 import structlog
 
 from drivers.interface import ToolState
-from drivers.interfaces import KINDS
+from drivers.interfaces import KINDS, interface_for
 from drivers.line import FaultEndpoint, Line, ToolEntry
 from simulators.control import FaultControlServer, apply_fault
 from simulators.faults import FAULTS
@@ -18,20 +18,6 @@ from simulators.server import ToolServer
 from simulators.tool import SimTool
 
 log = structlog.get_logger("fabline.sim")
-
-TOOL_PREFIX = {
-    "sputter": "SPUT",
-    "plating": "PLAT",
-    "bonder": "BOND",
-    "dicing": "DICE",
-    "ball": "BALL",
-    "coater": "COAT",
-    "mold": "MOLD",
-    "grinder": "GRIND",
-    "litho": "LITHO",
-    "wirebonder": "WB",
-    "clean": "CLEAN",
-}
 
 
 # Tools beyond one per kind, set up for what the recipes need: an implanter holds one ball
@@ -46,7 +32,7 @@ EXTRA_TOOLS = (
 
 def default_line() -> Line:
     """One tool of every kind, plus the extra set-ups the recipes need, on free ports."""
-    tools = [ToolEntry(id=f"{TOOL_PREFIX.get(k, k.upper())}-1", kind=k) for k in KINDS]
+    tools = [ToolEntry(id=f"{interface_for(k).id_prefix}-1", kind=k) for k in KINDS]
     return Line(line="sim", tools=[*tools, *EXTRA_TOOLS])
 
 

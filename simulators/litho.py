@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from drivers.interface import Operation, Value
 from drivers.interfaces.litho import (
@@ -368,23 +367,9 @@ def stripper_litres(thickness_um: float, wafer_diameter_mm: float) -> float:
 
 # -- the tool -----------------------------------------------------------------------------------
 
-CONSUMABLE_ALARMS: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {
-        "lamp_hours": (901, 990),
-        "developer": (909, 991),
-        "drie_chamber": (905, 993),
-        "rie_chamber": (905, 993),
-        "cu_etchant": (909, 991),
-        "ti_etchant": (909, 991),
-        "stripper": (909, 991),
-        "laser_hours": (908, 992),
-    }
-)
-
 
 class LithoSim(SimTool):
     interface = LITHO
-    consumable_alarms = CONSUMABLE_ALARMS
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         if op.name == "expose":

@@ -406,14 +406,6 @@ def _g(z: float) -> float:
 
 class MoldSim(SimTool):
     interface = MOLD
-    consumable_alarms = MappingProxyType(
-        {
-            "emc_supply": (708, 790),
-            "release_film": (709, 791),
-            "shots_since_clean": (710, 792),
-            "emc_floor_time": (707, 793),
-        }
-    )
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         if op.name == "mold":

@@ -211,15 +211,10 @@ def bath_ph(chemistry: str, value: float) -> float:
 
 # consumable -> (alarm when exhausted, warning): Ah- and wafer-counted baths end at BATH_LIFE,
 # electroless baths at their metal-turnover life
-CONSUMABLE_ALARMS: Mapping[str, tuple[int, int]] = {
-    c.name: (207, 291) if c.name in ("bath_en_ni", "bath_el_cu") else (206, 290)
-    for c in PLATING.consumables
-}
 
 
 class PlatingSim(SimTool):
     interface = PLATING
-    consumable_alarms = CONSUMABLE_ALARMS
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         if op.name == "electroplate":

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 
 from drivers.interface import Operation, Value
-from drivers.interfaces.sputter import SPUTTER, TARGETS
+from drivers.interfaces.sputter import SPUTTER
 from simulators.physics import poisson
 from simulators.tool import Plan, SimTool
 
@@ -45,7 +45,6 @@ def sheet_resistance(target: str, thickness_nm: float) -> float:
 
 class SputterSim(SimTool):
     interface = SPUTTER
-    consumable_alarms = {f"target_{t.lower()}": (104, 190) for t in TARGETS}
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         power, pressure = float(values["power"]), float(values["pressure"])

@@ -124,8 +124,6 @@ class SimTool(abc.ABC):
     """Base of every simulated tool; one instance per tool of a line."""
 
     interface: ToolInterface
-    # consumable name -> (alarm code when exhausted, warning code near the limit)
-    consumable_alarms: Mapping[str, tuple[int, int]] = {}
 
     def __init__(
         self,
@@ -177,7 +175,7 @@ class SimTool(abc.ABC):
     def warnings(self) -> list[int]:
         out = []
         for c in self.interface.consumables:
-            codes = self.consumable_alarms.get(c.name)
+            codes = self.interface.consumable_alarms.get(c.name)
             if codes and self.used_fraction(c) >= c.warn:
                 out.append(codes[1])
         return sorted(set(out) | self.process_warnings)
@@ -344,7 +342,7 @@ class SimTool(abc.ABC):
         if spec is None:
             raise Refused(Refusal.BAD_COMMAND, f"no consumable {name}")
         self.levels[spec.name] = spec.limit if spec.supply else 0.0
-        codes = self.consumable_alarms.get(spec.name)
+        codes = self.interface.consumable_alarms.get(spec.name)
         if codes:
             self.alarms = [a for a in self.alarms if a != codes[0]]
             if not self.alarms and self.state is ToolState.ALARM:
@@ -453,7 +451,7 @@ class SimTool(abc.ABC):
             level = self.levels[name]
             short = level < amount if spec.supply else level >= spec.limit
             if short:
-                codes = self.consumable_alarms.get(name)
+                codes = self.interface.consumable_alarms.get(name)
                 if codes:
                     self._raise_alarm(codes[0])
                 have = (

@@ -33,7 +33,6 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from drivers.interface import Operation, Value
 from drivers.interfaces.wirebonder import (
@@ -326,7 +325,6 @@ def model(values: Mapping[str, Value], capillary_used: float = 0.0) -> Model:
 
 class WirebonderSim(SimTool):
     interface = WIREBONDER
-    consumable_alarms = MappingProxyType({"capillary": (1006, 1090), "wire_spool": (1007, 1091)})
 
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         capillary = next(c for c in self.interface.consumables if c.name == "capillary")

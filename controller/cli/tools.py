@@ -248,104 +248,10 @@ async def maintenance(
     return EXIT_OK
 
 
-# One representative qualification job per tool kind: (operation, parameters)
-DEMO_JOBS: dict[str, tuple[str, dict[str, str]]] = {
-    "sputter": (
-        "seed_stack",
-        {
-            "barrier": "TI",
-            "barrier_thickness": "100 nm",
-            "seed_thickness": "300 nm",
-            "power": "6 kW",
-        },
-    ),
-    "plating": (
-        "electroplate",
-        {
-            "chemistry": "CU_ACID",
-            "thickness": "5 µm",
-            "current_density": "20 mA/cm²",
-            "feature": "RDL",
-            "open_area": "30 %",
-        },
-    ),
-    "bonder": (
-        "w2w_adhesive",
-        {
-            "adhesive": "BCB",
-            "adhesive_thickness": "4 µm",
-            "temp": "250 °C",
-            "force": "10 kN",
-            "time": "60 min",
-        },
-    ),
-    "ball": (
-        "wafer_bump",
-        {
-            "alloy": "SAC305",
-            "ball_size": "D300",
-            "ball_count": "5000",
-            "pitch": "500 µm",
-            "pad_diameter": "250 µm",
-            "flux_thickness": "120 µm",
-            "peak_temp": "245 °C",
-        },
-    ),
-    "coater": ("spin_coat", {"material": "POLYIMIDE", "spin_speed": "3000 rpm"}),
-    "mold": (
-        "mold",
-        {
-            "compound": "EMC_TABLET",
-            "substrate": "ORGANIC",
-            "substrate_thickness": "300 µm",
-            "thickness": "500 µm",
-            "work_width": "70 mm",
-            "work_length": "240 mm",
-        },
-    ),
-    "grinder": ("back_grind", {"target_thickness": "100 µm"}),
-    "clean": ("plasma", {"gas": "AR", "surface": "CU", "time": "120 s"}),
-    "litho": ("expose", {"resist": "THICK_PR", "resist_thickness": "20 µm", "mask_cd": "30 µm"}),
-    "wirebonder": (
-        "wire_bond",
-        {"wire": "AU", "wire_size": "D25", "wires_per_unit": "64", "units": "100"},
-    ),
-    "dicing": (
-        "dice",
-        {
-            "blade": "HUB_30",
-            "material": "SI",
-            "stack_thickness": "100 µm",
-            "cut_depth": "130 µm",
-            "feed": "50 mm/s",
-            "die_x": "5 mm",
-            "die_y": "5 mm",
-            "work_width": "300 mm",
-        },
-    ),
-}
-# Ball sizes a wafer-bump qualification can use, by loaded size (pitch, pad, flux in µm)
-BALL_GEOMETRY = {"D150": ("250", "120", "60"), "D300": ("500", "250", "120")}
-BALL_PEAK = {"SAC305": "245 °C", "SNPB63": "215 °C", "SN100": "252 °C"}
-
-
 def qualification_job(driver: ToolDriver) -> tuple[str, dict[str, str]]:
-    """The kind's demo job, fitted to what is installed on this tool."""
-    op, params = DEMO_JOBS[driver.kind]
-    params = dict(params)
-    setup = driver._setup or {}
-    if driver.kind == "ball" and setup.get("alloy") and setup.get("ball_size"):
-        alloy, size = setup["alloy"][0], setup["ball_size"][0]
-        pitch, pad, flux = BALL_GEOMETRY.get(size, BALL_GEOMETRY["D300"])
-        params |= {
-            "alloy": alloy,
-            "ball_size": size,
-            "pitch": f"{pitch} µm",
-            "pad_diameter": f"{pad} µm",
-            "flux_thickness": f"{flux} µm",
-            "peak_temp": BALL_PEAK.get(alloy, "245 °C"),
-        }
-    return op, params
+    """The kind's qualification job, fitted to what is installed on this tool."""
+    q = driver.interface.qualification
+    return q.operation, q.job(driver.setup)
 
 
 async def qualify(line: Line, as_json: bool) -> int:

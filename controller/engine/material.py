@@ -29,14 +29,6 @@ from controller.recipes.expand import PlannedStep
 from drivers.errors import GenealogyError
 from drivers.interfaces.dicing import die_positions
 
-# Results that count defective units, and the reject reason they give
-DEFECT_RESULTS: Mapping[str, str] = {
-    "missing": "missing ball",
-    "bridged": "bridged bumps",
-    "nonwet": "non-wet bump",
-    "opens": "open bump",
-    "nsop": "non-stick on pad",
-}
 KIND_PREFIX = {"stack": "STK", "assembly": "ASM", "strip": "S", "panel": "P", "wafer": "W"}
 
 
@@ -202,17 +194,21 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
     if not parents:
         raise GenealogyError(f"step {step.id}: nothing of kind {spec['from']} to split")
     v = step.values
+    grid_params = step.op.die_grid if step.op is not None else None
+    if grid_params is None:
+        raise GenealogyError(f"step {step.id}: a split needs an operation that cuts dies")
     try:
+        shape = str(v[grid_params.shape])
         grid = die_positions(
-            str(v["work_shape"]),
-            float(v["work_width"]),
-            float(v["work_length"]),
-            float(v["die_x"]),
-            float(v["die_y"]),
+            shape,
+            float(v[grid_params.width]),
+            float(v[grid_params.length]),
+            float(v[grid_params.die_x]),
+            float(v[grid_params.die_y]),
         )
     except KeyError as e:
-        raise GenealogyError(f"step {step.id}: a split needs a dicing step ({e} missing)") from None
-    rect = v["work_shape"] == "RECT"
+        raise GenealogyError(f"step {step.id}: the cut's {e} is not set") from None
+    rect = shape == "RECT"
     for parent in parents:
         kids: list[str] = []
         # parts placed on the parent's sites (chips on a strip) go into the package cut there
@@ -263,7 +259,8 @@ def _defects(
 ) -> None:
     """Spread defect counts a tool reports over the units it processed: packages get a
     reject bin now; wafers and stacks carry the count until they are diced."""
-    for key, reason in DEFECT_RESULTS.items():
+    counted = [(r.name, r.defect) for r in step.op.results if r.defect] if step.op else []
+    for key, reason in counted:
         n = round(results.get(key, 0.0))
         if n <= 0 or not processed:
             continue

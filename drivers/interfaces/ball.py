@@ -10,6 +10,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -177,7 +178,7 @@ _PROFILE_RULES = (
 
 _PLACE_RESULTS = (
     Result("placed", "count", "ball sites holding a ball (sites − missing)"),
-    Result("missing", "count", "empty ball sites found by the AOI"),
+    Result("missing", "count", "empty ball sites found by the AOI", defect="missing ball"),
     Result("extra", "count", "extra (double) balls found by the AOI"),
     Result("offset_max", "µm", "largest placement offset found by the AOI"),
     Result("flux_measured", "µm", "printed flux thickness"),
@@ -191,16 +192,53 @@ _REFLOW_RESULTS = (
     Result("voids", "%", "mean void area in the bumps (X-ray)"),
     Result("shear", "gf", "mean ball shear force"),
     Result("imc", "µm", "intermetallic thickness at the pad"),
-    Result("nonwet", "count", "bumps that did not wet their pad"),
-    Result("bridged", "count", "neighbour pairs bridged by solder"),
+    Result("nonwet", "count", "bumps that did not wet their pad", defect="non-wet bump"),
+    Result("bridged", "count", "neighbour pairs bridged by solder", defect="bridged bumps"),
     Result("peak_measured", "°C", "peak part temperature reached"),
     Result("tal_measured", "s", "time above liquidus reached"),
     Result("o2_measured", "ppm", "O₂ in the reflow tunnel"),
 )
 _DURATION = Result("duration", "min", "job time")
 
+# A wafer-bump qualification with whatever balls are loaded: (pitch, pad, flux) in µm by ball
+# size, and a peak inside each alloy's reflow window
+_QUAL_GEOMETRY = {"D150": ("250", "120", "60"), "D300": ("500", "250", "120")}
+_QUAL_PEAK = {"SAC305": "245 °C", "SNPB63": "215 °C", "SN100": "252 °C"}
+
+
+def _qualify_with_loaded_balls(setup: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    alloys, sizes = setup.get("alloy", ()), setup.get("ball_size", ())
+    if not alloys or not sizes:
+        return {}
+    alloy, size = alloys[0], sizes[0]
+    pitch, pad, flux = _QUAL_GEOMETRY.get(size, _QUAL_GEOMETRY["D300"])
+    return {
+        "alloy": alloy,
+        "ball_size": size,
+        "pitch": f"{pitch} µm",
+        "pad_diameter": f"{pad} µm",
+        "flux_thickness": f"{flux} µm",
+        "peak_temp": _QUAL_PEAK.get(alloy, "245 °C"),
+    }
+
+
 BALL = ToolInterface(
     kind="ball",
+    id_prefix="BALL",
+    qualification=Qualification(
+        "wafer_bump",
+        {
+            "alloy": "SAC305",
+            "ball_size": "D300",
+            "ball_count": "5000",
+            "pitch": "500 µm",
+            "pad_diameter": "250 µm",
+            "flux_thickness": "120 µm",
+            "peak_temp": "245 °C",
+        },
+        fit=_qualify_with_loaded_balls,
+    ),
+    consumable_alarms={"ball_supply": (501, 590), "flux": (502, 591), "mask_cycles": (503, 592)},
     protocol="modbus",
     title="Solder ball mounter and reflow",
     vendor="FABLINE-SIM",

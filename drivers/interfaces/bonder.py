@@ -12,6 +12,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -264,6 +265,23 @@ _DURATION = Result("duration", "min", "time from load to unload")
 
 BONDER = ToolInterface(
     kind="bonder",
+    id_prefix="BOND",
+    qualification=Qualification(
+        "w2w_adhesive",
+        {
+            "adhesive": "BCB",
+            "adhesive_thickness": "4 µm",
+            "temp": "250 °C",
+            "force": "10 kN",
+            "time": "60 min",
+        },
+    ),
+    consumable_alarms={
+        "bond_head": (311, 390),
+        "collet": (312, 391),
+        "bond_chuck": (313, 392),
+        **{f"reel_{f.lower()}": (314, 393) for f in FILMS},
+    },
     protocol="modbus",
     title="Bonder",
     vendor="FABLINE-SIM",
@@ -379,7 +397,12 @@ BONDER = ToolInterface(
                 _THETA,
                 Result("runout", "µm", "CTE-mismatch misregistration at the wafer edge"),
                 Result("bumps", "count", "bump joints on the wafer"),
-                Result("opens", "count", "open joints (misregistered, not wetted, resin trapped)"),
+                Result(
+                    "opens",
+                    "count",
+                    "open joints (misregistered, not wetted, resin trapped)",
+                    defect="open bump",
+                ),
                 Result("void", "%", "void area in the joints (X-ray)"),
                 _DURATION,
                 Result("standoff", "µm", "wafer-to-panel gap (joint height) after the bond"),
@@ -443,7 +466,7 @@ BONDER = ToolInterface(
                 _THETA,
                 Result("runout", "µm", "CTE misregistration at the die corner (head vs stage)"),
                 Result("collapse", "µm", "bump collapse δ"),
-                Result("opens", "count", "open bumps over all dies"),
+                Result("opens", "count", "open bumps over all dies", defect="open bump"),
                 Result("tilt", "µm", "largest die tilt (height difference across a die)"),
                 _DURATION,
                 Result("standoff", "µm", "die-to-substrate gap after the bond, height − δ"),
@@ -589,7 +612,7 @@ BONDER = ToolInterface(
                 Param("work_length", "mm", 0, 320, default=0.0, doc="panel length (RECT)"),
             ),
             results=(
-                Result("opens", "count", "joints without electrical contact"),
+                Result("opens", "count", "joints without electrical contact", defect="open bump"),
                 Result("contact_resistance", "mΩ", "mean joint resistance"),
                 Result("particles", "count", "ACF particles trapped per joint, mean (0 for TC)"),
                 Result("cure", "%", "degree of cure of the ACF resin (0 for TC)"),

@@ -16,6 +16,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -53,6 +54,9 @@ _PIECES = Param(
 
 CLEAN = ToolInterface(
     kind="clean",
+    id_prefix="CLEAN",
+    qualification=Qualification("plasma", {"gas": "AR", "surface": "CU", "time": "120 s"}),
+    consumable_alarms={"electrode_hours": (1104, 1190), "wash_chemistry": (1105, 1191)},
     protocol="scpi",
     title="Clean station: plasma, flux clean and bake oven",
     vendor="FABLINE-SIM",

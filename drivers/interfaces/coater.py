@@ -16,6 +16,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -265,6 +266,23 @@ _SOLVENT = Result("residual_solvent", "%", "solvent left in the film after the s
 
 COATER = ToolInterface(
     kind="coater",
+    id_prefix="COAT",
+    qualification=Qualification("spin_coat", {"material": "POLYIMIDE", "spin_speed": "3000 rpm"}),
+    consumable_alarms={
+        **{
+            c: (608, 690)
+            for c in (
+                "supply_polyimide",
+                "supply_bcb",
+                "supply_epoxy",
+                "supply_underfill",
+                "supply_adhesive",
+                "supply_paste",
+                "supply_resist",
+            )
+        },
+        "stencil_cycles": (609, 691),
+    },
     protocol="scpi",
     title="Coater: spin, spray, dispense, stencil print and cure oven",
     vendor="FABLINE-SIM",

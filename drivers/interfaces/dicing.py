@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from drivers.interface import (
     Alarm,
     Consumable,
+    DieGrid,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -73,6 +75,21 @@ def _step_depth(v: Mapping[str, Value]) -> str | None:
 
 DICING = ToolInterface(
     kind="dicing",
+    id_prefix="DICE",
+    qualification=Qualification(
+        "dice",
+        {
+            "blade": "HUB_30",
+            "material": "SI",
+            "stack_thickness": "100 µm",
+            "cut_depth": "130 µm",
+            "feed": "50 mm/s",
+            "die_x": "5 mm",
+            "die_y": "5 mm",
+            "work_width": "300 mm",
+        },
+    ),
+    consumable_alarms={"blade_wear": (405, 490)},
     protocol="modbus",
     title="Dicing saw",
     vendor="FABLINE-SIM",
@@ -126,6 +143,7 @@ DICING = ToolInterface(
                     ),
                 ),
             ),
+            die_grid=DieGrid(),  # each die position becomes a package
         ),
     ),
     alarms=(

@@ -10,6 +10,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -166,6 +167,14 @@ _GRIND_RESULTS = (
 
 GRINDER = ToolInterface(
     kind="grinder",
+    id_prefix="GRIND",
+    qualification=Qualification("back_grind", {"target_thickness": "100 µm"}),
+    consumable_alarms={
+        "coarse_wheel_wear": (802, 890),
+        "fine_wheel_wear": (803, 891),
+        "cmp_pad": (808, 892),
+        "slurry": (809, 893),
+    },
     protocol="modbus",
     title="Grinder and CMP polisher",
     vendor="FABLINE-SIM",

@@ -10,6 +10,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -167,6 +168,20 @@ _DURATION = Result("duration", "min", "whole job time, load to unload")
 
 LITHO = ToolInterface(
     kind="litho",
+    id_prefix="LITHO",
+    qualification=Qualification(
+        "expose", {"resist": "THICK_PR", "resist_thickness": "20 µm", "mask_cd": "30 µm"}
+    ),
+    consumable_alarms={
+        "lamp_hours": (901, 990),
+        "developer": (909, 991),
+        "drie_chamber": (905, 993),
+        "rie_chamber": (905, 993),
+        "cu_etchant": (909, 991),
+        "ti_etchant": (909, 991),
+        "stripper": (909, 991),
+        "laser_hours": (908, 992),
+    },
     protocol="scpi",
     title="Patterning cell (expose/develop, etch, laser via, strip)",
     vendor="FABLINE-SIM",

@@ -11,6 +11,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -182,6 +183,24 @@ _WARP_RESULTS = (
 
 MOLD = ToolInterface(
     kind="mold",
+    id_prefix="MOLD",
+    qualification=Qualification(
+        "mold",
+        {
+            "compound": "EMC_TABLET",
+            "substrate": "ORGANIC",
+            "substrate_thickness": "300 µm",
+            "thickness": "500 µm",
+            "work_width": "70 mm",
+            "work_length": "240 mm",
+        },
+    ),
+    consumable_alarms={
+        "emc_supply": (708, 790),
+        "release_film": (709, 791),
+        "shots_since_clean": (710, 792),
+        "emc_floor_time": (707, 793),
+    },
     protocol="modbus",
     title="Molding press with film-assisted molding and post-mold cure",
     vendor="FABLINE-SIM",

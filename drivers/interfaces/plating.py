@@ -10,6 +10,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -92,6 +93,32 @@ _TEMP_RESULT = Result("bath_temp", "°C", "bath temperature measured during the 
 
 PLATING = ToolInterface(
     kind="plating",
+    id_prefix="PLAT",
+    qualification=Qualification(
+        "electroplate",
+        {
+            "chemistry": "CU_ACID",
+            "thickness": "5 µm",
+            "current_density": "20 mA/cm²",
+            "feature": "RDL",
+            "open_area": "30 %",
+        },
+    ),
+    consumable_alarms={
+        **{
+            b: (206, 290)
+            for b in (
+                "bath_cu_acid",
+                "bath_ni_sulfamate",
+                "bath_au_electrolytic",
+                "bath_imm_au",
+                "bath_zincate",
+                "bath_pd_activator",
+            )
+        },
+        "bath_en_ni": (207, 291),  # metal turnovers, not charge
+        "bath_el_cu": (207, 291),
+    },
     protocol="scpi",
     title="Wafer plating (electrolytic, electroless, immersion)",
     vendor="FABLINE-SIM",

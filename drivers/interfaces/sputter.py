@@ -7,6 +7,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     SetupField,
     ToolInterface,
@@ -34,6 +35,17 @@ _FILM_RESULTS = (
 
 SPUTTER = ToolInterface(
     kind="sputter",
+    id_prefix="SPUT",
+    qualification=Qualification(
+        "seed_stack",
+        {
+            "barrier": "TI",
+            "barrier_thickness": "100 nm",
+            "seed_thickness": "300 nm",
+            "power": "6 kW",
+        },
+    ),
+    consumable_alarms={f"target_{t.lower()}": (104, 190) for t in TARGETS},
     protocol="scpi",
     title="DC magnetron sputter",
     vendor="FABLINE-SIM",

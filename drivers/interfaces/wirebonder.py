@@ -24,6 +24,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -239,7 +240,7 @@ _RESULTS = (
     Result("ball_shear", "gf", "mean first-bond shear force (JESD22-B116)"),
     Result("wire_pull", "gf", "mean wire pull force, hook at mid-span (MIL-STD-883 TM 2011)"),
     Result("loop_height", "µm", "mean measured loop height"),
-    Result("nsop", "count", "non-sticks on pad (re-bonded by assist)"),
+    Result("nsop", "count", "non-sticks on pad (re-bonded by assist)", defect="non-stick on pad"),
     Result("nsol", "count", "non-sticks on lead (re-bonded by assist)"),
     Result("craters", "count", "pads cratered under the first bond"),
     Result("wires", "count", "wires bonded"),
@@ -251,6 +252,11 @@ _RESULTS = (
 
 WIREBONDER = ToolInterface(
     kind="wirebonder",
+    id_prefix="WB",
+    qualification=Qualification(
+        "wire_bond", {"wire": "AU", "wire_size": "D25", "wires_per_unit": "64", "units": "100"}
+    ),
+    consumable_alarms={"capillary": (1006, 1090), "wire_spool": (1007, 1091)},
     protocol="modbus",
     title="Wire bonder",
     vendor="FABLINE-SIM",

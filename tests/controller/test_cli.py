@@ -16,8 +16,7 @@ import pytest
 import pyvisa
 from pymodbus.client import ModbusTcpClient
 
-from controller.cli.tools import DEMO_JOBS
-from drivers.interfaces import KINDS
+from drivers.interfaces import KINDS, interface_for
 
 FABLINE = str(Path(sys.executable).with_name("fabline"))
 
@@ -96,7 +95,8 @@ def test_tool_run_performs_an_operation_on_each_kind(
     sim: SimProcess, home: Path, kind: str
 ) -> None:
     tool = next(t["id"] for t in sim.line["tools"] if t["kind"] == kind)
-    op, params = DEMO_JOBS[kind]
+    q = interface_for(kind).qualification
+    op, params = q.operation, q.params
     r = fabline("tool", "run", tool, op, *(f"{k}={v}" for k, v in params.items()), "--json",
                 home=home)  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -66,3 +66,43 @@ def test_gem_sheet_is_up_to_date() -> None:
     assert generated_part(sheet.read_text()) == render(), (
         "run: python -m drivers.gem_doc docs/tools/gem.md"
     )
+
+
+# -- one record per kind: everything the rest of fabline needs is derived from it -------------
+
+
+def test_the_kinds_table_is_current() -> None:
+    from drivers.interface_doc import kinds_table
+
+    assert kinds_table() in (DOCS / "README.md").read_text(), (
+        "run: python -m drivers.interface_doc docs/tools"
+    )
+
+
+def test_every_kind_has_a_simulator_serving_its_interface(iface: ToolInterface) -> None:
+    from simulators.kinds import sim_class
+
+    assert sim_class(iface.kind).interface is iface
+
+
+def test_every_kind_has_a_qualification_job_that_validates(iface: ToolInterface) -> None:
+    q = iface.qualification
+    iface.operation(q.operation).validate(q.job(iface.default_setup))
+    iface.operation(q.operation).validate(q.job(None))
+
+
+def test_tool_id_prefixes_are_unique_and_fit_a_tool_id() -> None:
+    prefixes = [interface_for(k).id_prefix for k in KINDS]
+    assert len(set(prefixes)) == len(prefixes)
+    assert all(p.isupper() and p.isalnum() and len(p) <= 8 for p in prefixes)
+
+
+def test_every_consumable_raises_an_alarm_and_a_warning(iface: ToolInterface) -> None:
+    assert set(iface.consumable_alarms) == {c.name for c in iface.consumables}
+
+
+def test_defect_results_are_counts(iface: ToolInterface) -> None:
+    for op in iface.operations:
+        for r in op.results:
+            if r.defect:
+                assert r.unit == "count", f"{iface.kind}.{op.name}.{r.name}"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.protocols.secs2 import Item, SecsFormatError, decode, encode
 from drivers.protocols import secs2 as s
+from drivers.protocols.secs2 import Item, SecsFormatError, decode, encode
 
 CASES: list[tuple[Item, bytes]] = [
     (s.L(), b"\x01\x00"),
