@@ -123,8 +123,7 @@ def render(iface: ToolInterface) -> str:
         codes = iface.consumable_alarms.get(c.name)
         raised = f"{codes[0]} / {codes[1]}" if codes else "—"
         out.append(
-            f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {raised}"
-            f" | {wire} |"
+            f"| `{c.name}` | {c.unit} | {c.limit:g} | {c.warn:.0%} | {counts} | {raised} | {wire} |"
         )
     out += ["", "## Alarms", "", "| code | name | meaning | stops the job |", "|---|---|---|---|"]
     for a in iface.alarms:
@@ -144,7 +143,9 @@ def kinds_table() -> str:
     for kind in KINDS:
         i = interface_for(kind)
         proto = "SCPI" if i.protocol == "scpi" else "Modbus TCP"
-        rows.append(f"| {kind} | {i.title} | {proto} | `{i.id_prefix}-n` | [{kind}.md]({kind}.md) |")
+        rows.append(
+            f"| {kind} | {i.title} | {proto} | `{i.id_prefix}-n` | [{kind}.md]({kind}.md) |"
+        )
     return "\n".join([KINDS_BEGIN, *rows, KINDS_END])
 
 
