@@ -36,7 +36,7 @@ from controller.logs import configure_logging
 from controller.lots import LotRequest, LotService
 from controller.recipes import LoadedRecipe
 from controller.recipes.catalog import load_text, recipes_dir
-from controller.recipes.expand import PlannedStep, expand
+from controller.recipes.expand import ToolStepPlan, expand
 from drivers.base import Job, ToolDriver
 from drivers.interfaces import interface_for
 from drivers.line import parse_line
@@ -54,9 +54,9 @@ def bench_recipe() -> LoadedRecipe:
     return load_text(yaml.safe_dump(data, allow_unicode=True), Path(f"{data['id']}.yaml"))
 
 
-def job_for(step: PlannedStep, kind: str, job_id: str) -> Job:
+def job_for(step: ToolStepPlan, kind: str, job_id: str) -> Job:
     """The job the engine sends for a step (same parameters, same units)."""
-    op = interface_for(kind).operation(step.operation or "")
+    op = interface_for(kind).operation(step.operation)
     params: dict[str, object] = {}
     for p in op.params:
         if p.name in step.values:
@@ -79,7 +79,7 @@ async def engine_lots(engine: Engine, recipe: LoadedRecipe, tag: str, n: int) ->
 
 
 async def raw_lots(
-    plan: list[tuple[PlannedStep, ToolDriver]], tag: str, n: int
+    plan: list[tuple[ToolStepPlan, ToolDriver]], tag: str, n: int
 ) -> float:  # fmt: skip
     t0 = time.perf_counter()
     for i in range(n):
@@ -101,7 +101,7 @@ async def main(lots: int, rounds: int, target: Target) -> None:
     proc, described = start_sim()
     line = parse_line(described, "fabline sim")
     recipe = bench_recipe()
-    steps = [s for s in expand(recipe.recipe, {}).steps if s.kind == "tool"]
+    steps = expand(recipe.recipe, {}).tool_steps
     url = target.fresh()
     db = Database(url)
     engine = Engine(db, [make_driver(t) for t in line.tools], EngineSettings(auto_confirm=True))

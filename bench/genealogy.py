@@ -48,7 +48,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -61,7 +60,8 @@ from controller.genealogy import store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot
 from controller.genealogy.write import Change, write_change
-from controller.recipes import PlannedStep
+from controller.recipes import ToolStepPlan
+from controller.recipes.model import Genealogy, Split
 from drivers.interfaces.dicing import die_positions
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -236,14 +236,14 @@ def setup_write(db: Database, n_stacks: int) -> tuple[dict[str, int], int]:
     return db.run_sync(tx)
 
 
-def dicing_step() -> PlannedStep:
+def dicing_step() -> ToolStepPlan:
     """The dicing step whose change is written: a 300 mm round stack into packages."""
-    return PlannedStep(
-        index=DICE_STEP, id="dice", template="dice", path=Path("bench"), kind="tool",
-        name="dice", role="dicing", tool="dicing", operation="dice",
+    return ToolStepPlan(
+        index=DICE_STEP, id="dice", template="dice", path=("bench",), name="dice",
+        role="dicing", tool="dicing", operation="dice",
         values={"work_shape": "ROUND", "work_width": WAFER_MM, "work_length": WAFER_MM,
                 "die_x": DIE_X_MM, "die_y": DIE_Y_MM},
-        genealogy={"split": {"from": "stack", "into": "package"}},
+        genealogy=Genealogy(split=Split.model_validate({"from": "stack", "into": "package"})),
     )  # fmt: skip
 
 

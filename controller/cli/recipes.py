@@ -12,7 +12,15 @@ from rich.table import Table
 from controller.cli.command import run
 from controller.cli.display import EXIT_OK, EXIT_USAGE, err, out
 from controller.cli.options import JsonOption, key_values
-from controller.recipes import LoadedRecipe, PlannedStep, catalog, check_file, find, recipes_dir
+from controller.recipes import (
+    LoadedRecipe,
+    PlannedStep,
+    ToolStepPlan,
+    catalog,
+    check_file,
+    find,
+    recipes_dir,
+)
 from controller.recipes.model import Recipe
 
 app = typer.Typer(
@@ -106,7 +114,7 @@ def _step_dict(s: PlannedStep) -> dict[str, Any]:
     d: dict[str, Any] = {"index": s.index + 1, "id": s.id, "name": s.name, "kind": s.kind}
     if s.role:
         d["role"] = s.role
-    if s.kind == "tool":
+    if isinstance(s, ToolStepPlan):
         d |= {"tool": s.tool, "operation": s.operation,
               "params": {k: str(v) for k, v in s.params.items()}}  # fmt: skip
         if s.feed_forward:
@@ -133,8 +141,9 @@ def _step_dict(s: PlannedStep) -> dict[str, Any]:
             {"from": q.from_id, "max_s": q.max_s, "rework": q.rework_id, "reason": q.reason}
             for q in s.queue_limits
         ]
-    if s.genealogy:
-        d["genealogy"] = s.genealogy
+    genealogy = s.genealogy.model_dump(by_alias=True, exclude_none=True)
+    if genealogy:
+        d["genealogy"] = genealogy
     return d
 
 

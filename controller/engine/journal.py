@@ -43,7 +43,14 @@ from controller.genealogy.write import Change, write_change
 from controller.lots import lifecycle
 from controller.lots.lease import ME, driven_elsewhere
 from controller.lots.lifecycle import HoldReason, LotState
-from controller.recipes import LoadedRecipe, PlannedStep, feedforward, tool_warnings
+from controller.recipes import (
+    ExternalStepPlan,
+    LoadedRecipe,
+    PlannedStep,
+    ToolStepPlan,
+    feedforward,
+    tool_warnings,
+)
 from controller.recipes.gate import Gate
 from drivers.base import JobResult
 from drivers.errors import LotBusy
@@ -103,7 +110,7 @@ def take_request(s: Session, lot: Lot, step: PlannedStep) -> bool:
 class Intent:
     """A tool step about to go out: the tool, which attempt it is, and the job id."""
 
-    step: PlannedStep
+    step: ToolStepPlan
     tool_id: str
     tool_kind: str
     attempt: int
@@ -135,7 +142,7 @@ def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> 
     )
     info = StepInfo(
         step_index=step.index,
-        operation=step.operation or "",
+        operation=step.operation,
         job_id=intent.job_id,
         attempt=intent.attempt,
         role=step.role,
@@ -162,8 +169,8 @@ def reopen(s: Session, lot_id: str, run_id: int) -> Lot:
     return lot
 
 
-def spec_violations(step: PlannedStep, results: Mapping[str, float]) -> list[str]:
-    units = {r.name: r.unit for r in step.op.results} if step.op is not None else {}
+def spec_violations(step: ToolStepPlan, results: Mapping[str, float]) -> list[str]:
+    units = {r.name: r.unit for r in step.op.results}
     out = []
     for name, (lo, hi) in step.spec.items():
         v = results.get(name)
@@ -188,7 +195,7 @@ class Committed:
 def commit(
     s: Session,
     lot_id: str,
-    step: PlannedStep,
+    step: ToolStepPlan,
     tool_id: str,
     run_id: int,
     result: JobResult,
@@ -200,7 +207,7 @@ def commit(
     """A step's results, genealogy and events (the tool's warnings among them), and the next
     step's intent if given. A result out of spec, or a warning the recipe holds on, holds
     the lot after the step."""
-    units = {r.name: r.unit for r in step.op.results} if step.op is not None else {}
+    units = {r.name: r.unit for r in step.op.results}
     results = {k: Quantity(value=v, unit=units.get(k, "")) for k, v in result.results.items()}
     out_of_spec = spec_violations(step, result.results)
     store.finish_step_run(
@@ -225,7 +232,7 @@ def commit(
             **where,
             data=StepCompletedData(
                 job_id=result.job_id,
-                operation=step.operation or "",
+                operation=step.operation,
                 setpoints={k: str(v) for k, v in step.params.items()},
                 results=results,
                 in_spec=not out_of_spec,
@@ -249,7 +256,9 @@ def commit(
     return Committed(lot, change, new_ids, next_run)
 
 
-def external(s: Session, lot_id: str, step: PlannedStep, recipe: LoadedRecipe, auto: bool) -> Lot:
+def external(
+    s: Session, lot_id: str, step: ExternalStepPlan, recipe: LoadedRecipe, auto: bool
+) -> Lot:
     """Reach a step outside the line: the lot waits for its confirmation (or, on a simulated
     line, a simulated partner confirms it at once)."""
     lot = store.get_lot(s, lot_id, for_update=True)
@@ -278,7 +287,7 @@ def external(s: Session, lot_id: str, step: PlannedStep, recipe: LoadedRecipe, a
     waiting = ExternalWaiting(
         lot_id=lot.id,
         step_id=step.id,
-        data=ExternalWaitingData(external=step.external or "", returns=list(step.returns)),
+        data=ExternalWaitingData(external=step.external, returns=list(step.returns)),
     )
     lifecycle.apply(s, lot, "wait", events=[waiting])
     if auto:

@@ -25,7 +25,8 @@ from controller.events import (
 from controller.genealogy.store import NewUnit
 from controller.genealogy.write import Change, EdgeRow
 from controller.lots.inputs import input_prefix
-from controller.recipes.expand import PlannedStep
+from controller.recipes.expand import ToolStepPlan
+from controller.recipes.model import Merge, Split
 from drivers.errors import GenealogyError
 from drivers.interfaces.dicing import die_positions
 
@@ -76,7 +77,7 @@ class Material:
 
 def plan_change(
     material: Material,
-    step: PlannedStep,
+    step: ToolStepPlan,
     results: Mapping[str, float],
     consumables: Mapping[str, str],
     inputs: Mapping[str, Any],
@@ -85,10 +86,10 @@ def plan_change(
     the consumable lots loaded on the tool; `inputs` is the recipe's input declarations."""
     change = Change()
     g = step.genealogy
-    if "merge" in g:
-        _merge(material, step, g["merge"], inputs, change)
-    if "split" in g:
-        _split(material, step, g["split"], change)
+    if g.merge is not None:
+        _merge(material, step, g.merge, inputs, change)
+    if g.split is not None:
+        _split(material, step, g.split, change)
     # what comes out of the step: consumption and defects attach to these, not to parts
     # merged away in it
     processed = [u for u in material.processed() if u.name not in change.ended]
@@ -113,14 +114,14 @@ def _view(row: NewUnit) -> UnitView:
 
 def _merge(
     material: Material,
-    step: PlannedStep,
-    spec: Mapping[str, Any],
+    step: ToolStepPlan,
+    spec: Merge,
     inputs: Mapping[str, Any],
     change: Change,
 ) -> None:
-    into_kind = spec["into"]
-    per = int(spec.get("per", 1))
-    sources: list[str] = list(spec["from"])
+    into_kind = spec.into
+    per = int(spec.per)  # a ${...} reference is resolved to a number by the expansion
+    sources: list[str] = list(spec.from_)
     targets = material.of_kind(into_kind)
     merged = 0
     if not targets:  # the first merge creates one `into` unit per unit of the first source
@@ -161,7 +162,7 @@ def _available(
     material: Material,
     source: str,
     inputs: Mapping[str, Any],
-    step: PlannedStep,
+    step: ToolStepPlan,
     change: Change,
     count: int | None,
 ) -> list[UnitView]:
@@ -187,14 +188,14 @@ def _available(
     return pool if count is None else pool[:count]
 
 
-def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], change: Change) -> None:
-    parents = material.of_kind(spec["from"]) + [
-        _view(u) for u in change.units if u["kind"] == spec["from"]
+def _split(material: Material, step: ToolStepPlan, spec: Split, change: Change) -> None:
+    parents = material.of_kind(spec.from_) + [
+        _view(u) for u in change.units if u["kind"] == spec.from_
     ]
     if not parents:
-        raise GenealogyError(f"step {step.id}: nothing of kind {spec['from']} to split")
+        raise GenealogyError(f"step {step.id}: nothing of kind {spec.from_} to split")
     v = step.values
-    grid_params = step.op.die_grid if step.op is not None else None
+    grid_params = step.op.die_grid
     if grid_params is None:
         raise GenealogyError(f"step {step.id}: a split needs an operation that cuts dies")
     try:
@@ -227,7 +228,7 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
             change.units.append(
                 NewUnit(
                     name=name,
-                    kind=spec["into"],
+                    kind=spec.into,
                     created_step=step.index,
                     bin="good",
                     slot=parent.slot,
@@ -246,7 +247,7 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
             GenealogySplit(
                 data=SplitData(
                     parent=parent.name,
-                    into=spec["into"],
+                    into=spec.into,
                     count=len(grid),
                     die_map=f"fabline die-map {parent.name}",
                 )
@@ -255,11 +256,11 @@ def _split(material: Material, step: PlannedStep, spec: Mapping[str, Any], chang
 
 
 def _defects(
-    step: PlannedStep, results: Mapping[str, float], processed: Sequence[UnitView], change: Change
+    step: ToolStepPlan, results: Mapping[str, float], processed: Sequence[UnitView], change: Change
 ) -> None:
     """Spread defect counts a tool reports over the units it processed: packages get a
     reject bin now; wafers and stacks carry the count until they are diced."""
-    counted = [(r.name, r.defect) for r in step.op.results if r.defect] if step.op else []
+    counted = [(r.name, r.defect) for r in step.op.results if r.defect]
     for key, reason in counted:
         n = round(results.get(key, 0.0))
         if n <= 0 or not processed:

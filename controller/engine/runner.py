@@ -34,7 +34,15 @@ from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, utcnow
 from controller.lots import lifecycle
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
-from controller.recipes import Expansion, LoadedRecipe, PlannedStep, feedforward, tool_warnings
+from controller.recipes import (
+    Expansion,
+    ExternalStepPlan,
+    LoadedRecipe,
+    PlannedStep,
+    ToolStepPlan,
+    feedforward,
+    tool_warnings,
+)
 from controller.recipes.gate import gate
 from controller.recipes.history import History
 from drivers.base import Job, JobResult, ToolDriver
@@ -67,7 +75,7 @@ class Attempt:
     tool (held from the pool), its step run and job id, and whether the job may already have
     run (re-attached: collect it, never start it)."""
 
-    step: PlannedStep
+    step: ToolStepPlan
     driver: ToolDriver
     run_id: int
     job_id: str
@@ -114,7 +122,7 @@ class LotRunner:
                 step = await self._gate(ctx, planned)
                 if step is None:
                     continue  # held, or skipped: the loop looks at the lot again
-                if step.kind == "external":
+                if isinstance(step, ExternalStepPlan):
                     await self._external(ctx, step)
                 else:
                     await self._tool_step(ctx, step)
@@ -177,7 +185,7 @@ class LotRunner:
 
     # -- external steps ---------------------------------------------------------------------
 
-    async def _external(self, ctx: _Context, step: PlannedStep) -> None:
+    async def _external(self, ctx: _Context, step: ExternalStepPlan) -> None:
         auto = self.settings.auto_confirm
         ctx.lot = await self.db.run(
             lambda s: journal.external(s, self.lot_id, step, ctx.recipe, auto)
@@ -194,7 +202,7 @@ class LotRunner:
 
     # -- tool steps -------------------------------------------------------------------------
 
-    async def _tool_step(self, ctx: _Context, step: PlannedStep) -> None:
+    async def _tool_step(self, ctx: _Context, step: ToolStepPlan) -> None:
         attempt = await self._attempt(ctx, step)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
@@ -210,7 +218,7 @@ class LotRunner:
         if result is not None:
             await self._commit(ctx, step, attempt, result)
 
-    async def _attempt(self, ctx: _Context, step: PlannedStep) -> Attempt | None:
+    async def _attempt(self, ctx: _Context, step: ToolStepPlan) -> Attempt | None:
         """The step's attempt: the one the last commit wrote, a re-attached one, or a new
         one whose intent is committed here. None if the lot stopped instead."""
         begun, ctx.begun = ctx.begun, None
@@ -260,11 +268,10 @@ class LotRunner:
         return run_id
 
     async def _take_tool(
-        self, ctx: _Context, step: PlannedStep, tool_id: str | None
+        self, ctx: _Context, step: ToolStepPlan, tool_id: str | None
     ) -> ToolDriver | None:
         """A tool for the step, waiting in line; None if a hold, pause or abort request
         arrived meanwhile (it is applied: a lot waiting for a tool stops at once)."""
-        assert step.tool is not None and step.operation is not None
         operation = step.operation
         take = asyncio.ensure_future(
             self.engine.pool.take(
@@ -308,7 +315,7 @@ class LotRunner:
                 return
 
     async def _ask_tool(
-        self, ctx: _Context, step: PlannedStep, driver: ToolDriver, run: StepRun
+        self, ctx: _Context, step: ToolStepPlan, driver: ToolDriver, run: StepRun
     ) -> bool | None:
         """Has the tool the job of an attempt whose start was never confirmed? True: it ran
         (or runs) and is re-attached; False: the tool never took it; None: the tool cannot
@@ -327,24 +334,23 @@ class LotRunner:
         log.info("engine.found_unconfirmed_job", job_id=run.job_id, state=known.state.name)
         return True
 
-    def _setups(self, step: PlannedStep) -> str:
+    def _setups(self, step: ToolStepPlan) -> str:
         """What each tool of the step's kind lacks, for the hold reason."""
         parts = []
         for d in self.engine.pool.drivers.values():
             if d.kind == step.tool:
-                why = d.setup_problem(step.operation or "", step.values)
+                why = d.setup_problem(step.operation, step.values)
                 parts.append(f"{d.tool_id}: {why}" if why else d.tool_id)
         return "; ".join(parts)
 
-    def _intent(self, step: PlannedStep, driver: ToolDriver, prior: StepRun | None) -> Intent:
+    def _intent(self, step: ToolStepPlan, driver: ToolDriver, prior: StepRun | None) -> Intent:
         attempt = (prior.attempt + 1) if prior else 1
         # the nonce keeps ids unique on a tool across databases; simulators seed without it
         job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
         return Intent(step, driver.tool_id, driver.kind, attempt, job_id)
 
-    async def _start(self, ctx: _Context, step: PlannedStep, attempt: Attempt) -> bool:
+    async def _start(self, ctx: _Context, step: ToolStepPlan, attempt: Attempt) -> bool:
         driver = attempt.driver
-        assert step.op is not None
         params: dict[str, object] = {}
         for p in step.op.params:
             if p.name in step.values:
@@ -374,7 +380,7 @@ class LotRunner:
                 await self._stop(ctx, step, HoldReason("refused", why), attempt, "failed")
                 return False
 
-    async def _wait(self, ctx: _Context, step: PlannedStep, attempt: Attempt) -> JobResult | None:
+    async def _wait(self, ctx: _Context, step: ToolStepPlan, attempt: Attempt) -> JobResult | None:
         driver, job_id = attempt.driver, attempt.job_id
 
         def progress(pct: float, _state: JobState) -> None:
@@ -443,7 +449,7 @@ class LotRunner:
     # -- outcomes ---------------------------------------------------------------------------
 
     async def _commit(
-        self, ctx: _Context, step: PlannedStep, attempt: Attempt, result: JobResult
+        self, ctx: _Context, step: ToolStepPlan, attempt: Attempt, result: JobResult
     ) -> None:
         """Record the step in one transaction; when the next step is a tool step and a tool
         for it is free right now, its intent is written in the same transaction."""
@@ -485,16 +491,16 @@ class LotRunner:
     def _next_intent(self, ctx: _Context, planned: PlannedStep) -> tuple[ToolDriver, Intent] | None:
         """The intent for the next step if it is a tool step that passes its checks as it
         stands (else the loop records what they decide) and a tool for it is free now."""
-        if planned.kind != "tool" or planned.tool is None:
+        if not isinstance(planned, ToolStepPlan):
             return None
         g = gate(ctx.expansion, planned, ctx.history, utcnow())
-        if not g.clear:
-            return None
         step = g.step
-        operation = step.operation or ""
+        if not g.clear or not isinstance(step, ToolStepPlan):
+            return None
+        operation = step.operation
         try:
             driver = self.engine.pool.take_now(
-                planned.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
+                step.tool, fits=lambda d: d.setup_problem(operation, step.values) is None
             )
         except NoToolFits:
             return None  # the step itself holds the lot, with what each tool lacks

@@ -11,14 +11,24 @@ from controller.recipes.catalog import (
     load_text,
     recipes_dir,
 )
-from controller.recipes.expand import Expansion, PlannedStep, expand
+from controller.recipes.expand import (
+    Expansion,
+    ExternalStepPlan,
+    PlannedStep,
+    StepPlan,
+    ToolStepPlan,
+    expand,
+)
 from drivers.errors import RecipeError
 
 __all__ = [
     "Expansion",
+    "ExternalStepPlan",
     "LoadedRecipe",
     "PlannedStep",
     "RecipeError",
+    "StepPlan",
+    "ToolStepPlan",
     "catalog",
     "check",
     "check_file",

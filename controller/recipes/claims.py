@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from controller.recipes.expand import Expansion, PlannedStep, Problem
+from controller.recipes.expand import Expansion, PlannedStep, Problem, ToolStepPlan
 from controller.recipes.yaml_lines import Path
 
 Found = tuple[Path, str] | None
@@ -37,6 +37,10 @@ class ClaimRule:
 
 def steps(exp: Expansion, role: str) -> list[PlannedStep]:
     return [s for s in exp.steps if s.role == role]
+
+
+def tool_steps(exp: Expansion, role: str) -> list[ToolStepPlan]:
+    return [s for s in exp.tool_steps if s.role == role]
 
 
 def present(*roles: str) -> Callable[[Expansion], Found]:
@@ -70,7 +74,7 @@ def values(role: str, param: str, allowed: Iterable[str]) -> Callable[[Expansion
     ok = set(allowed)
 
     def check(exp: Expansion) -> Found:
-        for s in steps(exp, role):
+        for s in tool_steps(exp, role):
             if param in s.values and str(s.values[param]) not in ok:
                 return (*s.path, "params", param), (
                     f"step {s.id} has {param} {s.values[param]}, not {' or '.join(sorted(ok))}"
@@ -84,7 +88,7 @@ def uses(role: str, tool: str, *operations: str) -> Callable[[Expansion], Found]
     """Some step of `role` runs on `tool` (one of `operations`, if given)."""
 
     def check(exp: Expansion) -> Found:
-        for s in steps(exp, role):
+        for s in tool_steps(exp, role):
             if s.tool == tool and (not operations or s.operation in operations):
                 return None
         what = f"{tool} {'/'.join(operations)}".strip()
@@ -97,7 +101,7 @@ def sets(role: str, param: str) -> Callable[[Expansion], Found]:
     """Some step of `role` sets `param`."""
 
     def check(exp: Expansion) -> Found:
-        if any(param in s.values for s in steps(exp, role)):
+        if any(param in s.values for s in tool_steps(exp, role)):
             return None
         return ("steps",), f"no {role} step sets {param}"
 
@@ -137,8 +141,8 @@ def no_tool_before(tool: str, role: str) -> Callable[[Expansion], Found]:
         anchor = steps(exp, role)
         if not anchor:
             return None
-        for s in exp.steps[: anchor[0].index]:
-            if s.tool == tool:
+        for s in exp.tool_steps:
+            if s.index < anchor[0].index and s.tool == tool:
                 return s.path, f"step {s.id} runs the {tool} before {anchor[0].id} ({role})"
         return None
 
@@ -162,7 +166,7 @@ def ni_then_au(role: str) -> Callable[[Expansion], Found]:
     gold = {"AU_ELECTROLYTIC", "IMM_AU"}
 
     def check(exp: Expansion) -> Found:
-        layer = [s for s in steps(exp, role) if s.tool == "plating"]
+        layer = [s for s in tool_steps(exp, role) if s.tool == "plating"]
         ni = [s for s in layer if str(s.values.get("chemistry")) in nickel]
         au = [s for s in layer if str(s.values.get("chemistry")) in gold]
         if not au:
@@ -180,10 +184,10 @@ def underfill_between_chip_and_unit(exp: Expansion) -> Found:
     """001:20: an underfill between each chip and its substrate unit. At wafer level it can
     only be pre-applied: a non-conductive film laminated on the bumped wafer before the attach
     and bonded through (wafer_to_panel underfill NCF); per unit, a dispense after singulation."""
-    found = steps(exp, "underfill")
-    if not found:
+    if not steps(exp, "underfill"):
         return ("steps",), "no step has role 'underfill'"
-    attach, cut = steps(exp, "attach_wafer"), steps(exp, "singulate")
+    found = tool_steps(exp, "underfill")
+    attach, cut = tool_steps(exp, "attach_wafer"), steps(exp, "singulate")
     for s in found:
         pre_applied = (
             s.tool == "bonder"

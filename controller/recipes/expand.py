@@ -13,13 +13,14 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from controller.recipes import formula
 from controller.recipes.formula import FormulaError, Node, Par, Ref
 from controller.recipes.model import (
     Condition,
     ExternalStep,
+    Genealogy,
     Limit,
     Recipe,
     RepeatStep,
@@ -96,62 +97,75 @@ class QueueLimit:
         )
 
 
-@dataclass(frozen=True)
-class PlannedStep:
-    """One step of an expanded recipe, ready to run."""
+@dataclass(frozen=True, kw_only=True)
+class StepPlan:
+    """What every expanded step has: where it is in the recipe and the lot's flow."""
 
     index: int
     id: str  # unique within the expansion: template id, plus @var=value inside loops
     template: str  # the id as written
     path: Path  # where the step is written in the recipe
-    kind: str  # "tool" or "external"
     name: str
     role: str | None
-    tool: str | None = None
-    operation: str | None = None
-    params: Mapping[str, Scalar] = field(default_factory=dict)  # as written, resolved
-    values: Mapping[str, Value] = field(default_factory=dict)  # validated, canonical units
     spec: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
-    consume: tuple[str, ...] = ()
-    genealogy: Mapping[str, Any] = field(default_factory=dict)
+    genealogy: Genealogy = field(default_factory=Genealogy)  # merge / split, resolved
     attributes: Mapping[str, Scalar] = field(default_factory=dict)
-    external: str | None = None
-    returns: tuple[str, ...] = ()
-    return_units: Mapping[str, str] = field(default_factory=dict)  # spec'd returned fields
-    max_temp: float | None = None  # °C, external steps
     loop: Mapping[str, int] = field(default_factory=dict)
-    feed_forward: Mapping[str, FedParam] = field(default_factory=dict)
-    # at run time: per fed-forward parameter, the measurements it was computed from
-    fed_inputs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     queue_limits: tuple[QueueLimit, ...] = ()  # limits that end at this step
     rework: bool = False  # runs only when an expired queue-time limit routes the lot here
     reworks: tuple[QueueLimit, ...] = ()  # the limits that route here (rework steps)
-    warnings_hold: frozenset[str] = frozenset()  # tool warnings that hold the lot
-    warnings_expected: frozenset[str] = frozenset()
 
     @property
     def gated(self) -> bool:
         """The step needs a check when it starts (queue time, rework decision)."""
         return bool(self.queue_limits or self.rework)
 
+
+@dataclass(frozen=True, kw_only=True)
+class ToolStepPlan(StepPlan):
+    """A step a tool of the line runs: one job of `operation` with these setpoints."""
+
+    kind: ClassVar[Literal["tool"]] = "tool"
+    tool: str  # tool kind
+    operation: str
+    params: Mapping[str, Scalar] = field(default_factory=dict)  # as written, resolved
+    values: Mapping[str, Value] = field(default_factory=dict)  # validated, canonical units
+    consume: tuple[str, ...] = ()
+    feed_forward: Mapping[str, FedParam] = field(default_factory=dict)
+    # at run time: per fed-forward parameter, the measurements it was computed from
+    fed_inputs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    warnings_hold: frozenset[str] = frozenset()  # tool warnings that hold the lot
+    warnings_expected: frozenset[str] = frozenset()
+
     @property
-    def op(self) -> Operation | None:
-        """The tool operation a tool step runs (None for an external step)."""
-        if self.tool is None or self.operation is None:
-            return None
+    def op(self) -> Operation:
         return interface_for(self.tool).operation(self.operation)
 
     def temperatures(self) -> dict[str, float]:
         """Every process temperature the step sets, °C (interlocks read these)."""
-        if self.kind == "external":
-            return {} if self.max_temp is None else {"max_temp": self.max_temp}
-        assert self.tool is not None and self.operation is not None
-        op = interface_for(self.tool).operation(self.operation)
         return {
             p.name: float(self.values[p.name])
-            for p in op.params
+            for p in self.op.params
             if p.unit == "°C" and p.name in self.values and float(self.values[p.name]) > 0
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalStepPlan(StepPlan):
+    """A step outside the line (front-end fab, an incoming film): the lot waits until the
+    material comes back with the fields it `returns`."""
+
+    kind: ClassVar[Literal["external"]] = "external"
+    external: str  # what is expected, as a work order
+    returns: tuple[str, ...] = ()
+    return_units: Mapping[str, str] = field(default_factory=dict)  # spec'd returned fields
+    max_temp: float | None = None  # °C the material may see there, when the recipe says
+
+    def temperatures(self) -> dict[str, float]:
+        return {} if self.max_temp is None else {"max_temp": self.max_temp}
+
+
+PlannedStep = ToolStepPlan | ExternalStepPlan
 
 
 @dataclass
@@ -161,6 +175,11 @@ class Expansion:
     steps: list[PlannedStep] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     active_claims: set[tuple[str, int]] = field(default_factory=set)
+
+    @property
+    def tool_steps(self) -> list[ToolStepPlan]:
+        """The steps tools of the line run, in order."""
+        return [s for s in self.steps if isinstance(s, ToolStepPlan)]
 
     def step(self, template: str) -> PlannedStep | None:
         """First expanded step written with id `template`."""
@@ -319,24 +338,14 @@ class _Expander:
         attributes = {
             k: self.resolve(v, (*path, "attributes", k), loop) for k, v in step.attributes.items()
         }
-        hold: set[str] = set()
-        expected: set[str] = set()
-        if isinstance(step, ToolStep) and step.tool in KINDS:
-            reported = {a.name for a in interface_for(step.tool).alarms if a.warning}
-            hold = set(self.recipe.warning_policy.hold) & reported
-            if step.warnings is not None:
-                hold |= set(step.warnings.hold)
-                expected = set(step.warnings.expected)
         return {
-            "warnings_hold": frozenset(hold - expected),
-            "warnings_expected": frozenset(expected),
             "index": len(self.exp.steps),
             "id": step.id + suffix,
             "template": step.id,
             "path": path,
             "name": step.name or step.id,
             "role": step.role,
-            "genealogy": genealogy,
+            "genealogy": Genealogy.model_validate(genealogy),
             "attributes": attributes,
             "loop": dict(loop),
         }
@@ -370,9 +379,8 @@ class _Expander:
                 continue
             units[name] = found
         self.exp.steps.append(
-            PlannedStep(
+            ExternalStepPlan(
                 **self._common(step, path, loop),
-                kind="external",
                 external=str(self.resolve(step.external, (*path, "external"), loop)),
                 returns=tuple(step.returns),
                 return_units=units,
@@ -411,10 +419,15 @@ class _Expander:
                     f"{step.tool} has no consumable {c!r}"
                     f" (consumables: {', '.join(sorted(names))})",
                 )
+        reported = {a.name for a in iface.alarms if a.warning}
+        hold = set(self.recipe.warning_policy.hold) & reported
+        expected: set[str] = set()
+        if step.warnings is not None:
+            hold |= set(step.warnings.hold)
+            expected = set(step.warnings.expected)
         self.exp.steps.append(
-            PlannedStep(
+            ToolStepPlan(
                 **common,
-                kind="tool",
                 tool=step.tool,
                 operation=op.name,
                 params=params,
@@ -423,6 +436,8 @@ class _Expander:
                 consume=consume,
                 feed_forward=fed,
                 rework=step.rework,
+                warnings_hold=frozenset(hold - expected),
+                warnings_expected=frozenset(expected),
             )
         )
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from controller.recipes.expand import PlannedStep, Source, fed_values, refusal
+from controller.recipes.expand import (
+    ExternalStepPlan,
+    PlannedStep,
+    Source,
+    ToolStepPlan,
+    fed_values,
+    refusal,
+)
 from controller.recipes.history import History
 from drivers.errors import FablineError, FeedForwardError
-from drivers.interfaces import interface_for
 from drivers.units import Quantity, format_quantity, to_unit
 
 
@@ -39,10 +45,9 @@ def measured_total(source: Source, history: History) -> tuple[float, dict[str, f
 
 def resolve(step: PlannedStep, history: History) -> PlannedStep:
     """The step with its fed-forward parameters computed from the lot's measurements."""
-    if not step.feed_forward:
+    if not isinstance(step, ToolStepPlan) or not step.feed_forward:
         return step
-    assert step.tool is not None and step.operation is not None
-    op = interface_for(step.tool).operation(step.operation)
+    op = step.op
     inputs: dict[str, dict[str, float]] = {}
     totals: dict[Source, float] = {}
     for name, fp in step.feed_forward.items():
@@ -70,12 +75,14 @@ def returns_out_of_spec(
     """Returned fields of external steps this step is fed from that lie outside their spec
     (a tool step's measurement out of spec held the lot when it was made; a confirmation is
     not checked when it arrives)."""
-    out = []
+    out: list[str] = []
+    if not isinstance(step, ToolStepPlan):
+        return out
     for fed in step.feed_forward.values():
         for source in fed.sources:
             for index, step_id in zip(source.indices, source.ids, strict=True):
                 src = exp_steps[index]
-                if src.kind != "external":
+                if not isinstance(src, ExternalStepPlan):
                     continue
                 lo, hi = src.spec.get(source.ref.result, (None, None))
                 raw = history.measured.get(index, {}).get(source.ref.result)
@@ -96,11 +103,10 @@ def returns_out_of_spec(
     return out
 
 
-def setpoints(step: PlannedStep) -> dict[str, dict[str, Any]]:
+def setpoints(step: ToolStepPlan) -> dict[str, dict[str, Any]]:
     """A step's setpoints as recorded with its run: value and unit, and for a fed-forward
     parameter its formula, the value planned in the recipe and the measurements it used."""
-    assert step.tool is not None and step.operation is not None
-    units = {p.name: p.unit for p in interface_for(step.tool).operation(step.operation).params}
+    units = {p.name: p.unit for p in step.op.params}
     out: dict[str, dict[str, Any]] = {}
     for k, v in step.values.items():
         entry: dict[str, Any] = {"value": v, "unit": units.get(k, "")}
@@ -115,7 +121,7 @@ def setpoints(step: PlannedStep) -> dict[str, dict[str, Any]]:
     return out
 
 
-def simulated_returns(step: PlannedStep, lot_id: str) -> dict[str, str]:
+def simulated_returns(step: ExternalStepPlan, lot_id: str) -> dict[str, str]:
     """What a simulated partner returns for an external step: a returned field with a spec at
     its midpoint, with its unit; any other field a recognisable placeholder."""
     out: dict[str, str] = {}

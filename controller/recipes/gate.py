@@ -59,10 +59,10 @@ def gate(exp: Expansion, step: PlannedStep, history: History, now: datetime) -> 
         return Gate(step, hold=("feed_forward", text), events=tuple(events))
     problems = interlocks.step_problems(exp, resolved)
     if problems:
-        hold = ("interlock", f"step {step.id}: {problems[0]}")
-        return Gate(resolved, hold=hold, events=tuple(events))  # type: ignore[arg-type]
+        hold: tuple[HoldKind, str] = ("interlock", f"step {step.id}: {problems[0]}")
+        return Gate(resolved, hold=hold, events=tuple(events))
     outside = feedforward.returns_out_of_spec(resolved, exp.steps, history)
     if outside:
         hold = ("out_of_spec", f"step {step.id}: fed from {outside[0]}")
-        return Gate(resolved, hold=hold, events=tuple(events))  # type: ignore[arg-type]
+        return Gate(resolved, hold=hold, events=tuple(events))
     return Gate(resolved, events=tuple(events))

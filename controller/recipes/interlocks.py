@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controller.recipes.expand import Expansion, PlannedStep, Problem, resolve
+from controller.recipes.expand import Expansion, PlannedStep, Problem, ToolStepPlan, resolve
 from controller.recipes.model import CteRunout, ThermalBudget
 from controller.recipes.yaml_lines import Path
 from drivers.errors import FablineError
@@ -67,8 +67,8 @@ def check_interlocks(exp: Expansion) -> list[Problem]:
         else:
             declared_runout.add(lock.step)
             problems += _cte_runout(exp, lock, path)
-    for step in exp.steps:
-        if step.kind != "tool" or step.rework:
+    for step in exp.tool_steps:
+        if step.rework:
             continue
         for reason in _local(step, skip_w2p_runout=step.template in declared_runout):
             problems.append(Problem(step.path, reason))
@@ -92,7 +92,7 @@ def check_interlocks(exp: Expansion) -> list[Problem]:
 def step_problems(exp: Expansion, step: PlannedStep) -> list[str]:
     """Interlocks that read only this step's own setpoints, checked again at run time on its
     fed-forward values; one reason each."""
-    if step.kind != "tool":
+    if not isinstance(step, ToolStepPlan):
         return []
     declared = {lock.step for lock in exp.recipe.interlocks if isinstance(lock, CteRunout)}
     return list(_local(step, skip_w2p_runout=step.template in declared))
@@ -101,7 +101,7 @@ def step_problems(exp: Expansion, step: PlannedStep) -> list[str]:
 # -- step-local: CTE run-out, joint shear ------------------------------------------------------
 
 
-def _local(step: PlannedStep, *, skip_w2p_runout: bool) -> Iterable[str]:
+def _local(step: ToolStepPlan, *, skip_w2p_runout: bool) -> Iterable[str]:
     v = step.values
     if step.tool == "bonder" and step.operation == "wafer_to_panel":
         if not skip_w2p_runout:
@@ -142,7 +142,7 @@ def _local(step: PlannedStep, *, skip_w2p_runout: bool) -> Iterable[str]:
             )
 
 
-def cte_runout_um(step: PlannedStep) -> float | None:
+def cte_runout_um(step: ToolStepPlan) -> float | None:
     """Edge run-out of the wafer on its panel at bond temperature, µm."""
     if step.tool != "bonder" or step.operation != "wafer_to_panel":
         return None
@@ -191,8 +191,8 @@ def _cte_runout(exp: Expansion, lock: CteRunout, path: tuple[str | int, ...]) ->
     step = exp.step(lock.step)
     if step is None:
         return []
-    runout = cte_runout_um(step)
-    if runout is None:
+    runout = cte_runout_um(step) if isinstance(step, ToolStepPlan) else None
+    if runout is None or not isinstance(step, ToolStepPlan):
         return [Problem(path, f"cte_runout: step {lock.step} is not a wafer_to_panel bond")]
     pitch = float(step.values["bump_pitch"])
     allowed = lock.max_pitch_fraction * pitch
@@ -211,7 +211,7 @@ def _cte_runout(exp: Expansion, lock: CteRunout, path: tuple[str | int, ...]) ->
 # -- gaps and fillers ------------------------------------------------------------------------
 
 
-def _is(step: PlannedStep, tool: str, *operations: str) -> bool:
+def _is(step: ToolStepPlan, tool: str, *operations: str) -> bool:
     return step.tool == tool and (not operations or step.operation in operations)
 
 
@@ -220,7 +220,7 @@ def _gap_filler(exp: Expansion) -> list[Problem]:
     the clearance under a drop-in heat sink."""
     problems: list[Problem] = []
     gaps: list[tuple[float, str]] = []  # (µm, what) still open since the last mold
-    for step in exp.steps:
+    for step in exp.tool_steps:
         v = step.values
         if _is(step, "bonder", "flip_chip") and v.get("underfill") == "NONE":
             lo, hi = step.spec.get("standoff", (None, None))
@@ -263,7 +263,7 @@ def _die_edges(exp: Expansion) -> list[Problem]:
     its panel, and a flush-cut unit leaves no substrate beside the die for the needle."""
     problems: list[Problem] = []
     on_panel = flush = False
-    for step in exp.steps:
+    for step in exp.tool_steps:
         if _is(step, "bonder", "wafer_to_panel"):
             on_panel = flush = True
         elif _is(step, "dicing"):
@@ -289,9 +289,9 @@ def _die_edges(exp: Expansion) -> list[Problem]:
 
 def _landing(exp: Expansion) -> list[Problem]:
     problems: list[Problem] = []
-    cut: PlannedStep | None = None  # the singulation the units come from
+    cut: ToolStepPlan | None = None  # the singulation the units come from
     flush = False  # ... cut through die and substrate together
-    for step in exp.steps:
+    for step in exp.tool_steps:
         if _is(step, "bonder", "wafer_to_panel"):
             flush = True
         if _is(step, "dicing", "dice"):
@@ -322,8 +322,8 @@ def _landing(exp: Expansion) -> list[Problem]:
 
 def _grind_through_part(exp: Expansion) -> list[Problem]:
     problems: list[Problem] = []
-    over: PlannedStep | None = None
-    for step in exp.steps:
+    over: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         if _is(step, "bonder", "attach") and float(step.values.get("clearance", 0.0)) > 0:
             over = step
         if _is(step, "grinder", "planarize") and step.values.get("feature") == "DIE" and over:
@@ -345,12 +345,12 @@ WARPAGE_SOURCES = (("mold", "mold"), ("mold", "post_mold_cure"), ("bonder", "waf
 
 def _warpage(exp: Expansion) -> list[Problem]:
     problems: list[Problem] = []
-    measured: PlannedStep | None = None
-    for step in exp.steps:
+    measured: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         if _is(step, "dicing"):
             measured = None  # after singulation the work is another piece
             continue
-        if step.kind != "tool" or step.rework:
+        if step.rework:
             continue
         if any(_is(step, t, o) for t, o in WARPAGE_SOURCES):
             if step.spec.get("warpage", (None, None))[1] is None:
@@ -382,7 +382,7 @@ def _warpage(exp: Expansion) -> list[Problem]:
 # -- cleans and bakes ------------------------------------------------------------------------------
 
 
-def _wet(step: PlannedStep) -> bool:
+def _wet(step: ToolStepPlan) -> bool:
     """The step leaves the work wet or in water (moisture for an organic substrate)."""
     v = step.values
     return (
@@ -395,12 +395,12 @@ def _wet(step: PlannedStep) -> bool:
     )
 
 
-def _underfill(step: PlannedStep) -> bool:
+def _underfill(step: ToolStepPlan) -> bool:
     v = step.values
     return _is(step, "coater", "dispense") and str(v.get("material")) in ("UNDERFILL", "NCP")
 
 
-def _needs_plasma(step: PlannedStep) -> bool:
+def _needs_plasma(step: ToolStepPlan) -> bool:
     return (
         _is(step, "mold", "mold")
         or _underfill(step)
@@ -409,7 +409,7 @@ def _needs_plasma(step: PlannedStep) -> bool:
     )
 
 
-def _may_follow_plasma(step: PlannedStep) -> bool:
+def _may_follow_plasma(step: ToolStepPlan) -> bool:
     """Steps that may stand between a plasma clean and what it prepares: other cleans and
     bakes, and the pre-applied underfill (paste or film) the bond goes through."""
     return (
@@ -419,19 +419,19 @@ def _may_follow_plasma(step: PlannedStep) -> bool:
     )
 
 
-def _organic(exp: Expansion, step: PlannedStep) -> bool:
+def _organic(exp: Expansion, step: ToolStepPlan) -> bool:
     v = step.values
     if _is(step, "mold", "mold"):
         return str(v.get("substrate")) in ORGANIC
     return any(
-        s.tool == "mold" and str(s.values.get("substrate")) in ORGANIC for s in exp.steps
+        s.tool == "mold" and str(s.values.get("substrate")) in ORGANIC for s in exp.tool_steps
     ) or any(_is(s, "bonder", "flip_chip") and s.values.get("substrate") in ORGANIC
-             for s in exp.steps)  # fmt: skip
+             for s in exp.tool_steps)  # fmt: skip
 
 
 def _cleans(exp: Expansion) -> list[Problem]:
     problems: list[Problem] = []
-    steps = [s for s in exp.steps if s.kind == "tool" and not s.rework]
+    steps = [s for s in exp.tool_steps if not s.rework]
     for i, step in enumerate(steps):
         before = steps[:i]
         if (_is(step, "mold", "mold") or _underfill(step)) and _organic(exp, step):
@@ -460,7 +460,7 @@ def _cleans(exp: Expansion) -> list[Problem]:
 def _stack_fed(exp: Expansion) -> list[Problem]:
     """The cut depth follows the stack the lot actually has: both fed forward."""
     problems: list[Problem] = []
-    for step in exp.steps:
+    for step in exp.tool_steps:
         if not _is(step, "dicing", "dice"):
             continue
         for name in ("stack_thickness", "cut_depth"):
@@ -479,8 +479,8 @@ def _via_bottom(exp: Expansion) -> list[Problem]:
     """A liner sprayed into holes leaves its bottom thickness there: an anisotropic etch must
     open it before the seed, or the through-electrode is insulated from the pad below."""
     problems: list[Problem] = []
-    liner: PlannedStep | None = None
-    for step in exp.steps:
+    liner: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         v = step.values
         if _is(step, "coater", "spray_coat") and float(v.get("aspect_ratio", 0.0)) > 0:
             liner = step
@@ -509,8 +509,8 @@ ADHESION = ("TI", "TIW")
 def _adhesion(exp: Expansion) -> list[Problem]:
     """Cu and Al films need a Ti/TiW adhesion and diffusion barrier under them."""
     problems: list[Problem] = []
-    previous: PlannedStep | None = None
-    for step in exp.steps:
+    previous: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         if _is(step, "sputter", "deposit") and step.values.get("target") not in ADHESION:
             ok = (
                 previous is not None
@@ -533,8 +533,8 @@ def _cure_before_grind(exp: Expansion) -> list[Problem]:
     """Mold compound is ground after its post-mold cure (an under-cured cap smears and keeps
     curing, and shrinking, after the grind)."""
     problems: list[Problem] = []
-    molded: PlannedStep | None = None
-    for step in exp.steps:
+    molded: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         if _is(step, "mold", "mold"):
             molded = step
         elif _is(step, "mold", "post_mold_cure"):
@@ -554,8 +554,8 @@ def _join_registration(exp: Expansion) -> list[Problem]:
     """A gang bond joins the trace ends where they lie at its own temperature: away from the
     lamination temperature the film has grown or shrunk against the wafer again."""
     problems: list[Problem] = []
-    laminated: PlannedStep | None = None
-    for step in exp.steps:
+    laminated: ToolStepPlan | None = None
+    for step in exp.tool_steps:
         v = step.values
         if _is(step, "bonder", "laminate") and str(v.get("material")) in PATTERNED_FILMS:
             laminated = step
@@ -583,11 +583,11 @@ def _join_registration(exp: Expansion) -> list[Problem]:
     return problems
 
 
-def _need(step: PlannedStep, what: str) -> Problem:
+def _need(step: ToolStepPlan, what: str) -> Problem:
     return Problem(step.path, f"interlock cleans: step {step.id} needs {what}")
 
 
 def _param_path(step: PlannedStep, name: str) -> Path:
-    if step.kind == "external":
+    if not isinstance(step, ToolStepPlan):
         return (*step.path, "max_temp")
     return (*step.path, "params", name) if name in step.params else (*step.path, "params")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.recipes.expand import PlannedStep
+from controller.recipes.expand import ToolStepPlan
 from drivers.interface import Alarm
 
 
@@ -32,13 +32,13 @@ class Verdict:
         }
 
 
-def classify(step: PlannedStep, warnings: Sequence[Alarm]) -> list[Verdict]:
+def classify(step: ToolStepPlan, warnings: Sequence[Alarm]) -> list[Verdict]:
     return [
         Verdict(w, w.name in step.warnings_hold, w.name in step.warnings_expected) for w in warnings
     ]
 
 
-def hold_reason(step: PlannedStep, verdicts: Sequence[Verdict]) -> str | None:
+def hold_reason(step: ToolStepPlan, verdicts: Sequence[Verdict]) -> str | None:
     held = [v.alarm for v in verdicts if v.hold]
     if not held:
         return None

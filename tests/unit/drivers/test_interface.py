@@ -11,6 +11,7 @@ from drivers.interface import (
     JobState,
     Operation,
     Param,
+    Qualification,
     Result,
     Rule,
     SetupField,
@@ -54,6 +55,8 @@ OVEN = ToolInterface(
         Alarm(390, "FILTER", "filter due", warning=True),
     ),
     consumables=(),
+    id_prefix="OVEN",
+    qualification=Qualification("purge", {}),
     setup=(SetupField("resins", ("EPOXY", "PI")),),
 )
 

@@ -26,6 +26,7 @@ from drivers.interface import (
     JobState,
     Operation,
     Param,
+    Qualification,
     Result,
     SetupField,
     ToolInterface,
@@ -69,6 +70,8 @@ PRESS = ToolInterface(
         Consumable("die_wear", "count", 1000.0),
         Consumable("grease", "mL", 500.0, supply=True),
     ),
+    id_prefix="PRESS",
+    qualification=Qualification("calibrate", {}),
     setup=(SetupField("dies", ("A", "B", "C")),),
 )
 

@@ -20,7 +20,7 @@ from controller.genealogy.db import Database
 from controller.genealogy.models import Edge, StepRun, Unit
 from controller.lots.lease import ME
 from controller.lots.lifecycle import HoldReason
-from controller.recipes.expand import PlannedStep
+from controller.recipes.expand import ExternalStepPlan, ToolStepPlan
 from drivers.base import JobResult
 from drivers.errors import LotBusy, StaleStep
 from drivers.interface import JobState
@@ -36,19 +36,19 @@ DICE_VALUES: dict[str, Any] = {"blade": "HUB_30", "stack_thickness": 775.0, "fee
 Spec = dict[str, tuple[float | None, float | None]]
 
 
-def _tool_step(index: int = 0, spec: Spec | None = None) -> PlannedStep:
-    return PlannedStep(
-        index=index, id=f"dice{index}", template="dice", path=("steps", index), kind="tool",
-        name="dice", role=None, tool="dicing", operation="dice", values=DICE_VALUES,
+def _tool_step(index: int = 0, spec: Spec | None = None) -> ToolStepPlan:
+    return ToolStepPlan(
+        index=index, id=f"dice{index}", template="dice", path=("steps", index), name="dice",
+        role=None, tool="dicing", operation="dice", values=DICE_VALUES,
         params={"blade": "HUB_30", "stack_thickness": "775 µm", "feed": "50 mm/s"},
         spec=spec or {}, consume=("blade_wear",),
     )  # fmt: skip
 
 
-def _external_step(index: int = 0) -> PlannedStep:
-    return PlannedStep(
-        index=index, id="fab", template="fab", path=("steps", index), kind="external",
-        name="fab", role=None, external="front-end fab", returns=("wafer_map",),
+def _external_step(index: int = 0) -> ExternalStepPlan:
+    return ExternalStepPlan(
+        index=index, id="fab", template="fab", path=("steps", index), name="fab",
+        role=None, external="front-end fab", returns=("wafer_map",),
     )  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def _material(ids: dict[str, int]) -> Material:
     )
 
 
-def _started(db: Database, step: PlannedStep, job_id: str = "J-1") -> int:
+def _started(db: Database, step: ToolStepPlan, job_id: str = "J-1") -> int:
     def tx(s: Session) -> int:
         return store.add_step_run(
             s, lot_id="L1", step_index=step.index, step_id=step.id, kind="tool",
@@ -118,7 +118,7 @@ def test_spec_violations(
 # -- intent ----------------------------------------------------------------------------------------
 
 
-def _intent(step: PlannedStep, job_id: str = "J-1", attempt: int = 1) -> Intent:
+def _intent(step: ToolStepPlan, job_id: str = "J-1", attempt: int = 1) -> Intent:
     return Intent(step, "DICE-1", "dicing", attempt, job_id)
 
 
@@ -173,7 +173,7 @@ def test_a_pending_request_is_applied_instead_of_the_intent(
 
 def _commit(
     db: Database,
-    step: PlannedStep,
+    step: ToolStepPlan,
     run_id: int,
     results: dict[str, float],
     material: Material,

@@ -18,8 +18,8 @@ from controller.events import (
 )
 from controller.genealogy.store import NewUnit
 from controller.genealogy.write import Change, EdgeRow
-from controller.recipes.expand import PlannedStep
-from controller.recipes.model import InputSpec
+from controller.recipes.expand import ToolStepPlan
+from controller.recipes.model import Genealogy, InputSpec
 from drivers.errors import GenealogyError
 
 INPUTS: Mapping[str, InputSpec] = {
@@ -52,21 +52,24 @@ GRID = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
 
 
 def _step(
-    index: int = 4, genealogy: dict[str, Any] | None = None, name: str = "", **values: Any
-) -> PlannedStep:
+    index: int = 4,
+    genealogy: dict[str, Any] | None = None,
+    name: str = "",
+    tool: tuple[str, str] = ("dicing", "dice"),
+    **values: Any,
+) -> ToolStepPlan:
     name = name or f"step{index}"
-    return PlannedStep(
+    return ToolStepPlan(
         index=index,
         id=name,
         template=name,
         path=("steps", index),
-        kind="tool",
         name=f"step {index}",
         role=None,
-        tool="dicing",
-        operation="dice",
+        tool=tool[0],
+        operation=tool[1],
         values=values,
-        genealogy=genealogy or {},
+        genealogy=Genealogy.model_validate(genealogy or {}),
     )
 
 
@@ -88,7 +91,7 @@ def _wafer(n: int) -> UnitView:
 
 def _plan(
     material: Material,
-    step: PlannedStep,
+    step: ToolStepPlan,
     results: Mapping[str, float] | None = None,
     consumables: Mapping[str, str] | None = None,
 ) -> Change:
@@ -305,7 +308,7 @@ def test_what_a_merge_made_can_be_cut_in_the_same_step() -> None:
         (
             _material(UnitView("L1-STK01", "stack", 9, 1)),
             {},
-            "step step4: a split needs a dicing step ('work_shape' missing)",
+            "step step4: the cut's 'work_shape' is not set",
         ),
     ],
     ids=["no-parent", "no-die-map"],
@@ -361,11 +364,13 @@ def test_consumption_goes_to_what_comes_out_of_the_step() -> None:
 
 # -- defects ---------------------------------------------------------------------------------------
 
+BUMP = ("ball", "wafer_bump")  # its results count missing balls and bridged bumps
+
 
 def test_defects_spread_over_the_wafers_a_step_processed() -> None:
     w1, w2 = _wafer(1), _wafer(2)
     w1.attributes["defects"] = {"missing ball": 1}  # from an earlier step
-    change = _plan(_material(w1, w2), _step(), results={"missing": 5.0, "bridged": 1.4})
+    change = _plan(_material(w1, w2), _step(tool=BUMP), results={"missing": 5.0, "bridged": 1.4})
     # 5 over two wafers: 3 and 2 (the first gets the remainder); 1.4 rounds to 1
     defects = {name: a["defects"] for name, a in change.attributes.items()}
     assert [(d["missing ball"], d.get("bridged bumps", 0)) for d in defects.values()] == [
@@ -377,20 +382,20 @@ def test_defects_spread_over_the_wafers_a_step_processed() -> None:
 
 @pytest.mark.parametrize("results", [{}, {"missing": 0.4}, {"missing": -3.0}, {"thickness": 9.0}])
 def test_no_defects_change_nothing(results: dict[str, float]) -> None:
-    change = _plan(_material(_wafer(1)), _step(), results=results)
+    change = _plan(_material(_wafer(1)), _step(tool=BUMP), results=results)
     assert change.attributes == {} and not change
 
 
 def test_defects_on_packages_bin_them_at_once() -> None:
     packages = [UnitView(f"P{n}", "package", n, None) for n in range(1, 6)]
-    change = _plan(_material(*packages), _step(name="reflow"), results={"bridged": 2.0})
+    change = _plan(_material(*packages), _step(name="reflow", tool=BUMP), results={"bridged": 2.0})
     assert change.bins == {"P1": ("reject", "bridged bumps"), "P3": ("reject", "bridged bumps")}
     assert change.attributes == {}
 
 
 def test_defects_ride_on_a_wafer_until_dicing_bins_its_packages() -> None:
     material = _material(UnitView("L1-STK01", "stack", 9, 1))
-    balls = _plan(material, _step(index=5), results={"missing": 2.0})
+    balls = _plan(material, _step(index=5, tool=BUMP), results={"missing": 2.0})
     material.apply(balls, {})
     assert material.active["L1-STK01"].attributes == {"defects": {"missing ball": 2}}
     diced = _plan(material, _step(index=6, genealogy=_split("stack"), **ROUND))
