@@ -7,7 +7,8 @@
     │   │   └── NoToolFits                                          no tool set up for a step
     │   ├── RecipeError                                             FILE:LINE: path: reason
     │   ├── LineError                                               a line file
-    │   └── E142Error                                               a die map file
+    │   ├── E142Error                                               a die map file
+    │   └── SpcError                                                a chart, baseline, sample
     ├── NotFound                      not_found    5         404
     │   ├── LotNotFound
     │   ├── UnitNotFound
@@ -28,7 +29,7 @@
     └── GenealogyError                internal     70        500    a bug: planning went wrong
 
 A command's outcome that is not an error has its own exit code: 3 the lot ended held, 4 it
-waits at an external step (controller/console.py). Tool failures carry the tool id and the
+waits at an external step (controller/cli/command.py). Tool failures carry the tool id and the
 command or register involved so a message alone tells an engineer where to look.
 """
 
@@ -106,6 +107,11 @@ class LineError(UsageError):
 
 class E142Error(UsageError):
     """A die map cannot be written as, or read from, an E142 substrate map."""
+
+
+class SpcError(UsageError):
+    """A chart definition, baseline, sample or spec the SPC library refuses. The message names
+    the chart (or the argument) and the reason, in one line."""
 
 
 # -- not found -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from controller.spc.charts import (
     engineer_limits,
     phase_one,
 )
-from controller.spc.errors import SpcError
 from controller.spc.monitor import (
     ChartPoint,
     OcapDecision,
@@ -38,6 +37,7 @@ from controller.spc.rules import (
     evaluate,
     window,
 )
+from drivers.errors import SpcError
 
 __all__ = [
     "CONSTANTS",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.spc.charts import CONSTANTS
-from controller.spc.errors import SpcError
+from drivers.errors import SpcError
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from controller.spc.errors import SpcError
 from controller.spc.rules import NELSON, WESTERN_ELECTRIC, RuleId, Zones, window
+from drivers.errors import SpcError
 
 
 @dataclass(frozen=True, slots=True)

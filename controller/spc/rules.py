@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from controller.spc.errors import SpcError
+from drivers.errors import SpcError
 
 
 class RuleId(StrEnum):
