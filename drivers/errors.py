@@ -18,6 +18,7 @@
     │   ├── LotBusy                                                 another controller drives it
     │   ├── StaleStep                                               a step run already finished
     │   ├── StationRunning                                          the station runs elsewhere
+    │   ├── LeaseLost                                               a lot was taken over
     │   └── FeedForwardError                                        a fed setpoint cannot run
     ├── Unavailable                   unavailable  7         503
     │   ├── DatabaseError                                           database unreachable/unusable
@@ -154,6 +155,11 @@ class StaleStep(Conflict):
 
 class StationRunning(Conflict):
     """Another live process already serves this station."""
+
+
+class LeaseLost(Conflict):
+    """Another controller took over a lot this process was driving (controller/lots/lease.py):
+    the write is refused and this process stops driving the lot."""
 
 
 class FeedForwardError(Conflict):

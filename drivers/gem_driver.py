@@ -33,7 +33,15 @@ from drivers.base import (
     ToolStatus,
 )
 from drivers.errors import GarbledReply, ToolBusy, ToolError, ToolTimeout, ValueRefused
-from drivers.interface import ControlState, JobState, Operation, ToolInterface, ToolState, Value
+from drivers.interface import (
+    Alarm,
+    ControlState,
+    JobState,
+    Operation,
+    ToolInterface,
+    ToolState,
+    Value,
+)
 from drivers.line import GemSettings
 from drivers.protocols import gem_map as gm
 from drivers.protocols.hsms import HsmsConnection, Message, Timers
@@ -214,6 +222,12 @@ class GemDriver(ToolDriver):
             self._running.pop(job_id, None)
         return p
 
+    def _warnings(self, item: Item | None) -> tuple[Alarm, ...]:
+        """The process warnings of a job (absent: a tool that reports none)."""
+        if item is None:
+            return ()
+        return tuple(self.interface.alarm(w.integer()) for w in item.items())
+
     def _note_running(self, job_id: str, progress: float) -> None:
         self._running[job_id] = (time.monotonic(), progress)
         self._running.move_to_end(job_id)
@@ -240,6 +254,7 @@ class GemDriver(ToolDriver):
                     if r.name.upper() in attrs
                 },
                 alarm=self.interface.alarm(code) if code else None,
+                warnings=self._warnings(attrs.get(gm.ATTR_WARNINGS)),
             )
         except (KeyError, ValueError, SecsFormatError, ToolError) as e:
             raise GarbledReply(self.tool_id, f"bad job attributes ({e!r})", "S14F1") from None
@@ -565,12 +580,17 @@ class GemDriver(ToolDriver):
         }
         if state is JobState.COMPLETE and len(results) != len(op.results):
             return  # an incomplete report: let the query by id answer
+        try:
+            warnings = self._warnings(values.get("EVENT_WARNINGS"))
+        except (SecsFormatError, ValueError):
+            return  # a garbled report: let the query by id answer
         self._finished[job_id] = JobResult(
             job_id=job_id,
             operation=op.name,
             state=state,
             results=results,
             alarm=self.interface.alarm(alarm) if alarm else None,
+            warnings=warnings,
         )
         while len(self._finished) > JOB_CACHE:
             self._finished.popitem(last=False)

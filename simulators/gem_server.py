@@ -557,6 +557,7 @@ class GemServer(ToolServer):
                     gm.ATTR_PROGRESS: F4(job.progress(self.tool.now())),
                     gm.ATTR_ALARM: U4(job.alarm),
                     gm.ATTR_OPERATION: A(job.op.name),
+                    gm.ATTR_WARNINGS: L(*(U4(w) for w in job.warnings)),
                 }
                 for r in job.op.results:
                     if r.name in job.results:
@@ -646,6 +647,7 @@ class GemServer(ToolServer):
                 "EVENT_JOB_STATE": U1(int(job.state)),
                 "EVENT_ALARM": U4(job.alarm),
                 "EVENT_OPERATION": A(job.op.name),
+                "EVENT_WARNINGS": L(*(U4(w) for w in job.warnings)),
             }
             for r in job.op.results:
                 if r.name in job.results:

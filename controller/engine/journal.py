@@ -40,7 +40,7 @@ from controller.events import (
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, Unit, utcnow
 from controller.genealogy.write import Change, write_change
-from controller.lots import lifecycle
+from controller.lots import lease, lifecycle
 from controller.lots.lease import ME, driven_elsewhere
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.recipes import (
@@ -53,7 +53,6 @@ from controller.recipes import (
 )
 from controller.recipes.gate import Gate
 from drivers.base import JobResult
-from drivers.errors import LotBusy
 from drivers.units import format_quantity
 
 
@@ -69,15 +68,17 @@ class Claimed:
     prior: StepRun | None
 
 
-def claim(s: Session, lot_id: str) -> Claimed:
+def claim(s: Session, lot_id: str, station: str) -> Claimed:
+    """Take the lot's lease (refused while another controller holds it) and read what its
+    runner needs; a lot in a state that does not run is read, not taken."""
     lot = store.get_lot(s, lot_id, for_update=True)
-    if driven_elsewhere(lot):
-        raise LotBusy(f"lot {lot.id} is being driven by controller {lot.owner}")
+    if driven_elsewhere(lot, lease.db_now(s)):
+        lease.take(s, lot, station)  # raises LotBusy, naming the holder and its lease
     text = store.recipe_text(s, lot.recipe_hash)
     if lot.state in (LotState.PAUSED, LotState.QUEUED, LotState.RUNNING):
         if lot.state == LotState.PAUSED:  # resuming a paused lot releases it
             lifecycle.apply(s, lot, "release", note="resumed")
-        store.set_lot(lot, owner=ME)
+        lease.take(s, lot, station)
     else:
         return Claimed(lot, text, [], {}, None)
     every = store.lot_units(s, lot.id, active_only=False)
@@ -91,9 +92,7 @@ def claim(s: Session, lot_id: str) -> Claimed:
 
 
 def disown(s: Session, lot_id: str) -> None:
-    lot = store.get_lot(s, lot_id, for_update=True)
-    if lot.owner == ME:
-        store.set_lot(lot, owner=None)
+    lease.give_back(s, lot_id)
 
 
 def take_request(s: Session, lot: Lot, step: PlannedStep) -> bool:

@@ -138,7 +138,9 @@ class LotRunner:
                        lot.hold_kind)  # fmt: skip
 
     async def _claim(self) -> _Context:
-        claimed = await self.db.run(lambda s: journal.claim(s, self.lot_id))
+        claimed = await self.db.run(
+            lambda s: journal.claim(s, self.lot_id, self.engine.settings.station)
+        )
         lot = claimed.lot
         loaded, exp = self.engine.expansions.get(
             lot.recipe_hash,

@@ -54,6 +54,7 @@ class RecipeVersion(SQLModel, table=True):
 
 class Lot(SQLModel, table=True):
     __tablename__ = "lot"
+    __table_args__ = (Index("ix_lot_area_state", "area", "state"),)
     id: str = Field(primary_key=True, max_length=64)
     recipe_id: str = Field(max_length=64)
     recipe_version: int
@@ -67,6 +68,10 @@ class Lot(SQLModel, table=True):
     step_count: int = 0
     station: str = Field(default="", max_length=64)
     owner: str | None = Field(default=None, max_length=128)  # host:pid of the driving controller
+    # the owner's lease (controller/lots/lease.py): raised at each take, expiry by the DB clock
+    lease_epoch: int = 0
+    lease_expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    area: str = Field(default="", max_length=32)  # the line area of its next step ("": any)
     request: str | None = Field(default=None, max_length=16)  # hold/pause/abort asked of the owner
     request_reason: str | None = None
     request_kind: str | None = Field(default=None, max_length=16)
@@ -191,5 +196,6 @@ class Station(SQLModel, table=True):
     host: str = Field(max_length=255)
     pid: int
     tools: list[str] = Field(default_factory=list, sa_column=Column(JSON))  # id@address
+    area: str = Field(default="", max_length=32)  # the line area it serves ("": its own lots)
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     seen_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

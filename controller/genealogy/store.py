@@ -11,7 +11,7 @@ class of machine, more than SQLite takes to run it (bench/engine.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Required, TypedDict
 
 from sqlalchemy import Table, bindparam, event, func, insert, update
@@ -90,8 +90,20 @@ def get_lot(s: Session, lot_id: str, *, for_update: bool = False) -> Lot:
     if row is None:
         raise LotNotFound(f"no lot {lot_id!r}")
     lot = Lot(**row)
+    if for_update:
+        for check in _ON_LOCK:
+            check(lot)
     s.info.setdefault(_LOTS_READ, []).append((lot, {f: getattr(lot, f) for f in _LOT_FIELDS}))
     return lot
+
+
+_ON_LOCK: list[Callable[[Lot], None]] = []
+
+
+def on_lot_locked(check: Callable[[Lot], None]) -> None:
+    """Run `check` on every lot read to be written (`get_lot(..., for_update=True)`): the
+    lease module's fence, which refuses a write by a controller whose lease was taken over."""
+    _ON_LOCK.append(check)
 
 
 _LOTS_READ = "fabline.lots"

@@ -1,19 +1,52 @@
-"""Who drives a lot: the controller process that owns it (`host:pid`), while it lives.
+"""Who drives a lot: a controller process holding the lot's lease.
 
-A runner takes a lot by writing its owner and gives it back when it stops. A lot owned by
-a live process is driven: hold, pause and abort go to it as requests. An owner on another
-host is trusted while its station's registration is fresh (controller/station/registry.py);
-a dead owner's lot may be taken by the next controller, which re-attaches to its job.
+A lease is three columns of the lot row: `owner` (the process, `host:pid`), `lease_epoch`
+(raised by one each time the lot is taken) and `lease_expires`, always computed from the
+database's clock (`db_now`), so the hosts of a line need not agree on the time. A runner
+takes the lease when it claims the lot (`take`, with the row locked), its station renews
+every lease it holds each `TTL / 3` (`renew`), and it gives the lease back when it stops.
+
+Fencing: this process remembers the epoch of every lease it took (`HELD`). Whenever it
+reads one of those lots to write its step (`store.get_lot(..., for_update=True)`, the first
+statement of every step transaction) `fence` checks the row still names this process at that
+epoch; if another station took the lot over meanwhile (this process was paused, or cut off
+from the database past its lease), the transaction fails with `LeaseLost` and writes nothing.
+The row lock held to the commit keeps a take-over from slipping in between.
+
+A lot whose lease ran out may be taken by any controller; so may one whose owner is a
+process on this host that is gone (no need to wait out the lease after a crash).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 
-from controller.genealogy.models import Lot
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from controller.genealogy import store
+from controller.genealogy.models import Lot, utcnow
+from drivers.errors import LeaseLost, LotBusy
 
 ME = f"{socket.gethostname()}:{os.getpid()}"
+TTL = timedelta(seconds=15)  # a lease not renewed for this long may be taken over
+# this process's leases: lot id -> the epoch it took the lot at
+HELD: dict[str, int] = {}
+
+
+def db_now(s: Session) -> datetime:
+    """The database's clock (UTC). SQLite is a file on this host: the host clock is its."""
+    if s.get_bind().dialect.name == "postgresql":
+        now: datetime = s.execute(text("SELECT now()")).scalar_one()
+        return now.astimezone(UTC)
+    return utcnow()
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def alive(owner: str) -> bool:
@@ -30,11 +63,85 @@ def alive(owner: str) -> bool:
     return True
 
 
-def driven(lot: Lot) -> bool:
-    """A live controller (this process's runner included) drives the lot."""
-    return bool(lot.owner) and (lot.owner == ME or alive(lot.owner or ""))
+def holds(lot: Lot, now: datetime) -> bool:
+    """Someone holds the lot's lease at `now` (the database's time): this process, or another
+    live controller whose lease has not run out."""
+    if not lot.owner:
+        return False
+    if lot.owner == ME:
+        return True
+    if not alive(lot.owner):
+        return False
+    return lot.lease_expires is not None and _aware(lot.lease_expires) > now
 
 
-def driven_elsewhere(lot: Lot) -> bool:
-    """A live controller other than this process drives the lot."""
-    return bool(lot.owner) and lot.owner != ME and alive(lot.owner or "")
+def driven(s: Session, lot: Lot) -> bool:
+    """A controller (this process's runner included) holds the lot's lease now."""
+    return holds(lot, db_now(s))
+
+
+def driven_elsewhere(lot: Lot, now: datetime) -> bool:
+    """A controller other than this process holds the lot's lease at `now`."""
+    return bool(lot.owner) and lot.owner != ME and holds(lot, now)
+
+
+def take(s: Session, lot: Lot, station: str) -> int:
+    """Take the lease of a lot read `for_update` in this transaction; the new epoch.
+    Refused while another controller holds it."""
+    now = db_now(s)
+    if driven_elsewhere(lot, now):
+        assert lot.lease_expires is not None
+        left = (_aware(lot.lease_expires) - now).total_seconds()
+        raise LotBusy(
+            f"lot {lot.id} is being driven by controller {lot.owner} of station {lot.station}"
+            f" (its lease runs {left:.0f} s more)"
+        )
+    lot.owner, lot.station = ME, station
+    lot.lease_epoch = (lot.lease_epoch or 0) + 1
+    lot.lease_expires = now + TTL
+    lot.updated_at = utcnow()
+    HELD[lot.id] = lot.lease_epoch
+    return lot.lease_epoch
+
+
+def fence(lot: Lot) -> None:
+    """Refuse to write a lot this process took whose lease another controller holds now."""
+    epoch = HELD.get(lot.id)
+    if epoch is None or (lot.owner == ME and lot.lease_epoch == epoch):
+        return
+    HELD.pop(lot.id, None)
+    raise LeaseLost(
+        f"lot {lot.id} was taken over by controller {lot.owner} of station {lot.station}"
+        f" (lease {lot.lease_epoch}, this process held lease {epoch}): nothing written,"
+        " this process stops driving it"
+    )
+
+
+store.on_lot_locked(fence)
+
+
+def give_back(s: Session, lot_id: str) -> None:
+    """End this process's lease of a lot (a lease taken over meanwhile is left alone)."""
+    epoch = HELD.pop(lot_id, None)
+    lot = store.get_lot(s, lot_id, for_update=True)  # not fenced any more: never refused
+    if lot.owner == ME and (epoch is None or lot.lease_epoch == epoch):
+        lot.owner, lot.lease_expires = None, None
+        lot.updated_at = utcnow()
+
+
+def renew(s: Session) -> set[str]:
+    """Extend every lease this process holds; the ids of those it lost (taken over)."""
+    if not HELD:
+        return set()
+    now = db_now(s)
+    kept = s.execute(
+        update(Lot)
+        .where(col(Lot.owner) == ME, col(Lot.id).in_(list(HELD)))
+        .values(lease_expires=now + TTL)
+        .returning(col(Lot.id), col(Lot.lease_epoch))
+    ).all()
+    still = {lot_id for lot_id, epoch in kept if HELD.get(lot_id) == epoch}
+    lost = set(HELD) - still
+    for lot_id in lost:
+        HELD.pop(lot_id, None)
+    return lost

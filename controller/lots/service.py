@@ -86,9 +86,14 @@ class LotService:
     async def abort(self, lot_id: str, reason: HoldReason) -> str:
         """At once: a driven lot's runner stops its job; otherwise a job the lot left
         running on a tool is stopped here, then the lot is aborted with `reason`."""
-        lot = await self.db.run(lambda s: store.get_lot(s, lot_id))
+
+        def read(s: Session) -> tuple[Lot, bool]:
+            lot = store.get_lot(s, lot_id)
+            return lot, driven(s, lot)
+
+        lot, is_driven = await self.db.run(read)
         lifecycle.check(lot, "abort")
-        if driven(lot):
+        if is_driven:
             return await self._stop(lot_id, "abort", reason)
         note = ""
         job = await self.db.run(lambda s: _open_job(s, lot_id))
@@ -99,7 +104,7 @@ class LotService:
     async def _stop(self, lot_id: str, action: str, reason: HoldReason, note: str = "") -> str:
         def tx(s: Session) -> tuple[str, bool]:
             lot = store.get_lot(s, lot_id, for_update=True)
-            if driven(lot):
+            if driven(s, lot):
                 lifecycle.ask(lot, action, reason)
                 when = "now (the running job is stopped)" if action == "abort" else "between steps"
                 return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from controller.engine import Engine, EngineSettings, Notify, Outcome, quiet
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
-from controller.lots import ME, LotService, LotState, alive, stop_job_on
+from controller.lots import LotService, LotState, lease, stop_job_on
 from controller.mes.command_handler import CommandHandler
 from controller.mes.config import MesConfig, mes_config
 from controller.mes.hook import Hook, mes_hook
@@ -125,6 +126,7 @@ class Station:
                 monitor_tools(self.db, self.engine.pool.drivers.values(), self.name, self._stop)
             )
         )
+        self._tasks.append(asyncio.create_task(self._renew_leases()))
         if cfg.serve:
             self._tasks.append(asyncio.create_task(self._keep()))
 
@@ -168,6 +170,31 @@ class Station:
         if self._hook is not None:
             self._hook.wake()
 
+    async def _renew_leases(self) -> None:
+        """Keep the leases of the lots this station drives (controller/lots/lease.py). A lot
+        taken over by another station loses its runner here; so does every lot when the
+        database cannot be reached for a whole lease: another station may own them by now,
+        so this one stops driving rather than guess (a job keeps running on its tool; the
+        next owner re-attaches to it)."""
+        every = lease.TTL.total_seconds() / 3
+        last_ok = time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every)
+            try:
+                lost = await self.db.run(lease.renew)
+                last_ok = time.monotonic()
+            except Exception as e:  # the database is unreachable or failing
+                if time.monotonic() - last_ok < lease.TTL.total_seconds():
+                    continue
+                lost = set(self.runners)
+                log.error("station.database_lost", error=str(e), stopping=sorted(lost))
+            for lot_id in lost:
+                task = self.runners.get(lot_id)
+                if task is not None:
+                    log.warning("station.lease_lost", lot_id=lot_id)
+                    task.cancel()
+
     # -- serving --------------------------------------------------------------------------
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -181,12 +208,13 @@ class Station:
 
         def orphans(s: Session) -> list[str]:
             waiting = (LotState.QUEUED.value, LotState.RUNNING.value)
+            now = lease.db_now(s)
             return [
                 lot.id
                 for lot in store.list_lots(s, waiting)
                 if lot.station == self.name
                 and lot.id not in self.runners
-                and not (lot.owner and (lot.owner == ME or alive(lot.owner)))
+                and not lease.holds(lot, now)
             ]
 
         beat_every = max(1, round(registry.HEARTBEAT / PICKUP_INTERVAL))

@@ -94,6 +94,7 @@ DV_FIXED = (
     Variable(1003, "EVENT_OPERATION", "DV", "A"),
     Variable(1004, "EVENT_PPID", "DV", "A"),
     Variable(1005, "EVENT_CONSUMABLE", "DV", "A"),
+    Variable(1006, "EVENT_WARNINGS", "DV", "L", doc="process warnings the job raised (ALIDs)"),
 )  # fmt: skip
 EC_FIXED = (
     Variable(2000, "ESTABLISH_COMM_TIMEOUT", "EC", "U2", "s", "S1F13 retry period"),
@@ -140,6 +141,7 @@ RCMDS = (
 )  # fmt: skip
 JOB_OBJTYPE = "JOB"
 ATTR_STATE, ATTR_PROGRESS, ATTR_ALARM, ATTR_OPERATION = "JOBSTATE", "PROGRESS", "ALARM", "OPERATION"
+ATTR_WARNINGS = "WARNINGS"  # L of U4: the process warnings the job raised at its end
 
 # SEMI E5 codes the host and the tools use
 HCACK_TEXT = {
@@ -311,6 +313,7 @@ def _derive(iface: ToolInterface) -> GemMap:
                     "EVENT_JOB_ID",
                     "EVENT_JOB_STATE",
                     "EVENT_OPERATION",
+                    "EVENT_WARNINGS",
                     *(result_var(r.name) for r in op.results),
                 ),
             )

@@ -132,8 +132,8 @@ async def test_recipe_on_gem_tools_leaves_what_it_leaves_on_modbus(
 def gem_jobs(r: LoadedRecipe, options: dict[str, str]) -> set[tuple[str, str]]:
     """The (operation, setpoints) of the recipe's bonder and dicing-saw steps."""
     return {
-        (s.operation or "", json.dumps(s.values, sort_keys=True))
-        for s in r.expand(options).steps
+        (s.operation, json.dumps(s.values, sort_keys=True))
+        for s in r.expand(options).tool_steps
         if s.tool in ("bonder", "dicing")
     }
 

@@ -22,12 +22,11 @@ def test_no_spec_limit_inside_the_process_noise(recipe_id: str) -> None:
     failures: list[str] = []
     seen: set[tuple[str, str]] = set()
     for options in recipe_variants(r):
-        for step in r.expand(options).steps:
+        for step in r.expand(options).tool_steps:
             key = (step.id, repr(sorted(step.values.items())))
-            if step.kind != "tool" or not step.spec or key in seen:
+            if not step.spec or key in seen:
                 continue
             seen.add(key)
-            assert step.tool is not None and step.operation is not None
             tool = sim_class(step.tool)("MARGIN-1", seed=0)  # a fresh tool: no wear
             op = interface_for(step.tool).operation(step.operation)
             out = 0

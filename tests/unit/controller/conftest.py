@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.genealogy.db import Database
+from controller.lots import lease
 from tests.unit.controller.rows import database_from
 
 
@@ -32,3 +33,11 @@ def db(migrated: Path) -> Iterator[Database]:
     database = database_from(migrated)
     yield database
     database.close()
+
+
+@pytest.fixture(autouse=True)
+def no_leases() -> Iterator[None]:
+    """Each test starts with this process holding no lease (lease.HELD is per process)."""
+    lease.HELD.clear()
+    yield
+    lease.HELD.clear()

@@ -4,6 +4,7 @@ catalog, no tool steps to validate), and lot rows written directly."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from controller.genealogy import store
 from controller.genealogy.db import Database
-from controller.genealogy.models import Lot
+from controller.genealogy.models import Lot, utcnow
 from controller.recipes import LoadedRecipe
 from controller.recipes.catalog import load_text
 
@@ -53,7 +54,8 @@ def tiny_recipe(status: str = "approved", version: int = 3) -> LoadedRecipe:
 
 
 def add_lot(s: Session, lot_id: str, state: str = "queued", **fields: Any) -> None:
-    """A lot row of the tiny recipe (its recipe version saved first, for the foreign key)."""
+    """A lot row of the tiny recipe (its recipe version saved first, for the foreign key). An
+    owner given holds a lease a minute long unless the test says otherwise."""
     r = tiny_recipe()
     store.save_recipe(
         s,
@@ -64,6 +66,8 @@ def add_lot(s: Session, lot_id: str, state: str = "queued", **fields: Any) -> No
         text=r.text,
     )
     fields.setdefault("station", STATION)
+    if fields.get("owner"):
+        fields.setdefault("lease_expires", utcnow() + timedelta(minutes=1))
     s.add(
         Lot(
             id=lot_id,

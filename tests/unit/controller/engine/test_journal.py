@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from controller.engine.material import Material, UnitView
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Edge, StepRun, Unit
+from controller.lots import lease
 from controller.lots.lease import ME
 from controller.lots.lifecycle import HoldReason
 from controller.recipes.expand import ExternalStepPlan, ToolStepPlan
@@ -367,15 +369,22 @@ def test_a_request_pending_at_an_external_step_is_applied_first(db: Database) ->
 
 
 def _claim(db: Database) -> journal.Claimed:
-    return db.run_sync(lambda s: journal.claim(s, "L1"))
+    return db.run_sync(lambda s: journal.claim(s, "L1", "station-1"))
 
 
 def test_claim_refuses_a_lot_another_live_controller_drives(db: Database) -> None:
-    new_lot(db, "L1", "running", owner=OTHER_LIVE)
-    with pytest.raises(LotBusy) as refused:
+    expires = datetime.now(UTC) + timedelta(minutes=1)
+    new_lot(db, "L1", "running", owner=OTHER_LIVE, lease_expires=expires)
+    with pytest.raises(LotBusy, match=f"lot L1 is being driven by controller {OTHER_LIVE} "):
         _claim(db)
-    assert str(refused.value) == f"lot L1 is being driven by controller {OTHER_LIVE}"
     assert get_lot(db, "L1").owner == OTHER_LIVE
+
+
+def test_claim_takes_a_lot_whose_lease_ran_out_with_the_next_epoch(db: Database) -> None:
+    expired = datetime.now(UTC) - timedelta(seconds=1)
+    new_lot(db, "L1", "running", owner=OTHER_LIVE, lease_epoch=3, lease_expires=expired)
+    lot = _claim(db).lot
+    assert (lot.owner, lot.lease_epoch, lease.HELD) == (ME, 4, {"L1": 4})
 
 
 @pytest.mark.parametrize("owner", [None, DEAD, ME], ids=["nobody", "dead", "me"])

@@ -1,5 +1,6 @@
-"""Who drives a lot: an owner `host:pid` is alive while its process runs (on another host:
-trusted), and a lot is driven — elsewhere, unless the owner is this process.
+"""Who drives a lot: the holder of its lease. An owner `host:pid` on this host is alive while
+its process runs; a lease held by another live process counts until it runs out by the
+database's clock; this process's leases are fenced by their epoch.
 
 A dead process is pid 2**22 + 1: Linux hands out pids below `pid_max`, which is at most
 2**22 (PID_MAX_LIMIT on 64-bit kernels), so that pid never names a process — no child needs
@@ -9,12 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
+from controller.genealogy import store
+from controller.genealogy.db import Database
 from controller.genealogy.models import Lot
-from controller.lots.lease import ME, alive, driven, driven_elsewhere
+from controller.lots import lease
+from controller.lots.lease import ME, alive, driven_elsewhere, holds
+from drivers.errors import LeaseLost, LotBusy
+from tests.unit.controller.rows import get_lot, new_lot
 
 HOST = socket.gethostname()
 NEVER = 2**22 + 1
@@ -40,7 +48,7 @@ def test_this_process_is_the_owner_it_writes() -> None:
         (DEAD, False),
         (f"{HOST}:not-a-pid", False),
         (f"{HOST}:", False),
-        (REMOTE, True),  # trusted while its station's registration is fresh (registry.py)
+        (REMOTE, True),  # cannot be signalled: its lease tells (holds())
     ],
     ids=["me", "other-live", "init", "dead", "garbled-pid", "no-pid", "other-host"],
 )
@@ -48,24 +56,145 @@ def test_alive(owner: str, expected: bool) -> None:
     assert alive(owner) is expected
 
 
-def _lot(owner: str | None) -> Lot:
+NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+
+def _lot(owner: str | None, expires: datetime | None = None) -> Lot:
     return Lot(id="L1", recipe_id="r", recipe_version=1, recipe_hash="h", state="running",
-               owner=owner)  # fmt: skip
+               owner=owner, lease_expires=expires)  # fmt: skip
+
+
+LATER = NOW + timedelta(seconds=5)
+EARLIER = NOW - timedelta(seconds=5)
 
 
 @pytest.mark.parametrize(
-    ("owner", "is_driven", "elsewhere"),
+    ("owner", "expires", "held", "elsewhere"),
     [
-        (None, False, False),
-        ("", False, False),
-        (ME, True, False),
-        (OTHER_LIVE, True, True),
-        (REMOTE, True, True),
-        (DEAD, False, False),
+        (None, None, False, False),
+        ("", LATER, False, False),
+        (ME, None, True, False),  # this process: whatever its lease says
+        (ME, EARLIER, True, False),
+        (OTHER_LIVE, LATER, True, True),
+        (OTHER_LIVE, EARLIER, False, False),  # alive, but its lease ran out: take-over
+        (OTHER_LIVE, None, False, False),  # never leased (a row from before leases)
+        (REMOTE, LATER, True, True),
+        (REMOTE, EARLIER, False, False),
+        (DEAD, LATER, False, False),  # gone from this host: no need to wait out the lease
     ],
-    ids=["nobody", "empty", "me", "other-live", "other-host", "dead"],
-)
-def test_driven_and_driven_elsewhere(owner: str | None, is_driven: bool, elsewhere: bool) -> None:
-    lot = _lot(owner)
-    assert driven(lot) is is_driven
-    assert driven_elsewhere(lot) is elsewhere
+    ids=["nobody", "empty", "me", "me-expired", "other-live", "other-expired", "other-unleased",
+         "other-host", "other-host-expired", "dead"],
+)  # fmt: skip
+def test_holds_and_driven_elsewhere(
+    owner: str | None, expires: datetime | None, held: bool, elsewhere: bool
+) -> None:
+    lot = _lot(owner, expires)
+    assert holds(lot, NOW) is held
+    assert driven_elsewhere(lot, NOW) is elsewhere
+
+
+def test_a_naive_expiry_from_sqlite_is_read_as_utc() -> None:
+    assert holds(_lot(OTHER_LIVE, LATER.replace(tzinfo=None)), NOW)
+
+
+# -- on a database ---------------------------------------------------------------------------------
+
+
+def _take(db: Database) -> int:
+    def tx(s: Session) -> int:
+        return lease.take(s, store.get_lot(s, "L1", for_update=True), "station-2")
+
+    return db.run_sync(tx)
+
+
+def test_take_raises_the_epoch_and_sets_the_expiry_by_the_database_clock(db: Database) -> None:
+    new_lot(db, "L1", "queued", lease_epoch=4)
+    before = datetime.now(UTC)
+    assert _take(db) == 5 and lease.HELD == {"L1": 5}
+    lot = get_lot(db, "L1")
+    assert (lot.owner, lot.station, lot.lease_epoch) == (ME, "station-2", 5)
+    assert lot.lease_expires is not None
+    expires = lot.lease_expires.replace(tzinfo=UTC)
+    assert before + lease.TTL <= expires <= datetime.now(UTC) + lease.TTL
+
+
+def test_take_is_refused_while_another_live_controller_holds_the_lease(db: Database) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=30)
+    new_lot(db, "L1", "running", owner=OTHER_LIVE, station="station-1", lease_epoch=2,
+            lease_expires=expires)  # fmt: skip
+    with pytest.raises(LotBusy, match=rf"lot L1 is being driven by controller {OTHER_LIVE} of"
+                       r" station station-1 \(its lease runs (29|30) s more\)"):  # fmt: skip
+        _take(db)
+    assert (get_lot(db, "L1").owner, lease.HELD) == (OTHER_LIVE, {})
+
+
+def test_a_lease_that_ran_out_is_taken_over(db: Database) -> None:
+    expired = datetime.now(UTC) - timedelta(seconds=1)
+    new_lot(db, "L1", "running", owner=OTHER_LIVE, lease_epoch=2, lease_expires=expired)
+    assert _take(db) == 3 and get_lot(db, "L1").owner == ME
+
+
+def _taken_over(db: Database) -> None:
+    """Another station takes the lot (as its `take` would, from another process)."""
+
+    def tx(s: Session) -> None:
+        lot = s.get(Lot, "L1")
+        assert lot is not None
+        lot.owner, lot.lease_epoch, lot.station = REMOTE, lot.lease_epoch + 1, "standby"
+
+    db.run_sync(tx)
+
+
+def test_a_write_after_a_take_over_is_refused_and_changes_nothing(db: Database) -> None:
+    new_lot(db, "L1", "running")
+    _take(db)
+    _taken_over(db)
+
+    def step(s: Session) -> None:
+        lot = store.get_lot(s, "L1", for_update=True)  # the first statement of a step's write
+        store.set_lot(lot, next_step=7)
+
+    with pytest.raises(LeaseLost) as lost:
+        db.run_sync(step)
+    assert str(lost.value) == (
+        f"lot L1 was taken over by controller {REMOTE} of station standby (lease 2, this"
+        " process held lease 1): nothing written, this process stops driving it"
+    )
+    assert (get_lot(db, "L1").next_step, lease.HELD) == (0, {})
+
+
+def test_reading_without_a_lock_is_never_fenced(db: Database) -> None:
+    new_lot(db, "L1", "running")
+    _take(db)
+    _taken_over(db)
+    assert get_lot(db, "L1").owner == REMOTE and lease.HELD == {"L1": 1}
+
+
+def test_renew_extends_the_leases_held_and_reports_the_lost(db: Database) -> None:
+    new_lot(db, "L1", "running")
+    new_lot(db, "L2", "running")
+    _take(db)
+    db.run_sync(lambda s: lease.take(s, store.get_lot(s, "L2", for_update=True), "station-2"))
+    old = get_lot(db, "L2").lease_expires
+    _taken_over(db)
+    assert db.run_sync(lease.renew) == {"L1"}
+    assert lease.HELD == {"L2": 1}
+    renewed = get_lot(db, "L2").lease_expires
+    assert old is not None and renewed is not None and renewed >= old
+    assert db.run_sync(lease.renew) == set()
+
+
+def test_give_back_leaves_a_taken_over_lease_alone(db: Database) -> None:
+    new_lot(db, "L1", "running")
+    _take(db)
+    _taken_over(db)
+    db.run_sync(lambda s: lease.give_back(s, "L1"))  # not refused: it writes nothing of ours
+    assert (get_lot(db, "L1").owner, lease.HELD) == (REMOTE, {})
+
+
+def test_give_back_ends_this_process_s_lease(db: Database) -> None:
+    new_lot(db, "L1", "running")
+    _take(db)
+    db.run_sync(lambda s: lease.give_back(s, "L1"))
+    lot = get_lot(db, "L1")
+    assert (lot.owner, lot.lease_expires, lot.lease_epoch, lease.HELD) == (None, None, 1, {})

@@ -1,0 +1,54 @@
+"""lot leases with fencing epochs; line areas of lots and stations
+
+Revision ID: 0006
+Revises: 0002
+Create Date: 2026-12-06 07:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lot") as batch:
+        batch.add_column(sa.Column("lease_epoch", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("lease_expires", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column(
+                "area",
+                sqlmodel.sql.sqltypes.AutoString(length=32),
+                nullable=False,
+                server_default="",
+            )
+        )
+        # a station's pickup: the lots of its area nobody holds, by priority then age
+        batch.create_index("ix_lot_area_state", ["area", "state"])
+    with op.batch_alter_table("station") as batch:
+        batch.add_column(
+            sa.Column(
+                "area",
+                sqlmodel.sql.sqltypes.AutoString(length=32),
+                nullable=False,
+                server_default="",
+            )
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("station") as batch:
+        batch.drop_column("area")
+    with op.batch_alter_table("lot") as batch:
+        batch.drop_index("ix_lot_area_state")
+        batch.drop_column("area")
+        batch.drop_column("lease_expires")
+        batch.drop_column("lease_epoch")
