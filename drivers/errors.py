@@ -19,6 +19,7 @@
     │   ├── StaleStep                                               a step run already finished
     │   ├── StationRunning                                          the station runs elsewhere
     │   ├── LeaseLost                                               a lot was taken over
+    │   ├── StationConfigConflict                                   areas differ between stations
     │   └── FeedForwardError                                        a fed setpoint cannot run
     ├── Unavailable                   unavailable  7         503
     │   ├── DatabaseError                                           database unreachable/unusable
@@ -155,6 +156,10 @@ class StaleStep(Conflict):
 
 class StationRunning(Conflict):
     """Another live process already serves this station."""
+
+
+class StationConfigConflict(Conflict):
+    """A station's configuration contradicts the line's as recorded by the other stations."""
 
 
 class LeaseLost(Conflict):

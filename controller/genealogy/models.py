@@ -199,3 +199,24 @@ class Station(SQLModel, table=True):
     area: str = Field(default="", max_length=32)  # the line area it serves ("": its own lots)
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     seen_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class LineArea(SQLModel, table=True):
+    """Which area of the line runs a tool kind (controller/lots/areas.py): the same for every
+    station, recorded by the first one started with areas."""
+
+    __tablename__ = "line_area"
+    kind: str = Field(primary_key=True, max_length=32)
+    area: str = Field(max_length=32)
+
+
+class AreaLease(SQLModel, table=True):
+    """Which station serves an area now (controller/station/serving.py): one at a time, so two
+    stations never drive the same tools; a standby takes the area when this lease runs out."""
+
+    __tablename__ = "area_lease"
+    area: str = Field(primary_key=True, max_length=32)
+    station: str = Field(max_length=64)
+    holder: str | None = Field(default=None, max_length=128)  # host:pid
+    epoch: int = 0
+    expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

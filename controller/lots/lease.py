@@ -45,7 +45,8 @@ def db_now(s: Session) -> datetime:
     return utcnow()
 
 
-def _aware(t: datetime) -> datetime:
+def aware(t: datetime) -> datetime:
+    """A time read back from SQLite (naive) as the UTC it was written in."""
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -72,7 +73,7 @@ def holds(lot: Lot, now: datetime) -> bool:
         return True
     if not alive(lot.owner):
         return False
-    return lot.lease_expires is not None and _aware(lot.lease_expires) > now
+    return lot.lease_expires is not None and aware(lot.lease_expires) > now
 
 
 def driven(s: Session, lot: Lot) -> bool:
@@ -91,7 +92,7 @@ def take(s: Session, lot: Lot, station: str) -> int:
     now = db_now(s)
     if driven_elsewhere(lot, now):
         assert lot.lease_expires is not None
-        left = (_aware(lot.lease_expires) - now).total_seconds()
+        left = (aware(lot.lease_expires) - now).total_seconds()
         raise LotBusy(
             f"lot {lot.id} is being driven by controller {lot.owner} of station {lot.station}"
             f" (its lease runs {left:.0f} s more)"

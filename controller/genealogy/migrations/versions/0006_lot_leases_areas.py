@@ -20,6 +20,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "line_area",
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("area", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("kind"),
+    )
+    op.create_table(
+        "area_lease",
+        sa.Column("area", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("station", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("holder", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("epoch", sa.Integer(), nullable=False),
+        sa.Column("expires", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("area"),
+    )
     with op.batch_alter_table("lot") as batch:
         batch.add_column(sa.Column("lease_epoch", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("lease_expires", sa.DateTime(timezone=True), nullable=True))
@@ -52,3 +67,5 @@ def downgrade() -> None:
         batch.drop_column("area")
         batch.drop_column("lease_expires")
         batch.drop_column("lease_epoch")
+    op.drop_table("area_lease")
+    op.drop_table("line_area")
