@@ -16,6 +16,7 @@ from typing import Any
 import pytest_asyncio
 
 from controller.mes.commands import sign, unsigned_command
+from controller.recipes import find
 from drivers.interface import JobState
 from drivers.line import load_line
 from drivers.registry import make_driver
@@ -30,7 +31,8 @@ from tests.station import (
     station_env,
 )
 
-RECIPE = "substrate-first-fc-003-1"  # ten tool steps, no external step
+RECIPE = "substrate-first-fc-003-1"  # tool steps only, no external step
+STEPS = sum(not s.rework for s in find(RECIPE).expand({}).steps)  # steps run without rework
 
 
 def types(events: list[dict[str, Any]]) -> list[str]:
@@ -174,7 +176,7 @@ async def test_mes_hold_takes_effect_between_steps_and_release_runs_on(
     assert released["status"] == "accepted", released
     await mes.until(lambda: "lot_completed" in types(mes.events("H1")), timeout=60)
     done = mes.events("H1")
-    assert types(done).count("track_in") == 10  # every step once, none twice
+    assert types(done).count("track_in") == STEPS  # every step once, none twice
 
 
 # -- 3. abort stops the tool's job through every front door, keeping the reason -------------
@@ -295,7 +297,7 @@ async def test_terminal_release_and_resume_go_to_the_running_station(
     assert code == 0, err
     assert json.loads(out.splitlines()[-1])["state"] == "completed"
     events = mes.events("T1")
-    assert types(events).count("track_in") == 10
+    assert types(events).count("track_in") == STEPS
     assert {e["station"] for e in events} == {mes.station}
     assert "Traceback" not in st.log
 
