@@ -213,6 +213,21 @@ class ExternalWaiting(EventBase):
     data: ExternalWaitingData
 
 
+class HandOverData(_Data):
+    from_area: str = Field(description="the area the lot leaves")
+    to_area: str = Field(description="the area of its next step, whose station picks it up")
+    from_station: str = Field(description="the station that drove it here")
+    next_step: int = Field(description="index of the next step (0-based)")
+
+
+class HandedOver(EventBase):
+    """the lot's next step is in another area of the line: it leaves this station's queue for
+    that area's, between the steps"""
+
+    type: Literal["lot_handed_over"] = "lot_handed_over"
+    data: HandOverData
+
+
 class ExternalConfirmedData(_Data):
     returned: dict[str, str] = Field(description="the fields")
     by: str
@@ -420,6 +435,7 @@ Event = Annotated[
     | GenealogySplit
     | GenealogyConsume
     | ExternalWaiting
+    | HandedOver
     | ExternalConfirmed
     | Hold
     | Pause

@@ -17,6 +17,7 @@ from controller.engine.pool import ToolPool
 from controller.engine.progress import Notify, quiet
 from controller.engine.runner import LotRunner
 from controller.genealogy.db import Database
+from controller.lots.areas import Areas
 from controller.recipes.cache import Expansions
 from drivers.base import ToolDriver
 from drivers.errors import ToolError
@@ -40,6 +41,7 @@ class EngineSettings:
     retry_budget: float = 30.0  # seconds a tool may stay unreachable before the lot holds
     request_poll: float = 0.25  # how often a running lot looks for another process's request
     auto_confirm: bool = False  # confirm external steps at once with simulated data
+    areas: Areas = field(default_factory=Areas)  # the line's areas: a lot leaves at a boundary
 
 
 class Engine:

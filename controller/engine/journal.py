@@ -20,6 +20,8 @@ from controller.events import (
     ExternalConfirmedData,
     ExternalWaiting,
     ExternalWaitingData,
+    HandedOver,
+    HandOverData,
     LotCompleted,
     LotCompletedData,
     Quantity,
@@ -202,6 +204,7 @@ def commit(
     recipe: LoadedRecipe,
     next_intent: Intent | None,
     verdicts: Sequence[tool_warnings.Verdict] = (),
+    area: str | None = None,
 ) -> Committed:
     """A step's results, genealogy and events (the tool's warnings among them), and the next
     step's intent if given. A result out of spec, or a warning the recipe holds on, holds
@@ -250,9 +253,20 @@ def commit(
         lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
     elif warned is not None:
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
+    elif area is not None and area != lot.area:
+        hand_over(s, lot, area)
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
     return Committed(lot, change, new_ids, next_run)
+
+
+def hand_over(s: Session, lot: Lot, area: str) -> None:
+    """The lot's next step is in another area: it goes back to the queue, of that area, with
+    no owner, for the station serving it to pick up (controller/lots/areas.py)."""
+    data = HandOverData(from_area=lot.area, to_area=area, from_station=lot.station,
+                        next_step=lot.next_step)  # fmt: skip
+    lifecycle.apply(s, lot, "hand_over", events=[HandedOver(lot_id=lot.id, data=data)], area=area)
+    lease.give_up(lot)
 
 
 def external(

@@ -33,6 +33,7 @@ from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProg
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, utcnow
 from controller.lots import lifecycle
+from controller.lots.lease import ME
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
 from controller.recipes import (
     Expansion,
@@ -113,7 +114,7 @@ class LotRunner:
         try:
             exp = ctx.expansion
             ctx.history = await self.db.run(self._history)
-            while ctx.lot.state not in STOPPED:
+            while ctx.lot.state not in STOPPED and ctx.lot.owner == ME:  # not handed over
                 if ctx.lot.next_step >= len(exp.steps):
                     ctx.lot = await self.db.run(lambda s: journal.complete(s, self.lot_id))
                     break
@@ -462,13 +463,15 @@ class LotRunner:
             tool_warnings.hold_reason(step, verdicts)
         )
         ctx.history.record(step.index, result.results, utcnow())  # feeds later setpoints
-        intent = None if held or last else self._next_intent(ctx, steps[step.index + 1])
+        area = self.settings.areas.at(steps, step.index + 1, ctx.lot.area)
+        leaves = area != ctx.lot.area  # handed over to the area of the next step
+        intent = None if held or last or leaves else self._next_intent(ctx, steps[step.index + 1])
         tool_id = attempt.driver.tool_id
 
         def tx(s: Session) -> journal.Committed:
             return journal.commit(
                 s, self.lot_id, step, tool_id, attempt.run_id, result, ctx.material,
-                ctx.recipe, intent[1] if intent else None, verdicts,
+                ctx.recipe, intent[1] if intent else None, verdicts, area,
             )  # fmt: skip
 
         try:

@@ -121,6 +121,12 @@ def fence(lot: Lot) -> None:
 store.on_lot_locked(fence)
 
 
+def give_up(lot: Lot) -> None:
+    """End this process's lease of a lot read `for_update` in this transaction (handed over)."""
+    HELD.pop(lot.id, None)
+    lot.owner, lot.lease_expires = None, None
+
+
 def give_back(s: Session, lot_id: str) -> None:
     """End this process's lease of a lot (a lease taken over meanwhile is left alone)."""
     epoch = HELD.pop(lot_id, None)

@@ -11,6 +11,7 @@ transaction.
     release    held paused                           queued     release
     abort      queued running paused waiting held    aborted    abort
     complete   queued running                        completed  lot_completed
+    hand_over  queued running                        queued     lot_handed_over (another area)
 
 Completed, aborted and scrapped are final. A hold, pause or abort asked of a lot that a live
 controller drives is not applied here but left as the lot's `request`, which its runner
@@ -81,6 +82,7 @@ TRANSITIONS: dict[str, Transition] = {
     "release": Transition(frozenset({_H, _P}), LotState.QUEUED),
     "abort": Transition(frozenset({_Q, _R, _P, _W, _H}), LotState.ABORTED),
     "complete": Transition(frozenset({_Q, _R}), LotState.COMPLETED),
+    "hand_over": Transition(frozenset({_Q, _R}), LotState.QUEUED),
 }
 REQUESTS = ("hold", "pause", "abort")  # what may be asked of a lot another controller drives
 # A pending request gives way to the same or a stronger one only: a pause replacing a hold

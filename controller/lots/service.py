@@ -18,7 +18,7 @@ from controller.events import ExternalConfirmed, ExternalConfirmedData, LotCreat
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot, utcnow
-from controller.lots import lifecycle
+from controller.lots import areas, lease, lifecycle
 from controller.lots.lease import ME, driven
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.lots.request import LotPlan, LotRequest, plan
@@ -186,6 +186,8 @@ def _create(s: Session, p: LotPlan, station: str, owner: str | None) -> Lot:
     existing = s.get(Lot, p.lot_id)
     if existing is not None:
         raise LotStateError(f"lot {p.lot_id} already exists ({existing.state})")
+    line = areas.load(s)  # as the line's stations recorded them: the same for every door
+    line.check(p.expansion.steps)
     lot = Lot(
         id=p.lot_id,
         recipe_id=r.id,
@@ -197,6 +199,8 @@ def _create(s: Session, p: LotPlan, station: str, owner: str | None) -> Lot:
         step_count=len(p.expansion.steps),
         station=station,
         owner=owner,
+        lease_expires=lease.db_now(s) + lease.TTL if owner else None,  # until its runner claims
+        area=line.first(p.expansion.steps),
         supplies=dict(p.supplies),
     )
     s.add(lot)

@@ -26,7 +26,7 @@ from controller.recipes.expand import ExternalStepPlan, ToolStepPlan
 from drivers.base import JobResult
 from drivers.errors import LotBusy, StaleStep
 from drivers.interface import JobState
-from tests.unit.controller.rows import events, get_lot, new_lot, tiny_recipe
+from tests.unit.controller.rows import STATION, events, get_lot, new_lot, tiny_recipe
 
 TINY = tiny_recipe()
 OTHER_LIVE = f"{socket.gethostname()}:{os.getppid()}"
@@ -180,11 +180,14 @@ def _commit(
     results: dict[str, float],
     material: Material,
     next_intent: Intent | None = None,
+    area: str | None = None,
 ) -> journal.Committed:
     result = JobResult("J-1", "dice", JobState.COMPLETE, results)
 
     def tx(s: Session) -> journal.Committed:
-        return journal.commit(s, "L1", step, "DICE-1", run_id, result, material, TINY, next_intent)
+        return journal.commit(
+            s, "L1", step, "DICE-1", run_id, result, material, TINY, next_intent, (), area
+        )
 
     return db.run_sync(tx)
 
@@ -229,6 +232,34 @@ def test_a_step_in_spec_commits_results_genealogy_and_events(db: Database) -> No
         ("DICE-1.blade_wear.1", "L1-W01", "consume"),
         ("DICE-1.blade_wear.1", "L1-W02", "consume"),
     ]
+
+
+def test_a_step_before_another_area_hands_the_lot_over(db: Database) -> None:
+    new_lot(db, "L1", "running", owner=ME, area="bumping", lease_epoch=2)
+    lease.HELD["L1"] = 2
+    ids = _wafers(db)
+    step = _tool_step(0)
+    run_id = _started(db, step)
+    done = _commit(db, step, run_id, {}, _material(ids), area="assembly")
+    assert done.next_run is None
+    lot = get_lot(db, "L1")
+    assert (lot.state, lot.area, lot.owner, lot.lease_expires) == ("queued", "assembly", None, None)
+    assert (lot.next_step, lot.lease_epoch, lease.HELD) == (1, 2, {})
+    handed = events(db, "L1")[-1]
+    assert (handed["type"], handed["data"]) == (
+        "lot_handed_over",
+        {"from_area": "bumping", "to_area": "assembly", "from_station": STATION, "next_step": 1},
+    )
+
+
+def test_a_held_step_stays_in_its_area(db: Database) -> None:
+    new_lot(db, "L1", "running", owner=ME, area="bumping")
+    ids = _wafers(db)
+    step = _tool_step(spec={"kerf_width": (20.0, 40.0)})
+    run_id = _started(db, step)
+    _commit(db, step, run_id, {"kerf_width": 99.0}, _material(ids), area="assembly")
+    lot = get_lot(db, "L1")
+    assert (lot.state, lot.area, lot.owner) == ("held", "bumping", ME)
 
 
 def test_a_commit_writes_the_next_intent_when_given(db: Database) -> None:

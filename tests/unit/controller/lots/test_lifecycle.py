@@ -36,11 +36,13 @@ EXPECTED: dict[str, tuple[set[str], str]] = {
     "release": ({"held", "paused"}, "queued"),
     "abort": ({"queued", "running", "paused", "waiting", "held"}, "aborted"),
     "complete": ({"queued", "running"}, "completed"),
+    "hand_over": ({"queued", "running"}, "queued"),
 }
 STATES = ["queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped"]
 OWN_EVENT = {"hold": "hold", "abort": "abort", "pause": "pause", "release": "release"}
 """The event `apply` itself writes for an action; the others write only what they are given
-(track_in, wait, confirm and complete carry their events from the runner or the service)."""
+(track_in, wait, confirm, complete and hand_over carry their events from the runner or the
+service)."""
 
 EVERY_PAIR = [(state, action) for state in LotState for action in TRANSITIONS]
 ALLOWED = [(state, action) for action, (src, _) in EXPECTED.items() for state in sorted(src)]
