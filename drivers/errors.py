@@ -8,6 +8,8 @@
     │   ├── RecipeError                                             FILE:LINE: path: reason
     │   ├── LineError                                               a line file
     │   └── E142Error                                               a die map file
+    ├── Unauthorized                  unauthorized 8         401    not logged in, bad password
+    ├── Forbidden                     forbidden    9         403    the role may not do that
     ├── NotFound                      not_found    5         404
     │   ├── LotNotFound
     │   ├── UnitNotFound
@@ -39,6 +41,8 @@ from typing import ClassVar
 
 class Category(StrEnum):
     USAGE = "usage"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
@@ -48,6 +52,8 @@ class Category(StrEnum):
 
 EXIT_CODES = {
     Category.USAGE: 2,
+    Category.UNAUTHORIZED: 8,
+    Category.FORBIDDEN: 9,
     Category.NOT_FOUND: 5,
     Category.CONFLICT: 6,
     Category.UNAVAILABLE: 7,
@@ -56,6 +62,8 @@ EXIT_CODES = {
 }
 HTTP_STATUS = {
     Category.USAGE: 400,
+    Category.UNAUTHORIZED: 401,
+    Category.FORBIDDEN: 403,
     Category.NOT_FOUND: 404,
     Category.CONFLICT: 409,
     Category.UNAVAILABLE: 503,
@@ -105,6 +113,21 @@ class LineError(UsageError):
 
 class E142Error(UsageError):
     """A die map cannot be written as, or read from, an E142 substrate map."""
+
+
+# -- who is asking -----------------------------------------------------------------------------
+
+
+class Unauthorized(FablineError):
+    """Nobody is logged in (or the session expired, or the name or password is wrong)."""
+
+    category = Category.UNAUTHORIZED
+
+
+class Forbidden(FablineError):
+    """The user is known, but their role may not do that (or a CSRF check failed)."""
+
+    category = Category.FORBIDDEN
 
 
 # -- not found -------------------------------------------------------------------------------

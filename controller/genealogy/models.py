@@ -62,6 +62,7 @@ class Lot(SQLModel, table=True):
     state: str = Field(max_length=16, index=True)
     hold_reason: str | None = None
     hold_kind: str | None = Field(default=None, max_length=16)  # alarm, out_of_spec, operator...
+    hold_code: str | None = Field(default=None, max_length=32)  # an operator's hold reason code
     priority: int = 0
     next_step: int = 0  # index of the next step of the expansion to run
     step_count: int = 0
@@ -155,6 +156,7 @@ class Outbox(SQLModel, table=True):
     publishes them in id order and marks them sent once the broker acknowledged."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_type_id", "type", "id"),)
     id: int | None = Field(
         default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
     )
@@ -193,3 +195,6 @@ class Station(SQLModel, table=True):
     tools: list[str] = Field(default_factory=list, sa_column=Column(JSON))  # id@address
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     seen_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+import controller.genealogy.station_models  # noqa: E402, F401  (registers the station's tables)

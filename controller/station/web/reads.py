@@ -1,0 +1,274 @@
+"""What the page and the API show, read from the database and the tool monitor: the JSON
+shapes of the HTTP API (the lot shapes are controller/lots/views.py's, shared with the CLI).
+No business logic: reads only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from controller.genealogy import store
+from controller.genealogy.models import Lot, Outbox, StepRun
+from controller.genealogy.station_models import AlarmAck, Audit, ToolInhibit
+from controller.lots import FINAL, LotDetail, LotView, StepRunView, ToolStatusView
+from controller.station.tool_monitor import Tile
+
+QUEUE_LIMIT = 200
+ACTIVE = {"held": 0, "running": 1, "waiting": 2, "paused": 3, "queued": 4}  # queue order
+
+
+class InhibitView(BaseModel):
+    id: int
+    reason: str
+    by: str
+    at: str
+
+
+class ToolView(BaseModel):
+    """A tool tile: the tool's own status, E10 and E116 with the reason it is blocked,
+    the job and lot it runs, and since when it is in this state."""
+
+    tool: str
+    kind: str
+    state: str  # idle, busy, alarm, offline
+    e10: str
+    e10_substate: str | None
+    e10_context: str | None
+    e116: str
+    blocked: str | None
+    since: str
+    job_id: str | None
+    lot_id: str | None
+    step: str | None
+    status: ToolStatusView
+    inhibits: list[InhibitView]
+
+    @classmethod
+    def of(cls, t: Tile, inhibits: list[InhibitView]) -> ToolView:
+        return cls(
+            tool=t.tool_id,
+            kind=t.kind,
+            state=t.data.state,
+            e10=t.data.e10,
+            e10_substate=t.data.e10_substate,
+            e10_context=t.data.context,
+            e116=t.data.e116 or "idle",
+            blocked=t.data.blocked,
+            since=iso(t.since),
+            job_id=t.data.job_id,
+            lot_id=t.lot_id,
+            step=t.step_id,
+            status=t.status,
+            inhibits=inhibits,
+        )
+
+
+class QueueRow(BaseModel):
+    lot: str
+    recipe: str
+    state: str
+    priority: int
+    step: int
+    steps: int
+    step_id: str | None
+    tool: str | None
+    since: str  # in this step (or state) since
+    hold_reason: str | None
+    hold_kind: str | None
+    hold_code: str | None
+    request: str | None
+
+
+class AlarmRow(BaseModel):
+    event: int  # the outbox id of its alarm_set: what an acknowledgement names
+    tool: str
+    code: int
+    name: str
+    text: str
+    at: str
+    active: bool
+    cleared_at: str | None
+    acked_by: str | None
+    acked_at: str | None
+
+
+class AuditRow(BaseModel):
+    id: int
+    at: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    reason_code: str | None
+    comment: str | None
+    result: str
+    message: str
+
+
+def tool_views(s: Session, tiles: list[Tile]) -> list[ToolView]:
+    rows = s.scalars(select(ToolInhibit).where(col(ToolInhibit.released_at).is_(None))).all()
+    by_tool: dict[str, list[InhibitView]] = {}
+    for r in rows:
+        assert r.id is not None
+        by_tool.setdefault(r.tool_id, []).append(
+            InhibitView(id=r.id, reason=r.reason, by=r.by, at=r.at.isoformat())
+        )
+    return [ToolView.of(t, by_tool.get(t.tool_id, [])) for t in tiles]
+
+
+def queue(
+    s: Session, *, states: list[str] | None = None, limit: int = QUEUE_LIMIT
+) -> list[QueueRow]:
+    """Lots not finished (or of `states`), held and running first, then by priority and
+    age; each with its current step, tool and time in that step."""
+    wanted = states or list(ACTIVE)
+    order = case(ACTIVE, value=col(Lot.state), else_=len(ACTIVE))
+    lots = s.scalars(
+        select(Lot)
+        .where(col(Lot.state).in_(wanted))
+        .order_by(order, col(Lot.priority).desc(), col(Lot.created_at))
+        .limit(limit)
+    ).all()
+    latest = _latest_runs(s, [lot.id for lot in lots])
+    out = []
+    for lot in lots:
+        run = latest.get(lot.id)
+        current = run is not None and run.step_index == lot.next_step
+        out.append(
+            QueueRow(
+                lot=lot.id,
+                recipe=f"{lot.recipe_id} v{lot.recipe_version}",
+                state=lot.state,
+                priority=lot.priority,
+                step=lot.next_step,
+                steps=lot.step_count,
+                step_id=run.step_id if run and current else None,
+                tool=run.tool_id if run and current else None,
+                since=iso(run.started_at if run and current else lot.updated_at),
+                hold_reason=lot.hold_reason if lot.state in ("held", "paused") else None,
+                hold_kind=lot.hold_kind if lot.state in ("held", "paused") else None,
+                hold_code=lot.hold_code if lot.state == "held" else None,
+                request=lot.request,
+            )
+        )
+    return out
+
+
+def _latest_runs(s: Session, lot_ids: list[str]) -> dict[str, StepRun]:
+    if not lot_ids:
+        return {}
+    newest = (
+        select(func.max(StepRun.id))
+        .where(col(StepRun.lot_id).in_(lot_ids))
+        .group_by(col(StepRun.lot_id))
+        .scalar_subquery()
+    )
+    runs = s.scalars(select(StepRun).where(col(StepRun.id).in_(newest))).all()
+    return {r.lot_id: r for r in runs}
+
+
+def lot_detail(s: Session, lot_id: str) -> LotDetail:
+    lot = store.get_lot(s, lot_id)
+    return LotDetail(
+        **LotView.of(lot).model_dump(),
+        units=store.count_units(s, lot_id),
+        history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
+        events=store.lot_events(s, lot_id),
+    )
+
+
+def lot_final(state: str) -> bool:
+    return any(state == f.value for f in FINAL)
+
+
+def alarm_history(s: Session, limit: int = 200, tool: str | None = None) -> list[AlarmRow]:
+    """Alarms newest first: each alarm_set with when it cleared and who acknowledged it."""
+    q = (
+        select(col(Outbox.id), col(Outbox.payload))
+        .where(col(Outbox.type).in_(["alarm_set", "alarm_cleared"]))
+        .order_by(col(Outbox.id).desc())
+        .limit(limit * 2)
+    )
+    if tool:
+        q = q.where(col(Outbox.payload)["tool_id"].as_string() == tool)
+    rows = s.execute(q).all()
+    cleared: dict[tuple[str, int], str] = {}  # the next clear after each set (newest first)
+    sets: list[tuple[int, dict[str, Any], str | None]] = []
+    for ident, payload in rows:
+        key = (payload.get("tool_id") or "", int(payload["data"]["code"]))
+        if payload["type"] == "alarm_cleared":
+            cleared[key] = payload["time"]
+        else:
+            sets.append((int(ident), payload, cleared.pop(key, None)))
+    acks = {
+        a.alarm_event: a
+        for a in s.scalars(
+            select(AlarmAck).where(col(AlarmAck.alarm_event).in_([i for i, _, _ in sets]))
+        )
+    }
+    out = []
+    for ident, p, clear in sets[:limit]:
+        ack = acks.get(ident)
+        out.append(
+            AlarmRow(
+                event=ident,
+                tool=p.get("tool_id") or "",
+                code=int(p["data"]["code"]),
+                name=p["data"]["name"],
+                text=p["data"]["text"],
+                at=p["time"],
+                active=clear is None,
+                cleared_at=clear,
+                acked_by=ack.by if ack else None,
+                acked_at=ack.at.isoformat() if ack else None,
+            )
+        )
+    return out
+
+
+def active_alarms(s: Session, tiles: list[Tile]) -> list[AlarmRow]:
+    """The alarms tools report now, each with the event that reported it."""
+    live = {(t.tool_id, a.code) for t in tiles for a in t.status.alarms}
+    if not live:
+        return []
+    return [a for a in alarm_history(s, limit=500) if a.active and (a.tool, a.code) in live]
+
+
+def audit_rows(s: Session, *, limit: int = 100, target: str | None = None) -> list[AuditRow]:
+    q = select(Audit).order_by(col(Audit.id).desc()).limit(limit)
+    if target:
+        q = q.where(col(Audit.target) == target)
+    return [
+        AuditRow(
+            id=a.id or 0,
+            at=a.at.isoformat(),
+            actor=a.actor,
+            role=a.role,
+            action=a.action,
+            target=a.target,
+            reason_code=a.reason_code,
+            comment=a.comment,
+            result=a.result,
+            message=a.message,
+        )
+        for a in s.scalars(q)
+    ]
+
+
+def backlog(s: Session) -> int:
+    n = s.execute(select(func.count()).where(col(Outbox.sent_at).is_(None))).scalar()
+    return int(n or 0)
+
+
+def last_event_id(s: Session) -> int:
+    return int(s.execute(select(func.max(Outbox.id))).scalar() or 0)
+
+
+def iso(dt: datetime) -> str:
+    """UTC with its offset (SQLite hands datetimes back naive): what the page's clocks read."""
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
