@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from controller.access.roles import Role
 from controller.events import HoldKind
 
+PEOPLE = ("operator", "mes")  # hold kinds a person or the MES sets (with a code)
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
@@ -87,8 +88,13 @@ class HoldCodes(BaseModel):
         return self.get(code) if code else None
 
     def release_role(self, kind: str | None, code: str | None) -> tuple[Role, str]:
-        """The least role that releases a lot held with this kind and code, and why."""
-        found = [c for c in (self.get(code) if code else None, self.for_kind(kind)) if c]
+        """The least role that releases a lot held with this kind and code, and why: the
+        operator's code, unless the engine held the lot since (then the stricter of that
+        code and the one its hold kind stands for)."""
+        by_engine = kind not in PEOPLE
+        chosen = self.get(code) if code else None
+        of_kind = self.for_kind(kind) if by_engine or chosen is None else None
+        found = [c for c in (chosen, of_kind) if c]
         if not found:
             return Role.ENGINEER, f"a {kind or 'hold'} hold"
         strict = max(found, key=lambda c: c.release_role.rank)
