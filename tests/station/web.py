@@ -94,12 +94,13 @@ def prepare(home: Path, db: str) -> tuple[str, str]:
 
 
 def start_station(
-    config: Path, home: Path, extra: list[str] | None = None
+    config: Path, home: Path, env_extra: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start `fabline station`; its process, URL and output lines so far."""
     proc = subprocess.Popen(
-        [FABLINE, "station", "--config", str(config), *(extra or [])],
-        env=env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [FABLINE, "station", "--config", str(config)],
+        env={**env(home), **(env_extra or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
     output: list[str] = []
