@@ -81,6 +81,8 @@ def test_fabline_station_refuses_a_bad_file_with_exit_2(tmp_path: Path) -> None:
 
 def test_a_station_drives_a_sim_line_postgresql_and_mosquitto(tmp_path: Path) -> None:
     require_broker()
+    if shutil.which("mosquitto_sub") is None:
+        pytest.skip("mosquitto_sub not installed (apt-get install mosquitto-clients)")
     home = tmp_path / "home"
     home.mkdir()
     sim = subprocess.Popen([FABLINE, "sim", "--time-scale", "1e4", "--json"], env=env(home),
