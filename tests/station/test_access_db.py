@@ -137,7 +137,9 @@ async def test_refused_actions_are_audited_and_unknown_codes_refused(
     assert names[-2] == "mes:erp" and names[-1].startswith("cli:")
 
 
-async def test_the_audit_trail_is_append_only_in_the_database(db: Database, service: LotService) -> None:
+async def test_the_audit_trail_is_append_only_in_the_database(
+    db: Database, service: LotService
+) -> None:
     lot = await new_lot(service)
     for statement in ("UPDATE audit SET result = 'ok'", "DELETE FROM audit"):
         with pytest.raises(DBAPIError, match="append-only"):
@@ -149,7 +151,11 @@ async def test_users_log_in_with_their_password_only(db: Database) -> None:
     admin = Actor.cli()
     name = f"u{next(_ids)}"
     await db.run(lambda s: users.add_user(s, "st-a", admin, name, Role.OPERATOR, "correct horse"))
-    stored = await db.run(lambda s: s.execute(text("SELECT password_hash FROM account WHERE name = :n"), {"n": name}).scalar())
+    stored = await db.run(
+        lambda s: s.execute(
+            text("SELECT password_hash FROM account WHERE name = :n"), {"n": name}
+        ).scalar()
+    )
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
     with pytest.raises(Unauthorized, match="wrong user name or password"):
         await db.run(lambda s: users.login(s, name, "wrong horse", 1))

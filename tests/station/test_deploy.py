@@ -27,12 +27,17 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     if analyze is None:
         pytest.skip("systemd-analyze not installed (apt-get install systemd)")
     text = UNIT.read_text()
-    assert "ExecStart=/opt/fabline/.venv/bin/fabline station --config /etc/fabline/station.yaml" in text
+    assert (
+        "ExecStart=/opt/fabline/.venv/bin/fabline station --config /etc/fabline/station.yaml"
+        in text
+    )
     assert "Type=notify" in text and "WatchdogSec=" in text
     # the unit as shipped, with the one path this machine has elsewhere
     unit = tmp_path / "fabline-station.service"
     unit.write_text(text.replace("/opt/fabline/.venv/bin/fabline", FABLINE))
-    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "fabline-station.service" not in done.stderr, done.stderr
 
@@ -106,7 +111,9 @@ def test_a_station_drives_a_sim_line_postgresql_and_mosquitto(tmp_path: Path) ->
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(str(notify))
             sock.settimeout(60)
-            proc, url, output = start_station(config, home, env_extra={"NOTIFY_SOCKET": str(notify)})
+            proc, url, output = start_station(
+                config, home, env_extra={"NOTIFY_SOCKET": str(notify)}
+            )
             try:
                 assert sock.recv(100) == b"READY=1"
                 c = Client(url)

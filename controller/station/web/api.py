@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.access import HoldCode, Role, Scope
 from controller.genealogy import e142, trace
 from controller.lots import HoldReason, LotDetail, LotRequest
-from controller.recipes import catalog, find
+from controller.recipes import find
 from controller.recipes.expand import PlannedStep
 from controller.station import users
 from controller.station.web import reads
@@ -407,7 +407,7 @@ async def recipes(_: Reading) -> list[RecipeSummary]:
             title=r.recipe.title,
             hash=r.hash,
         )
-        for r in catalog()
+        for r in reads.recipes()
     ]
 
 

@@ -3,8 +3,10 @@ settings, the live feed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from controller.station.config import HttpSettings
 from controller.station.web.feed import Feed
@@ -18,6 +20,10 @@ class WebContext:
     station: Station
     settings: HttpSettings
     feed: Feed
+    # fragments rendered per (batch, view, role), shared by the pages that show them
+    renders: OrderedDict[Any, tuple[Any, asyncio.Future[list[tuple[str, str]]]]] = field(
+        default_factory=OrderedDict
+    )
 
     def wrote(self) -> None:
         """An action wrote events: publish and show them now."""

@@ -5,6 +5,7 @@ comes back through the stream. The actions call the same services as the API."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 from collections.abc import AsyncIterator
@@ -25,7 +26,6 @@ from controller.equipment import SUBSTATES, E10State
 from controller.genealogy import e142, trace
 from controller.genealogy.models import Unit
 from controller.lots import HoldReason, LotRequest
-from controller.recipes import catalog
 from controller.station import users
 from controller.station.web import reads
 from controller.station.web.auth import COOKIE, Principal, needs, web
@@ -38,6 +38,7 @@ router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).with_name("templates")
 LOGIN_COOKIE = "fabline_login"  # double-submit token of the login form
 MAX_MAPS = 4  # die maps on a lot page
+RENDERS_KEPT = 256  # batches whose fragments are kept for the pages still to send them
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +154,7 @@ async def logout_form(request: Request, w: Ctx, p: Viewer) -> Response:
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, w: Ctx, p: Viewer) -> HTMLResponse:
     data = await fragments_data(w, "home")
-    recipes = [(r.recipe.id, r.recipe.title) for r in catalog()]
+    recipes = [(r.recipe.id, r.recipe.title) for r in reads.recipes()]
     return await page(request, w, p, "home.html", "home", recipes=recipes, **data)
 
 
@@ -475,10 +476,29 @@ async def page_events(
 
     can = {s.value for s in SCOPES[p.user.role]}
     async for batch in w.feed.follow(since):
-        for name, html in await fragments(w, view, batch, can):
+        for name, html in await shared_fragments(w, view, batch, can):
             yield message(name, html)
         if batch.last_id is not None:
             yield message("seen", str(batch.last_id), batch.last_id)
+
+
+async def shared_fragments(
+    w: WebContext, view: str, batch: Batch, can: set[str]
+) -> list[tuple[str, str]]:
+    """`fragments`, rendered once for all the pages of one view and role that get the same
+    batch (every subscriber gets the same Batch object): 50 open pages cost one render."""
+    key = (id(batch), view, frozenset(can))
+    entry = w.renders.get(key)
+    if entry is None or entry[0] is not batch:
+        task: asyncio.Future[list[tuple[str, str]]] = asyncio.ensure_future(
+            fragments(w, view, batch, can)
+        )
+        w.renders[key] = (batch, task)
+        while len(w.renders) > RENDERS_KEPT:
+            w.renders.popitem(last=False)
+    else:
+        task = entry[1]
+    return await asyncio.shield(task)
 
 
 async def fragments(w: WebContext, view: str, batch: Batch, can: set[str]) -> list[tuple[str, str]]:

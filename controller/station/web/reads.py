@@ -16,6 +16,8 @@ from controller.genealogy import store
 from controller.genealogy.models import Lot, Outbox, StepRun
 from controller.genealogy.station_models import AlarmAck, Audit, ToolInhibit
 from controller.lots import FINAL, LotDetail, LotView, StepRunView, ToolStatusView
+from controller.recipes import LoadedRecipe, catalog
+from controller.recipes.catalog import recipes_dir
 from controller.station.tool_monitor import Tile
 
 QUEUE_LIMIT = 200
@@ -258,6 +260,20 @@ def audit_rows(s: Session, *, limit: int = 100, target: str | None = None) -> li
         )
         for a in s.scalars(q)
     ]
+
+
+_recipes: tuple[tuple[Any, ...], list[LoadedRecipe]] | None = None
+
+
+def recipes() -> list[LoadedRecipe]:
+    """The recipe catalog, loaded again only when a recipe file changed (loading and
+    checking every recipe takes ~70 ms: too much for every page)."""
+    global _recipes
+    folder = recipes_dir()
+    key = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.yaml")))
+    if _recipes is None or _recipes[0] != key:
+        _recipes = (key, catalog())
+    return _recipes[1]
 
 
 def backlog(s: Session) -> int:
