@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +50,7 @@ USER, PASSWORD = "bench", "bench-password"
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def ms(values: list[float]) -> str:
@@ -68,14 +68,19 @@ def env(home: Path) -> dict[str, str]:
 
 
 def start_sim(home: Path, tools: int) -> tuple[subprocess.Popen[str], Path]:
-    spec = {"line": "bench", "tools": [{"id": f"{k[:5].upper()}-{i // len(KINDS) + 1}",
-                                        "kind": k} for i, k in
-                                       ((i, KINDS[i % len(KINDS)]) for i in range(tools))]}  # fmt: skip
+    kinds = [KINDS[i % len(KINDS)] for i in range(tools)]
+    spec = {
+        "line": "bench",
+        "tools": [
+            {"id": f"{k[:5].upper()}-{i // len(KINDS) + 1}", "kind": k} for i, k in enumerate(kinds)
+        ],
+    }
     path = home / "bench-line.yaml"
     path.write_text(yaml.safe_dump(spec))
-    proc = subprocess.Popen([FABLINE, "sim", "--line", str(path), "--json", "--time-scale", "1e4"],
-                            env=env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [FABLINE, "sim", "--line", str(path), "--json", "--time-scale", "1e4"],
+        env=env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
     assert proc.stdout is not None
     proc.stdout.readline()  # printed once every tool listens
     return proc, home / "sim-line.json"
@@ -91,8 +96,10 @@ def fill_database(db: Path, lots: int) -> None:
     d.close()
     now = datetime.now(UTC)
     c = sqlite3.connect(db)
-    c.execute("INSERT INTO recipe_version VALUES ('benchhash', 'wlcsp-002-42', 1, 'approved', 'x', ?)",
-              (now.isoformat(),))  # fmt: skip
+    c.execute(
+        "INSERT INTO recipe_version VALUES ('benchhash', 'wlcsp-002-42', 1, 'approved', 'x', ?)",
+        (now.isoformat(),),
+    )
     held = max(1, lots * 3 // 100)
     rows, runs, events = [], [], []
     for i in range(lots):
@@ -109,9 +116,13 @@ def fill_database(db: Path, lots: int) -> None:
                          f"{lot}-5#0001", "wlcsp-002-42", "benchhash", "done", "{}", "{}", None,
                          when, when))  # fmt: skip
             for seq in (1, 2, 3):
-                payload = {"type": "hold", "lot_id": lot, "seq": seq, "event_id": str(uuid.uuid4()),
-                           "data": {"reason": "bench", "kind": "operator"}, "time": when}  # fmt: skip
-                events.append((payload["event_id"], lot, seq, "hold", json.dumps(payload), when, when))
+                payload = {
+                    "type": "hold", "lot_id": lot, "seq": seq, "event_id": str(uuid.uuid4()),
+                    "data": {"reason": "bench", "kind": "operator"}, "time": when,
+                }  # fmt: skip
+                events.append(
+                    (payload["event_id"], lot, seq, "hold", json.dumps(payload), when, when)
+                )
     c.executemany(
         "INSERT INTO lot (id, recipe_id, recipe_version, recipe_hash, options, state, hold_reason,"
         " hold_kind, priority, next_step, step_count, station, owner, request, request_reason,"
@@ -135,8 +146,10 @@ def start_station(home: Path, line: Path, db: Path) -> tuple[subprocess.Popen[st
     subprocess.run([FABLINE, "users", "add", USER, "--role", "engineer", "--db", f"sqlite:///{db}"],
                    input=PASSWORD + "\n", text=True, env=env(home), check=True,
                    capture_output=True)  # fmt: skip
-    proc = subprocess.Popen([FABLINE, "station", "--config", str(config)], env=env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [FABLINE, "station", "--config", str(config)],
+        env=env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
     assert proc.stdout is not None
     for line_ in proc.stdout:
         if " on http" in line_:
@@ -196,7 +209,9 @@ async def login(url: str) -> tuple[dict[str, str], str]:
         return dict(c.cookies), r.json()["csrf"]
 
 
-async def load(url: str, path: str, clients: int, requests: int, cookies: dict[str, str]) -> tuple[list[float], float]:
+async def load(
+    url: str, path: str, clients: int, requests: int, cookies: dict[str, str]
+) -> tuple[list[float], float]:
     times: list[float] = []
     left = [requests]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -224,7 +239,7 @@ async def stream_latency(
     """Open `clients` streams; `n` times: trigger, and time until every stream has the event
     (the figure is per event, per stream)."""
     got: list[dict[int, float]] = [{} for _ in range(clients)]
-    ready = asyncio.Event()
+    ready, arrived = asyncio.Event(), asyncio.Event()
     opened = [0]
 
     async def listen(i: int, c: httpx.AsyncClient) -> None:
@@ -236,6 +251,7 @@ async def stream_latency(
                 for k in range(n):
                     if k not in got[i] and marker(line, k):
                         got[i][k] = time.perf_counter()
+                        arrived.set()
 
     limits = httpx.Limits(max_connections=clients + 5)
     async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=None, limits=limits) as c:
@@ -248,14 +264,16 @@ async def stream_latency(
             await trigger(k)
             deadline = time.monotonic() + 10
             while any(k not in g for g in got) and time.monotonic() < deadline:
-                await asyncio.sleep(0.001)
+                arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), max(0.0, deadline - time.monotonic()))
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return [g[k] - sent[k] for g in got for k in range(n) if k in g]
 
 
-BARE = '''
+BARE = """
 import asyncio
 from starlette.applications import Starlette
 from starlette.responses import StreamingResponse, Response
@@ -277,7 +295,7 @@ async def emit(request):
     for q in queues: q.put_nowait(k)
     return Response("ok")
 app = Starlette(routes=[Route("/stream", stream), Route("/emit", emit, methods=["POST"])])
-'''
+"""
 
 
 def start_bare(home: Path) -> tuple[subprocess.Popen[str], str]:

@@ -60,7 +60,7 @@ async def test_a_viewer_cannot_hold_nothing_changes_and_the_denial_is_audited(
 ) -> None:
     lot = await new_lot(service)
     before = await db.run(lambda s: (store.get_lot(s, lot), kinds(s, lot)))
-    with pytest.raises(Forbidden, match="viewer.*operator"):
+    with pytest.raises(Forbidden, match=r"viewer.*operator"):
         await service.hold(lot, HoldReason("operator", "x"), VIEWER.because("OP-CHECK", None))
     after = await db.run(lambda s: (store.get_lot(s, lot), kinds(s, lot)))
     assert after[0].state == "queued" and after[0].hold_reason is None
@@ -76,7 +76,7 @@ async def test_hold_and_release_write_their_audit_row_and_event_with_the_effect(
     await service.hold(lot, why, OP.because("QA-SUSPECT", "scratches"))
     held = await db.run(lambda s: store.get_lot(s, lot))
     assert (held.state, held.hold_code) == ("held", "QA-SUSPECT")
-    with pytest.raises(Forbidden, match="QA-SUSPECT.*engineer"):
+    with pytest.raises(Forbidden, match=r"QA-SUSPECT.*engineer"):
         await service.release(lot, "fine", actor=OP)
     with pytest.raises(Forbidden):
         await service.release(lot, "fine", actor=TECH)

@@ -146,6 +146,10 @@ def test_hold_by_an_operator_is_released_only_by_an_engineer_and_every_step_is_a
     assert events[1]["data"]["reason_code"] == "QA-SUSPECT"
 
 
+JSON = {"content-type": "application/json"}
+LOT = {"lot_id": "B1", "recipe": "wlcsp-002-42"}
+
+
 def test_errors_come_with_their_category_status_and_one_message(web_station: Running) -> None:
     op = web_station.client("operator")
     cases = [
@@ -153,9 +157,9 @@ def test_errors_come_with_their_category_status_and_one_message(web_station: Run
         (op.post("/api/lots/NO-SUCH/hold", json={"code": "OP-CHECK"}), 404, "no lot"),
         (op.post("/api/lots/X/hold", json={"code": "NOPE"}), 400, "unknown hold code"),
         (op.post("/api/lots/X/hold", json={}), 400, "body.code"),
-        (op.post("/api/lots/X/hold", content=b"{not json", headers={"content-type": "application/json"}), 400, ""),
-        (op.post("/api/lots", json={"lot_id": "B1", "recipe": "no-such-recipe"}), 404, "no-such-recipe"),
-        (op.post("/api/lots", json={"lot_id": "B1", "recipe": "wlcsp-002-42", "inputs": {"wafers": 99}}), 400, "wafers"),
+        (op.post("/api/lots/X/hold", content=b"{not json", headers=JSON), 400, ""),
+        (op.post("/api/lots", json={"lot_id": "B1", "recipe": "no-such"}), 404, "no-such"),
+        (op.post("/api/lots", json={**LOT, "inputs": {"wafers": 99}}), 400, "wafers"),
         (op.get("/api/tools/NOPE-1"), 404, "no tool"),
         (op.get("/api/die-map/NOPE"), 404, "no unit"),
         (op.post("/api/tools/SPUT-1/inhibit", json={"reason": "x"}), 403, "technician"),
@@ -172,8 +176,8 @@ def test_a_technician_enters_tool_states_and_inhibits_and_the_tile_shows_why(
 ) -> None:
     tech, viewer = web_station.client("technician"), web_station.client("viewer")
     tool = "WB-1"  # no recipe of the other tests uses the wire bonder
-    r = tech.post(f"/api/tools/{tool}/e10", json={
-        "state": "SCHEDULED_DOWN", "substate": "preventive-maintenance", "comment": "capillary"})  # fmt: skip
+    pm = {"state": "SCHEDULED_DOWN", "substate": "preventive-maintenance", "comment": "capillary"}
+    r = tech.post(f"/api/tools/{tool}/e10", json=pm)
     assert r.status_code == 200, r.text
     tile = until(
         lambda: (t := viewer.get(f"/api/tools/{tool}").json())["e10"] == "SCHEDULED_DOWN" and t

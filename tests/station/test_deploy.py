@@ -90,8 +90,10 @@ def test_a_station_drives_a_sim_line_postgresql_and_mosquitto(tmp_path: Path) ->
         pytest.skip("mosquitto_sub not installed (apt-get install mosquitto-clients)")
     home = tmp_path / "home"
     home.mkdir()
-    sim = subprocess.Popen([FABLINE, "sim", "--time-scale", "1e4", "--json"], env=env(home),
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    sim = subprocess.Popen(
+        [FABLINE, "sim", "--time-scale", "1e4", "--json"],
+        env=env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
     try:
         assert sim.stdout is not None
         sim.stdout.readline()  # the running line, once every tool listens

@@ -454,6 +454,30 @@ async def ui_add_user(
     return flash(f"user {name} added as {role}")
 
 
+@router.get("/ui/lots/{lot_id}/actions", response_class=HTMLResponse)
+async def ui_lot_actions(lot_id: str, w: Ctx, p: Viewer) -> HTMLResponse:
+    """A lot's action forms, for its state and the user's role (loaded when opened)."""
+    from controller.genealogy import store
+
+    lot = await w.station.db.run(lambda s: store.get_lot(s, lot_id))
+    html = render(
+        "_lot_actions_body.html", r={"lot": lot.id, "state": lot.state},
+        can={s.value for s in SCOPES[p.user.role]}, hold_codes=w.station.lots.holds.codes,
+    )  # fmt: skip
+    return HTMLResponse(html)
+
+
+@router.get("/ui/tools/{tool_id}/actions", response_class=HTMLResponse)
+async def ui_tool_actions(
+    tool_id: str, w: Ctx, p: Annotated[Principal, _need(Scope.TOOL_STATE, "set tool states")]
+) -> HTMLResponse:
+    from drivers.errors import NotFound, shown
+
+    if tool_id not in w.station.engine.pool.drivers:
+        raise NotFound(f"no tool {shown(tool_id)!r} on this station's line")
+    return HTMLResponse(render("_tool_actions_body.html", t={"tool": tool_id}))
+
+
 # -- the stream -------------------------------------------------------------------------------
 
 
