@@ -59,6 +59,14 @@ E10_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Inhibit:
+    id: int
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Context:
     """What a technician entered (None: the tool's own E10 state), and open inhibits."""
 
@@ -67,7 +75,7 @@ class Context:
     reason: str | None = None
     note: str | None = None
     by: str | None = None
-    inhibits: tuple[str, ...] = ()  # reasons of the inhibits in force
+    inhibits: tuple[Inhibit, ...] = ()  # in force, oldest first
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,7 @@ def derive(tool_id: str, status: ToolStatusView, ctx: Context) -> ToolStateData:
                 f"{E10_NAMES[e10]}: {ctx.substate or ctx.reason or 'entered by ' + str(ctx.by)}"
             )
     if ctx.inhibits and blocked is None:
-        blocked = f"inhibited: {ctx.inhibits[0]}"
+        blocked = f"inhibited: {ctx.inhibits[0].reason}"
     e116: E116 = "blocked" if blocked else ("busy" if state == "busy" else "idle")
     return ToolStateData(
         state=state,
@@ -158,11 +166,11 @@ def load_contexts(s: Session, tools: Iterable[str]) -> dict[str, Context]:
             .limit(1)
         ).first()
         inhibits = s.scalars(
-            select(col(ToolInhibit.reason))
+            select(ToolInhibit)
             .where(col(ToolInhibit.tool_id) == t, col(ToolInhibit.released_at).is_(None))
             .order_by(col(ToolInhibit.id))
         ).all()
-        ctx = Context(inhibits=tuple(inhibits))
+        ctx = Context(inhibits=tuple(Inhibit(i.id or 0, i.reason, i.by, i.at) for i in inhibits))
         if row is not None and row.e10 is not None:
             ctx = replace(
                 ctx,
@@ -264,17 +272,18 @@ class ToolMonitor:
                     write = functools.partial(store.add_events, station=self.station, events=events)
                     await self.db.run(write)
                     self.wake_outbox()
-                    if before is not None:  # else: the state the last run left, still in force
-                        since = utcnow()
+                    if before is not None and _state(before) != _state(now):
+                        since = utcnow()  # (a new job on a busy tool is the same state)
                     before = now
                 lot = await self._lot_of(now.job_id)
                 tile = Tile(
                     d.tool_id, d.kind, status, now, since,
                     lot_id=lot[0] if lot else None, step_id=lot[1] if lot else None, context=ctx,
                 )  # fmt: skip
-                self.tiles[d.tool_id] = tile
-                for listener in self.listeners:
-                    listener(tile)
+                if tile != self.tiles.get(d.tool_id):  # unchanged: the same object (cached HTML)
+                    self.tiles[d.tool_id] = tile
+                    for listener in self.listeners:
+                        listener(tile)
             except Exception:  # a database hiccup must not end a tool's monitoring
                 log.exception("station.tool_monitor_failed", tool_id=d.tool_id)
             with contextlib.suppress(TimeoutError):
@@ -291,6 +300,10 @@ class ToolMonitor:
                 self._jobs.clear()
             self._jobs[job_id] = found
         return self._jobs[job_id]
+
+
+def _state(d: ToolStateData) -> tuple[object, ...]:
+    return (d.state, d.e10, d.e116, d.blocked, d.e10_substate)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.station.web import Running
 
@@ -26,15 +26,23 @@ def test_no_generated_request_makes_the_station_fail(web_station: Running) -> No
         tried += 1
 
         @given(case=op.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],  # report the failing request, unshrunk
+        )
         def check(case: Any) -> None:
-            response = case.call(
-                base_url=web_station.url,
-                headers={"X-CSRF-Token": admin.csrf},
-                cookies=dict(admin.cookies),
-                timeout=30,
-            )
-            what = f"{case.method} {case.formatted_path}"
+            what = f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:300]}"
+            try:
+                response = case.call(
+                    base_url=web_station.url,
+                    headers={"X-CSRF-Token": admin.csrf},
+                    cookies=dict(admin.cookies),
+                    timeout=20,
+                )
+            except Exception as e:
+                raise AssertionError(f"{what}: {e}") from None
             assert response.status_code < 500, (what, response.text[:500])
             if response.status_code >= 400:
                 body = response.json()

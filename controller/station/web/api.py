@@ -17,7 +17,7 @@ from controller.recipes import find
 from controller.recipes.expand import PlannedStep
 from controller.station import users
 from controller.station.web import reads
-from controller.station.web.auth import COOKIE, Principal, current, needs, web
+from controller.station.web.auth import COOKIE, EventId, Principal, RowId, current, needs, web
 from controller.station.web.context import WebContext
 from drivers.errors import FablineError, Unauthorized
 
@@ -175,7 +175,7 @@ async def tools(_: Reading, w: Ctx) -> list[reads.ToolView]:
     """Every tool of the line: state, E10 and E116 (with why it is blocked), job, lot,
     progress, alarms, consumables, time in state."""
     tiles = list(w.station.monitor.tiles.values())
-    return await w.station.db.run(lambda s: reads.tool_views(s, tiles))
+    return reads.tool_views(tiles)
 
 
 @router.get("/tools/{tool_id}", response_model=reads.ToolView)
@@ -183,7 +183,7 @@ async def tool(tool_id: str, _: Reading, w: Ctx) -> reads.ToolView:
     tile = w.station.monitor.tiles.get(tool_id)
     if tile is None:
         raise _no_tool(tool_id, w)
-    return (await w.station.db.run(lambda s: reads.tool_views(s, [tile])))[0]
+    return reads.ToolView.of(tile)
 
 
 def _no_tool(tool_id: str, w: WebContext) -> FablineError:
@@ -218,7 +218,7 @@ async def tool_inhibit(
 
 @router.post("/tools/{tool_id}/inhibits/{inhibit_id}/release", response_model=Done)
 async def tool_release_inhibit(
-    tool_id: str, inhibit_id: int, body: InhibitReleaseBody, w: Ctx,
+    tool_id: str, inhibit_id: RowId, body: InhibitReleaseBody, w: Ctx,
     p: Annotated[Principal, Depends(needs(Scope.INHIBIT, "release inhibits"))],
 ) -> Done:  # fmt: skip
     actor = p.actor(comment=body.note)
@@ -365,7 +365,7 @@ async def alarm_history(
 
 @router.post("/alarms/{event}/ack", response_model=Done)
 async def acknowledge(
-    event: int, body: AckBody, w: Ctx,
+    event: EventId, body: AckBody, w: Ctx,
     p: Annotated[Principal, Depends(needs(Scope.ACK_ALARMS, "acknowledge alarms"))],
 ) -> Done:  # fmt: skip
     message = await w.station.tools.acknowledge(event, p.actor(comment=body.comment))

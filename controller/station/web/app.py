@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controller.access import Scope
 from controller.station.web import api, pages
-from controller.station.web.auth import Principal, needs
+from controller.station.web.auth import MAX_ID, Principal, needs
 from controller.station.web.context import WebContext
 from controller.station.web.feed import Batch
 from drivers.errors import HTTP_STATUS, FablineError, RecipeError
@@ -77,7 +77,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     async def api_events(
         request: Request,
         _: Annotated[Principal, Depends(needs(Scope.READ, "read"))],
-        since: int | None = None,
+        since: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     ) -> StreamingResponse:
         """Every MES event as it is written (server-sent events; `id` is the outbox id,
         `event` the type, data the event's JSON). Resumes after `Last-Event-ID` or `since`."""
@@ -135,9 +135,9 @@ async def health(ctx: WebContext) -> JSONResponse:
 
 
 def _last_event_id(request: Request, since: int | None) -> int | None:
-    raw = request.headers.get("last-event-id")
-    if raw is not None and raw.strip().isdigit():
-        return int(raw)
+    raw = (request.headers.get("last-event-id") or "").strip()
+    if raw.isdigit() and len(raw) < 30:
+        return min(int(raw), MAX_ID)
     if since is not None and since < 0:
         from drivers.errors import ParameterError
 

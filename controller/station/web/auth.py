@@ -15,8 +15,9 @@ import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from controller.access import Actor, Scope
 from controller.station.users import UserView, session_user
@@ -24,6 +25,9 @@ from controller.station.web.context import WebContext
 from drivers.errors import Forbidden, Unauthorized
 
 COOKIE = "fabline_session"
+MAX_ID = 2**63 - 1  # the database's ids are 64-bit: a larger number names nothing
+EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="an outbox id")]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -21,6 +21,8 @@ class WebContext:
     settings: HttpSettings
     feed: Feed
     # fragments rendered per (batch, view, role), shared by the pages that show them
+    # each tile's HTML per role, kept while the monitor keeps the same Tile object
+    tiles_html: dict[tuple[str, frozenset[str]], tuple[Any, str]] = field(default_factory=dict)
     renders: OrderedDict[Any, tuple[Any, asyncio.Future[list[tuple[str, str]]]]] = field(
         default_factory=OrderedDict
     )

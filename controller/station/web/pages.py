@@ -27,8 +27,9 @@ from controller.genealogy import e142, trace
 from controller.genealogy.models import Unit
 from controller.lots import HoldReason, LotRequest
 from controller.station import users
+from controller.station.tool_monitor import Tile
 from controller.station.web import reads
-from controller.station.web.auth import COOKIE, Principal, needs, web
+from controller.station.web.auth import COOKIE, MAX_ID, EventId, Principal, RowId, needs, web
 from controller.station.web.context import WebContext
 from controller.station.web.diemap import die_map_svg
 from controller.station.web.feed import Batch
@@ -38,6 +39,7 @@ router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).with_name("templates")
 LOGIN_COOKIE = "fabline_login"  # double-submit token of the login form
 MAX_MAPS = 4  # die maps on a lot page
+AUDIT_ROWS = 100  # on the audit page (older rows: GET /api/audit)
 RENDERS_KEPT = 256  # batches whose fragments are kept for the pages still to send them
 
 
@@ -153,7 +155,7 @@ async def logout_form(request: Request, w: Ctx, p: Viewer) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, w: Ctx, p: Viewer) -> HTMLResponse:
-    data = await fragments_data(w, "home")
+    data = await fragments_data(w, "home", frozenset(s.value for s in SCOPES[p.user.role]))
     recipes = [(r.recipe.id, r.recipe.title) for r in reads.recipes()]
     return await page(request, w, p, "home.html", "home", recipes=recipes, **data)
 
@@ -172,7 +174,7 @@ async def alarms_page(request: Request, w: Ctx, p: Viewer) -> HTMLResponse:
 
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(request: Request, w: Ctx, p: Viewer) -> HTMLResponse:
-    rows = await w.station.db.run(lambda s: reads.audit_rows(s, limit=200))
+    rows = await w.station.db.run(lambda s: reads.audit_rows(s, limit=AUDIT_ROWS))
     return await page(request, w, p, "audit.html", "audit", rows=rows)
 
 
@@ -249,19 +251,27 @@ def tree(nodes: list[trace.Node], root: int) -> dict[str, Any]:
 # -- data of the fragments ---------------------------------------------------------------------
 
 
-async def fragments_data(w: WebContext, view: str) -> dict[str, Any]:
-    tiles = list(w.station.monitor.tiles.values())
+def tile_html(w: WebContext, tile: Tile, can: frozenset[str]) -> str:
+    """A tile's HTML, rendered once per Tile object and role (an idle tool's tile is the
+    same object poll after poll; 200 tiles are most of the page's work)."""
+    key = (tile.tool_id, can)
+    hit = w.tiles_html.get(key)
+    if hit is not None and hit[0] is tile:
+        return hit[1]
+    html = render("_tile.html", t=reads.ToolView.of(tile), can=can)
+    w.tiles_html[key] = (tile, html)
+    return html
+
+
+async def fragments_data(w: WebContext, view: str, can: frozenset[str]) -> dict[str, Any]:
     if view == "home":
-
-        def read(s: Session) -> dict[str, Any]:
-            return {
-                "tools": reads.tool_views(s, tiles),
-                "queue": reads.queue(s),
-                "hold_codes": w.station.lots.holds.codes,
-                "backlog": reads.backlog(s),
-            }
-
-        return await w.station.db.run(read)
+        tiles = list(w.station.monitor.tiles.values())
+        rows = await w.station.db.run(lambda s: reads.queue(s))
+        return {
+            "tiles": [(t.tool_id, tile_html(w, t, can)) for t in tiles],
+            "queue": rows,
+            "hold_codes": w.station.lots.holds.codes,
+        }
     return {}
 
 
@@ -390,7 +400,7 @@ async def ui_abort(
 
 @router.post("/ui/alarms/{event}/ack")
 async def ui_ack(
-    event: int, w: Ctx, p: Annotated[Principal, _need(Scope.ACK_ALARMS, "acknowledge alarms")],
+    event: EventId, w: Ctx, p: Annotated[Principal, _need(Scope.ACK_ALARMS, "acknowledge alarms")],
     comment: Text = "",
 ) -> HTMLResponse:  # fmt: skip
     message = await w.station.tools.acknowledge(event, p.actor(comment=comment or None))
@@ -423,7 +433,7 @@ async def ui_inhibit(
 
 @router.post("/ui/tools/{tool_id}/inhibits/{inhibit_id}/release")
 async def ui_release_inhibit(
-    tool_id: str, inhibit_id: int, w: Ctx,
+    tool_id: str, inhibit_id: RowId, w: Ctx,
     p: Annotated[Principal, _need(Scope.INHIBIT, "release inhibits")],
     note: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> HTMLResponse:  # fmt: skip
@@ -489,7 +499,7 @@ async def ui_stream(request: Request, w: Ctx, p: Viewer, view: str = "home") -> 
     since = _last_event_id(request, None)
     if since is None:
         lei = request.query_params.get("last_event_id", "")
-        since = int(lei) if lei.isdigit() else None
+        since = min(int(lei), MAX_ID) if lei.isdigit() and len(lei) < 30 else None
     return sse(request, page_events(w, view[:80], since, p))
 
 
@@ -537,8 +547,7 @@ async def fragments(w: WebContext, view: str, batch: Batch, can: set[str]) -> li
     common: dict[str, Any] = {"can": can}
     if view == "home":
         if tiles:
-            views = await w.station.db.run(lambda s: reads.tool_views(s, tiles))
-            out += [(f"tile-{t.tool}", render("_tile.html", t=t, **common)) for t in views]
+            out += [(f"tile-{t.tool_id}", tile_html(w, t, frozenset(can))) for t in tiles]
         if any(c.lot_id or c.type == "operator_action" for c in events):
             rows = await w.station.db.run(lambda s: reads.queue(s))
             codes = w.station.lots.holds.codes
@@ -552,7 +561,7 @@ async def fragments(w: WebContext, view: str, batch: Batch, can: set[str]) -> li
         if any(c.type in ("alarm_set", "alarm_cleared", "operator_action") for c in events):
             out.append(("alarms", render("_alarms.html", **await alarms_data(w), **common)))
     elif view == "audit" and any(c.type == "operator_action" for c in events):
-        trail = await w.station.db.run(lambda s: reads.audit_rows(s, limit=200))
+        trail = await w.station.db.run(lambda s: reads.audit_rows(s, limit=AUDIT_ROWS))
         out.append(("audit", render("_audit.html", rows=trail)))
     return out
 

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from controller.genealogy import store
 from controller.genealogy.models import Lot, Outbox, StepRun
-from controller.genealogy.station_models import AlarmAck, Audit, ToolInhibit
+from controller.genealogy.station_models import AlarmAck, Audit
 from controller.lots import FINAL, LotDetail, LotView, StepRunView, ToolStatusView
 from controller.recipes import LoadedRecipe, catalog
 from controller.recipes.catalog import recipes_dir
@@ -51,7 +51,7 @@ class ToolView(BaseModel):
     inhibits: list[InhibitView]
 
     @classmethod
-    def of(cls, t: Tile, inhibits: list[InhibitView]) -> ToolView:
+    def of(cls, t: Tile) -> ToolView:
         return cls(
             tool=t.tool_id,
             kind=t.kind,
@@ -66,7 +66,10 @@ class ToolView(BaseModel):
             lot_id=t.lot_id,
             step=t.step_id,
             status=t.status,
-            inhibits=inhibits,
+            inhibits=[
+                InhibitView(id=i.id, reason=i.reason, by=i.by, at=iso(i.at))
+                for i in t.context.inhibits
+            ],
         )
 
 
@@ -112,35 +115,34 @@ class AuditRow(BaseModel):
     message: str
 
 
-def tool_views(s: Session, tiles: list[Tile]) -> list[ToolView]:
-    rows = s.scalars(select(ToolInhibit).where(col(ToolInhibit.released_at).is_(None))).all()
-    by_tool: dict[str, list[InhibitView]] = {}
-    for r in rows:
-        assert r.id is not None
-        by_tool.setdefault(r.tool_id, []).append(
-            InhibitView(id=r.id, reason=r.reason, by=r.by, at=r.at.isoformat())
-        )
-    return [ToolView.of(t, by_tool.get(t.tool_id, [])) for t in tiles]
+def tool_views(tiles: list[Tile]) -> list[ToolView]:
+    return [ToolView.of(t) for t in tiles]
 
 
 def queue(
     s: Session, *, states: list[str] | None = None, limit: int = QUEUE_LIMIT
 ) -> list[QueueRow]:
     """Lots not finished (or of `states`), held and running first, then by priority and
-    age; each with its current step, tool and time in that step."""
+    age; each with its current step, tool and time in that step. Columns, not ORM objects:
+    a page of 200 lots costs a third of the time."""
     wanted = states or list(ACTIVE)
     order = case(ACTIVE, value=col(Lot.state), else_=len(ACTIVE))
-    lots = s.scalars(
-        select(Lot)
+    lots = s.execute(
+        select(
+            col(Lot.id), col(Lot.recipe_id), col(Lot.recipe_version), col(Lot.state),
+            col(Lot.priority), col(Lot.next_step), col(Lot.step_count), col(Lot.updated_at),
+            col(Lot.hold_reason), col(Lot.hold_kind), col(Lot.hold_code), col(Lot.request),
+        )
         .where(col(Lot.state).in_(wanted))
         .order_by(order, col(Lot.priority).desc(), col(Lot.created_at))
         .limit(limit)
-    ).all()
+    ).all()  # fmt: skip
     latest = _latest_runs(s, [lot.id for lot in lots])
     out = []
     for lot in lots:
         run = latest.get(lot.id)
-        current = run is not None and run.step_index == lot.next_step
+        current = run is not None and run[0] == lot.next_step
+        stopped = lot.state in ("held", "paused")
         out.append(
             QueueRow(
                 lot=lot.id,
@@ -149,11 +151,11 @@ def queue(
                 priority=lot.priority,
                 step=lot.next_step,
                 steps=lot.step_count,
-                step_id=run.step_id if run and current else None,
-                tool=run.tool_id if run and current else None,
-                since=iso(run.started_at if run and current else lot.updated_at),
-                hold_reason=lot.hold_reason if lot.state in ("held", "paused") else None,
-                hold_kind=lot.hold_kind if lot.state in ("held", "paused") else None,
+                step_id=run[1] if run and current else None,
+                tool=run[2] if run and current else None,
+                since=iso(run[3] if run and current else lot.updated_at),
+                hold_reason=lot.hold_reason if stopped else None,
+                hold_kind=lot.hold_kind if stopped else None,
                 hold_code=lot.hold_code if lot.state == "held" else None,
                 request=lot.request,
             )
@@ -161,7 +163,8 @@ def queue(
     return out
 
 
-def _latest_runs(s: Session, lot_ids: list[str]) -> dict[str, StepRun]:
+def _latest_runs(s: Session, lot_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """lot -> (step index, step id, tool, started) of its newest step run."""
     if not lot_ids:
         return {}
     newest = (
@@ -170,8 +173,13 @@ def _latest_runs(s: Session, lot_ids: list[str]) -> dict[str, StepRun]:
         .group_by(col(StepRun.lot_id))
         .scalar_subquery()
     )
-    runs = s.scalars(select(StepRun).where(col(StepRun.id).in_(newest))).all()
-    return {r.lot_id: r for r in runs}
+    rows = s.execute(
+        select(
+            col(StepRun.lot_id), col(StepRun.step_index), col(StepRun.step_id),
+            col(StepRun.tool_id), col(StepRun.started_at),
+        ).where(col(StepRun.id).in_(newest))
+    ).all()  # fmt: skip
+    return {r[0]: tuple(r[1:]) for r in rows}
 
 
 def lot_detail(s: Session, lot_id: str) -> LotDetail:
