@@ -146,9 +146,10 @@ def start_station(home: Path, line: Path, db: Path) -> tuple[subprocess.Popen[st
     subprocess.run([FABLINE, "users", "add", USER, "--role", "engineer", "--db", f"sqlite:///{db}"],
                    input=PASSWORD + "\n", text=True, env=env(home), check=True,
                    capture_output=True)  # fmt: skip
+    log = (home / "station.log").open("w")
     proc = subprocess.Popen(
         [FABLINE, "station", "--config", str(config)],
-        env=env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env(home), stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     for line_ in proc.stdout:
@@ -240,6 +241,7 @@ async def stream_latency(
     (the figure is per event, per stream)."""
     got: list[dict[int, float]] = [{} for _ in range(clients)]
     ready, arrived = asyncio.Event(), asyncio.Event()
+    current = [-1]  # the event being waited for (only it is looked for in each line)
     opened = [0]
 
     async def listen(i: int, c: httpx.AsyncClient) -> None:
@@ -248,10 +250,10 @@ async def stream_latency(
             if opened[0] == clients:
                 ready.set()
             async for line in r.aiter_lines():
-                for k in range(n):
-                    if k not in got[i] and marker(line, k):
-                        got[i][k] = time.perf_counter()
-                        arrived.set()
+                k = current[0]
+                if k >= 0 and k not in got[i] and marker(line, k):
+                    got[i][k] = time.perf_counter()
+                    arrived.set()
 
     limits = httpx.Limits(max_connections=clients + 5)
     async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=None, limits=limits) as c:
@@ -260,6 +262,7 @@ async def stream_latency(
         await asyncio.sleep(0.5)  # (bench only) let every stream pass its first bytes
         sent: list[float] = []
         for k in range(n):
+            current[0] = k
             sent.append(time.perf_counter())
             await trigger(k)
             deadline = time.monotonic() + 10
@@ -396,6 +399,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         for p in (bare, station, sim):
             stop(p)
+        print(f"  (station log: {home / 'station.log'})")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from controller.access import Actor, Role
+from controller.genealogy.db import Database
+from controller.station.users import add_user
+
 FABLINE = str(Path(sys.executable).with_name("fabline"))
 ROLES = ("viewer", "operator", "technician", "engineer", "admin")
 USERS = {role: (f"{role[:4]}-user", f"pw-{role}-secret") for role in ROLES}
@@ -69,11 +73,15 @@ def env(home: Path) -> dict[str, str]:
 def prepare(home: Path, db: str) -> tuple[str, str]:
     """Users of every role, and a completed lot diced into packages: (package, wafer)."""
     e = env(home)
-    for role, (name, password) in USERS.items():
-        subprocess.run(
-            [FABLINE, "users", "add", name, "--role", role, "--db", db],
-            input=password + "\n", text=True, env=e, check=True, capture_output=True,
-        )  # fmt: skip
+    d = Database(db)  # (the command `fabline users add` is tested in test_deploy.py)
+    d.migrate()
+    try:
+        for role, (name, password) in USERS.items():
+            d.run_sync(
+                lambda s, n=name, r=role, p=password: add_user(s, "", Actor.cli(), n, Role(r), p)
+            )
+    finally:
+        d.close()
     subprocess.run(
         [FABLINE, "run", "wlcsp-002-42", "--lot", GENEALOGY_LOT, "--wafers", "1", "--db", db,
          "--time-scale", "inf", "--json"],

@@ -509,6 +509,9 @@ async def page_events(
     from controller.station.web.app import message
 
     can = {s.value for s in SCOPES[p.user.role]}
+    if since is not None and view == "home":  # back after a break: tiles are not events
+        for t in list(w.station.monitor.tiles.values()):
+            yield message(f"tile-{t.tool_id}", tile_html(w, t, frozenset(can)))
     async for batch in w.feed.follow(since):
         for name, html in await shared_fragments(w, view, batch, can):
             yield message(name, html)
