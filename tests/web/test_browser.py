@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.station.web import USERS, Running
+from tests.web.station import USERS, Running
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.station.web import Running, station
+from tests.web.station import Running, station
 
 
 @pytest.fixture(scope="session")

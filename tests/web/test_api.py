@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.station.web import USERS, Client, Running
+from tests.web.station import USERS, Client, Running
 
 _ids = itertools.count(1)
 

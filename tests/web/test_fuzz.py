@@ -9,7 +9,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.station.web import Running
+from tests.web.station import Running
 
 MAX_EXAMPLES = 12  # per operation: ~30 operations in well under a minute
 SKIP = {"/api/events", "/api/logout"}  # a stream that never ends; the session under test

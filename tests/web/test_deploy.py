@@ -16,7 +16,7 @@ import pytest
 from controller.station.config import load_station_file
 from drivers.errors import ParameterError
 from tests.services import fresh_postgres, require_broker
-from tests.station.web import FABLINE, Client, env, start_station
+from tests.web.station import FABLINE, Client, env, start_station
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "fabline-station.service"
