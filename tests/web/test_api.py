@@ -6,14 +6,26 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.web.station import USERS, Client, Running
 
 _ids = itertools.count(1)
+_made: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _abort_lots_made(web_station: Running) -> Iterator[None]:
+    """The lots these tests dispatch are aborted afterwards: they would hold the line's
+    tools for the browser test."""
+    yield
+    eng = web_station.client("engineer")
+    for lot in _made:
+        eng.post(f"/api/lots/{lot}/abort", json={"comment": "test over"})
 
 
 def until(what: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
@@ -31,6 +43,7 @@ def dispatch(c: Client, recipe: str = "wlcsp-002-42") -> str:
     lot = f"A{next(_ids)}-{int(time.time() * 1000) % 100000}"
     r = c.post("/api/lots", json={"lot_id": lot, "recipe": recipe, "inputs": {"wafers": 1}})
     assert r.status_code == 201, r.text
+    _made.append(lot)
     return lot
 
 

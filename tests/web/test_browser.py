@@ -82,6 +82,7 @@ def test_operator_and_engineer_run_hold_release_and_trace_a_lot(
     form = page.get_by_test_id("dispatch-form")
     form.locator("input[name=lot]").fill(lot)
     form.locator("select[name=recipe]").select_option("wlcsp-002-42")
+    form.locator("input[name=priority]").fill("500")  # ahead of other tests' lots
     form.locator("button").click()
     expect(page.locator("#flash")).to_contain_text(f"lot {lot} dispatched")
     row = page.get_by_test_id(f"lot-{lot}")
