@@ -132,6 +132,13 @@ def test_operator_and_engineer_run_hold_release_and_trace_a_lot(
     expect(trail.locator("tr", has_text="QA-SUSPECT").filter(has_text=lot).first).to_contain_text(
         "scratch seen at inspection"
     )
+    # the audit page is live too: the operator pauses the lot, the row appears on top
+    row.locator("summary").click()
+    pause = row.locator("form[hx-post$='/pause']")
+    pause.locator("input[name=comment]").fill("shift change")
+    pause.locator("button").click()
+    expect(trail.locator("tbody tr").first).to_contain_text("shift change")
+    expect(trail.locator("tbody tr").first).to_contain_text(op_name)
     shoot(eng, "station-audit.png")
 
     # a package looked up: its tree back to the wafer, and the wafer's die map

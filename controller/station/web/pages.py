@@ -563,9 +563,12 @@ async def fragments(w: WebContext, view: str, batch: Batch, can: set[str]) -> li
     elif view == "alarms":
         if any(c.type in ("alarm_set", "alarm_cleared", "operator_action") for c in events):
             out.append(("alarms", render("_alarms.html", **await alarms_data(w), **common)))
-    elif view == "audit" and any(c.type == "operator_action" for c in events):
-        trail = await w.station.db.run(lambda s: reads.audit_rows(s, limit=AUDIT_ROWS))
-        out.append(("audit", render("_audit.html", rows=trail)))
+    elif view == "audit":  # only the new rows, on top of the table
+        ids = [c.payload["event_id"] for c in events if c.type == "operator_action" and c.payload]
+        if ids:
+            new = await w.station.db.run(lambda s: reads.audit_rows(s, event_ids=ids))
+            html = "".join(render("_audit_row.html", a=a) for a in new)
+            out.append(("audit-rows", html))
     return out
 
 

@@ -249,10 +249,14 @@ def active_alarms(s: Session, tiles: list[Tile]) -> list[AlarmRow]:
     return [a for a in alarm_history(s, limit=500) if a.active and (a.tool, a.code) in live]
 
 
-def audit_rows(s: Session, *, limit: int = 100, target: str | None = None) -> list[AuditRow]:
+def audit_rows(
+    s: Session, *, limit: int = 100, target: str | None = None, event_ids: list[str] | None = None
+) -> list[AuditRow]:
     q = select(Audit).order_by(col(Audit.id).desc()).limit(limit)
     if target:
         q = q.where(col(Audit.target) == target)
+    if event_ids is not None:
+        q = q.where(col(Audit.event_id).in_(event_ids))
     return [
         AuditRow(
             id=a.id or 0,
