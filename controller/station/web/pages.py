@@ -52,9 +52,19 @@ def env() -> Environment:
         lstrip_blocks=True,
     )
     e.filters["ago"] = ago
+    e.filters["q"] = quantity
     e.globals["E10_STATES"] = [s.name for s in E10State]
     e.globals["SUBSTATES"] = {s.name: sorted(v.value for v in SUBSTATES[s]) for s in E10State}
     return e
+
+
+def quantity(v: Any) -> str:
+    """A setpoint or result as an engineer reads it: `3000 rpm`, `7.027 µm`, `DIELECTRIC`."""
+    if isinstance(v, dict) and "value" in v:
+        value, unit = v["value"], v.get("unit") or ""
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"{text} {unit}".strip()
+    return str(v)
 
 
 def ago(iso: str | None) -> str:
