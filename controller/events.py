@@ -376,6 +376,12 @@ class ToolStateData(_Data):
     tool_state: str | None = Field(description="the tool's own")
     job_id: str | None
     alarms: list[int]
+    e116: Literal["idle", "busy", "blocked"] | None = Field(
+        default=None, description="SEMI E116: idle, busy, blocked"
+    )
+    blocked: str | None = Field(default=None, description="why it is blocked")
+    e10_substate: str | None = Field(default=None, description="entered by a technician")
+    context: str | None = Field(default=None, description="the technician's note")
 
 
 class ToolStateChanged(EventBase):
@@ -406,6 +412,24 @@ class AlarmCleared(EventBase):
 
 
 # -- the station ----------------------------------------------------------------------------
+
+
+class OperatorActionData(_Data):
+    actor: str = Field(description="user, mes:<client> or cli:<os user>")
+    role: str
+    action: str = Field(description="dispatch, hold, release, abort, e10, inhibit, ack, ...")
+    target: str = Field(description="lot, tool, alarm or user")
+    reason_code: str | None
+    comment: str | None
+    result: Literal["ok", "denied", "refused"]
+    message: str
+
+
+class OperatorAction(EventBase):
+    """a person (or the MES, or a terminal) acted: also an append-only audit row"""
+
+    type: Literal["operator_action"] = "operator_action"
+    data: OperatorActionData
 
 
 class CommandReplyData(_Data):
@@ -448,7 +472,8 @@ Event = Annotated[
     | ToolStateChanged
     | AlarmSet
     | AlarmCleared
-    | CommandReply,
+    | CommandReply
+    | OperatorAction,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -458,5 +483,7 @@ EVENT_CLASSES: dict[str, type[EventBase]] = {
 }
 EVENT_TYPES = tuple(EVENT_CLASSES)
 LOT_EVENTS = frozenset(
-    t for t in EVENT_TYPES if t not in ("tool_state", "alarm_set", "alarm_cleared", "command_reply")
+    t
+    for t in EVENT_TYPES
+    if t not in ("tool_state", "alarm_set", "alarm_cleared", "command_reply", "operator_action")
 )

@@ -9,6 +9,8 @@
     │   ├── LineError                                               a line file
     │   ├── E142Error                                               a die map file
     │   └── SpcError                                                a chart, baseline, sample
+    ├── Unauthorized                  unauthorized 8         401    not logged in, bad password
+    ├── Forbidden                     forbidden    9         403    the role may not do that
     ├── NotFound                      not_found    5         404
     │   ├── LotNotFound
     │   ├── UnitNotFound
@@ -43,6 +45,8 @@ from typing import ClassVar
 
 class Category(StrEnum):
     USAGE = "usage"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
@@ -52,6 +56,8 @@ class Category(StrEnum):
 
 EXIT_CODES = {
     Category.USAGE: 2,
+    Category.UNAUTHORIZED: 8,
+    Category.FORBIDDEN: 9,
     Category.NOT_FOUND: 5,
     Category.CONFLICT: 6,
     Category.UNAVAILABLE: 7,
@@ -60,6 +66,8 @@ EXIT_CODES = {
 }
 HTTP_STATUS = {
     Category.USAGE: 400,
+    Category.UNAUTHORIZED: 401,
+    Category.FORBIDDEN: 403,
     Category.NOT_FOUND: 404,
     Category.CONFLICT: 409,
     Category.UNAVAILABLE: 503,
@@ -114,6 +122,21 @@ class E142Error(UsageError):
 class SpcError(UsageError):
     """A chart definition, baseline, sample or spec the SPC library refuses. The message names
     the chart (or the argument) and the reason, in one line."""
+
+
+# -- who is asking -----------------------------------------------------------------------------
+
+
+class Unauthorized(FablineError):
+    """Nobody is logged in (or the session expired, or the name or password is wrong)."""
+
+    category = Category.UNAUTHORIZED
+
+
+class Forbidden(FablineError):
+    """The user is known, but their role may not do that (or a CSRF check failed)."""
+
+    category = Category.FORBIDDEN
 
 
 # -- not found -------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ station runtime, the lot service and the drivers.
 Every command prints one clear line for an error and exits with the code of the error's
 category (drivers/errors.py): 0 ok, 1 a tool or job failed or a lot aborted, 2 bad usage or
 input, 3 a lot ended held, 4 a lot waits at an external step, 5 not found, 6 conflict (not in
-a state for that), 7 database or broker unavailable, 70 a bug.
+a state for that), 7 database or broker unavailable, 8 not logged in, 9 not allowed for the
+role, 70 a bug.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from controller.cli import demo, lots, mes, recipes, sim, tools
+from controller.cli import demo, lots, mes, recipes, sim, station, tools, users
 from controller.logs import configure_logging
 
 app = typer.Typer(
@@ -39,6 +40,8 @@ app.add_typer(recipes.app, name="recipes")
 app.add_typer(lots.app)
 app.add_typer(demo.app)
 app.add_typer(mes.app, name="mes")
+app.add_typer(station.app)
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

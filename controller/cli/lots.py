@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
 
+from controller.access import Actor
 from controller.cli.command import fail, run
 from controller.cli.display import (
     EXIT_OK,
@@ -365,19 +366,19 @@ def _operator(reason: str | None, what: str) -> HoldReason:
 @app.command("hold")
 def hold_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
     """Hold a lot (between steps when a controller drives it)."""
-    _lot_command(db, lambda s: s.hold(lot, _operator(reason, "hold")))
+    _lot_command(db, lambda s: s.hold(lot, _operator(reason, "hold"), Actor.cli()))
 
 
 @app.command("release")
 def release_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
     """Release a held or paused lot; its station, or `fabline resume`, runs it on."""
-    _lot_command(db, lambda s: s.release(lot, reason))
+    _lot_command(db, lambda s: s.release(lot, reason, Actor.cli()))
 
 
 @app.command("pause")
 def pause_lot(lot: str, reason: ReasonOption = None, db: DbOption = None) -> None:
     """Pause a lot after its current step."""
-    _lot_command(db, lambda s: s.pause(lot, _operator(reason, "pause")))
+    _lot_command(db, lambda s: s.pause(lot, _operator(reason, "pause"), Actor.cli()))
 
 
 @app.command("abort")
@@ -385,7 +386,7 @@ def abort_lot(
     lot: str, reason: ReasonOption = None, db: DbOption = None, line: LineOption = None
 ) -> None:
     """Abort a lot at once: its running job is stopped on the tool."""
-    _lot_command(db, lambda s: s.abort(lot, _operator(reason, "abort")), line)
+    _lot_command(db, lambda s: s.abort(lot, _operator(reason, "abort"), Actor.cli()), line)
 
 
 @app.command("confirm")
@@ -395,7 +396,7 @@ def confirm_lot(
     db: DbOption = None,
 ) -> None:
     """Confirm the external step a lot waits at, with the returned material's data."""
-    _lot_command(db, lambda s: s.confirm(lot, key_values(fields or [], "field")))
+    _lot_command(db, lambda s: s.confirm(lot, key_values(fields or [], "field"), actor=Actor.cli()))
 
 
 # -- genealogy -------------------------------------------------------------------------------

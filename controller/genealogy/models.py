@@ -63,6 +63,7 @@ class Lot(SQLModel, table=True):
     state: str = Field(max_length=16, index=True)
     hold_reason: str | None = None
     hold_kind: str | None = Field(default=None, max_length=16)  # alarm, out_of_spec, operator...
+    hold_code: str | None = Field(default=None, max_length=32)  # an operator's hold reason code
     priority: int = 0
     next_step: int = 0  # index of the next step of the expansion to run
     step_count: int = 0
@@ -160,6 +161,7 @@ class Outbox(SQLModel, table=True):
     publishes them in id order and marks them sent once the broker acknowledged."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_type_id", "type", "id"),)
     id: int | None = Field(
         default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
     )
@@ -220,3 +222,6 @@ class AreaLease(SQLModel, table=True):
     holder: str | None = Field(default=None, max_length=128)  # host:pid
     epoch: int = 0
     expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+import controller.genealogy.station_models  # noqa: E402, F401  (registers the station's tables)

@@ -5,30 +5,40 @@ abort as requests its runner applies — hold and pause between steps, abort at 
 the running job. A lot nobody drives changes here directly; an abort still stops a job the
 lot left running on a tool (`stop_job`). Every change and its MES event are one transaction
 (controller/lots/lifecycle.py).
+
+Every method takes an optional `actor` (controller/access): who acts, with which role, with
+which reason code and comment. With an actor the service checks the role's scope (and, for
+a release, the least role the hold's code allows) and writes the audit row and its MES event
+in the same transaction as the effect; a denied or refused action is audited too. Without
+one (the engine's own calls, tests) nothing is checked or audited.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
 
+from controller.access import Actor, HoldCodes, Role, Scope, article
 from controller.events import ExternalConfirmed, ExternalConfirmedData, LotCreated, LotCreatedData
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot, utcnow
-from controller.lots import areas, lease, lifecycle
+from controller.lots import areas, audit, lease, lifecycle
 from controller.lots.lease import ME, driven
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.lots.request import LotPlan, LotRequest, plan
 from controller.recipes import LoadedRecipe
 from controller.recipes.cache import Expansions
 from drivers.base import ToolDriver
-from drivers.errors import LotStateError, ParameterError, ToolError
+from drivers.errors import FablineError, Forbidden, LotStateError, ParameterError, ToolError, shown
 from drivers.interface import ToolState
 
 log = structlog.get_logger("fabline.lots")
+T = TypeVar("T")
 
 StopJob = Callable[[str, str], Awaitable[str]]
 """(tool id, job id) -> what happened: stop a job a lot left running on a tool."""
@@ -48,8 +58,10 @@ class LotService:
         expansions: Expansions | None = None,
         allow_draft: bool = False,
         wake: Callable[[str], None] = lambda lot_id: None,
+        holds: HoldCodes | None = None,
     ) -> None:
         self.db = db
+        self.holds = holds or HoldCodes()
         self.station = station
         self.stop_job = stop_job
         self.expansions = expansions
@@ -65,76 +77,183 @@ class LotService:
         owner: str | None = ME,
         station: str | None = None,
         recipe: LoadedRecipe | None = None,
+        actor: Actor | None = None,
     ) -> Lot:
         """Record the lot with its input units. It is owned by this process from the start
         (it runs it next) or by nobody (`owner=None`: `station` picks it up)."""
-        p = plan(request, allow_draft=self.allow_draft, recipe=recipe)
-        if self.expansions is not None:  # the runner finds the same expansion, not a new one
-            self.expansions.put(p.recipe, p.expansion)
-        lot = await self.db.run(lambda s: _create(s, p, station or self.station, owner))
-        log.info("lots.created", lot_id=lot.id, recipe=p.recipe.recipe.id)
+
+        async def work() -> Lot:
+            if actor is not None:
+                actor.require(Scope.DISPATCH, f"dispatch lot {shown(request.lot_id)}")
+            p = plan(request, allow_draft=self.allow_draft, recipe=recipe)
+            if self.expansions is not None:  # the runner finds the same expansion
+                self.expansions.put(p.recipe, p.expansion)
+            at = station or self.station
+
+            def tx(s: Session) -> Lot:
+                lot = _create(s, p, at, owner)
+                r = p.recipe.recipe
+                self._audit_ok(s, actor, "dispatch", lot, f"dispatched: {r.id} v{r.version}")
+                return lot
+
+            return await self.db.run(tx)
+
+        lot = await self._audited(actor, "dispatch", request.lot_id, work)
+        log.info("lots.created", lot_id=lot.id, recipe=lot.recipe_id)
         return lot
+
+    # -- the audit trail ------------------------------------------------------------------
+
+    def _audit_ok(self, s: Session, actor: Actor | None, action: str, lot: Lot, text: str) -> None:
+        if actor is not None:
+            audit.record(
+                s, station=self.station, actor=actor, action=action, target=lot.id,
+                result="ok", message=text, lot=lot,
+            )  # fmt: skip
+
+    async def _audited(
+        self, actor: Actor | None, action: str, target: str, work: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run `work`; when it fails and an actor asked for it, the attempt is audited."""
+        try:
+            return await work()
+        except FablineError as e:
+            if actor is not None:
+                await self.db.run(
+                    functools.partial(
+                        audit.record, station=self.station, actor=actor, action=action,
+                        target=shown(target, 128), result=audit.result_of(e), message=str(e),
+                    )
+                )  # fmt: skip
+            raise
+
+    def _code(self, actor: Actor | None) -> str | None:
+        """The actor's hold reason code, checked against the station's codes."""
+        if actor is None or actor.reason_code is None:
+            return None
+        if self.holds.get(actor.reason_code) is None:
+            known = ", ".join(c.code for c in self.holds.codes)
+            raise ParameterError(f"unknown hold code {shown(actor.reason_code)!r} (codes: {known})")
+        return actor.reason_code
 
     # -- hold, pause, abort, release, confirm ------------------------------------------
 
-    async def hold(self, lot_id: str, reason: HoldReason) -> str:
-        return await self._stop(lot_id, "hold", reason)
+    async def hold(self, lot_id: str, reason: HoldReason, actor: Actor | None = None) -> str:
+        return await self._stop(lot_id, "hold", reason, actor, Scope.HOLD)
 
-    async def pause(self, lot_id: str, reason: HoldReason) -> str:
-        return await self._stop(lot_id, "pause", reason)
+    async def pause(self, lot_id: str, reason: HoldReason, actor: Actor | None = None) -> str:
+        return await self._stop(lot_id, "pause", reason, actor, Scope.PAUSE)
 
-    async def abort(self, lot_id: str, reason: HoldReason) -> str:
+    async def abort(self, lot_id: str, reason: HoldReason, actor: Actor | None = None) -> str:
         """At once: a driven lot's runner stops its job; otherwise a job the lot left
         running on a tool is stopped here, then the lot is aborted with `reason`."""
 
-        def read(s: Session) -> tuple[Lot, bool]:
-            lot = store.get_lot(s, lot_id)
-            return lot, driven(s, lot)
+        async def work() -> str:
+            if actor is not None:
+                actor.require(Scope.ABORT, f"abort lot {shown(lot_id)}")
+            self._code(actor)
 
-        lot, is_driven = await self.db.run(read)
-        lifecycle.check(lot, "abort")
-        if is_driven:
-            return await self._stop(lot_id, "abort", reason)
-        note = ""
-        job = await self.db.run(lambda s: _open_job(s, lot_id))
-        if job is not None:
-            note = "; " + await self.stop_job(*job)
-        return await self._stop(lot_id, "abort", reason, note=note)
+            def read(s: Session) -> tuple[Lot, bool]:
+                lot = store.get_lot(s, lot_id)
+                return lot, driven(s, lot)
 
-    async def _stop(self, lot_id: str, action: str, reason: HoldReason, note: str = "") -> str:
+            lot, is_driven = await self.db.run(read)
+            lifecycle.check(lot, "abort")
+            note = ""
+            if not is_driven:
+                job = await self.db.run(lambda s: _open_job(s, lot_id))
+                if job is not None:
+                    note = "; " + await self.stop_job(*job)
+            return await self._stop_tx(lot_id, "abort", reason, actor, note)
+
+        return await self._audited(actor, "abort", lot_id, work)
+
+    async def _stop(
+        self, lot_id: str, action: str, reason: HoldReason, actor: Actor | None, scope: Scope
+    ) -> str:
+        async def work() -> str:
+            if actor is not None:
+                actor.require(scope, f"{action} lot {shown(lot_id)}")
+            return await self._stop_tx(lot_id, action, reason, actor)
+
+        return await self._audited(actor, action, lot_id, work)
+
+    async def _stop_tx(
+        self, lot_id: str, action: str, reason: HoldReason, actor: Actor | None, note: str = ""
+    ) -> str:
+        code = self._code(actor) if action in ("hold", "abort") else None
+
         def tx(s: Session) -> tuple[str, bool]:
             lot = store.get_lot(s, lot_id, for_update=True)
             if driven(s, lot):
                 lifecycle.ask(lot, action, reason)
+                if code is not None:  # the hold the runner applies carries the operator's code
+                    store.set_lot(lot, hold_code=code)
                 when = "now (the running job is stopped)" if action == "abort" else "between steps"
-                return (
+                message = (
                     f"lot {lot.id}: {action} requested from controller {lot.owner};"
-                    f" takes effect {when}",
-                    lot.owner == ME,
+                    f" takes effect {when}"
                 )
+                self._audit_ok(s, actor, action, lot, message)
+                return message, lot.owner == ME
             if action == "abort":
                 _abort_open_run(s, lot, reason.text)
-            lifecycle.apply(s, lot, action, reason=reason)
-            return f"lot {lot.id}: {lot.state}{note}", False
+            if action in ("hold", "abort"):
+                lifecycle.apply(s, lot, action, reason=reason, hold_code=code)
+            else:
+                lifecycle.apply(s, lot, action, reason=reason)
+            message = f"lot {lot.id}: {lot.state}{note}"
+            self._audit_ok(s, actor, action, lot, message)
+            return message, False
 
         message, here = await self.db.run(tx)
         if here:
             self.wake(lot_id)
         return message
 
-    async def release(self, lot_id: str, note: str | None = None) -> str:
+    def release_role(self, lot: Lot) -> tuple[Role, str]:
+        """The least role that releases this lot, and why (a paused lot: an operator)."""
+        if lot.state == LotState.PAUSED:
+            return Role.OPERATOR, "a pause"
+        return self.holds.release_role(lot.hold_kind, lot.hold_code)
+
+    async def release(
+        self, lot_id: str, note: str | None = None, actor: Actor | None = None
+    ) -> str:
         def tx(s: Session) -> str:
             lot = store.get_lot(s, lot_id, for_update=True)
+            if actor is not None and lot.state in (LotState.HELD, LotState.PAUSED):
+                role, why = self.release_role(lot)
+                if not actor.role.at_least(role):
+                    raise Forbidden(
+                        f"lot {lot.id}: {why} is released by {article(role)} or above;"
+                        f" {actor.name} is {article(actor.role)}"
+                    )
             was = lot.hold_reason or "paused"
-            lifecycle.apply(s, lot, "release", note=note)
-            return f"lot {lot.id}: released (was: {was})"
+            lifecycle.apply(s, lot, "release", note=note, hold_code=None)
+            message = f"lot {lot.id}: released (was: {was})"
+            self._audit_ok(s, actor, "release", lot, message)
+            return message
 
-        return await self.db.run(tx)
+        async def work() -> str:
+            if actor is not None:
+                actor.require(Scope.RELEASE, f"release lot {shown(lot_id)}")
+            return await self.db.run(tx)
 
-    async def confirm(self, lot_id: str, data: Mapping[str, str], by: str = "operator") -> str:
+        return await self._audited(actor, "release", lot_id, work)
+
+    async def confirm(
+        self,
+        lot_id: str,
+        data: Mapping[str, str],
+        by: str = "operator",
+        actor: Actor | None = None,
+    ) -> str:
         """Confirm the external step a lot waits at, with the returned material's data."""
 
         def tx(s: Session) -> str:
+            if actor is not None:
+                actor.require(Scope.CONFIRM, f"confirm lot {shown(lot_id)}")
             lot = store.get_lot(s, lot_id, for_update=True)
             run = store.open_step_run(s, lot.id, lot.next_step)
             if lot.state != LotState.WAITING or run is None or run.state != "waiting":
@@ -155,9 +274,11 @@ class LotService:
                 data=ExternalConfirmedData(returned=dict(data), by=by),
             )
             lifecycle.apply(s, lot, "confirm", events=[confirmed], next_step=lot.next_step + 1)
-            return f"lot {lot.id}: step {run.step_id} confirmed"
+            message = f"lot {lot.id}: step {run.step_id} confirmed"
+            self._audit_ok(s, actor, "confirm", lot, message)
+            return message
 
-        return await self.db.run(tx)
+        return await self._audited(actor, "confirm", lot_id, lambda: self.db.run(tx))
 
 
 async def stop_job_on(driver: ToolDriver, job_id: str) -> str:

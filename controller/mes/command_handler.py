@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from controller.access import Actor
 from controller.events import CommandReply, CommandReplyData
 from controller.genealogy import store
 from controller.genealogy.models import MesCommand
@@ -87,22 +88,23 @@ class CommandHandler:
 
     async def _execute(self, command: Dispatch | Hold | Release | Abort) -> str:
         lot_id = command.lot_id
+        actor = Actor.mes(command.client)  # audited like a person's action
         try:
             match command:
                 case Dispatch():
-                    lot = await self.lots.create(command.request())
+                    lot = await self.lots.create(command.request(), actor=actor)
                     self.start_lot(lot_id)
                     return f"lot {lot_id} dispatched: {lot.recipe_id} v{lot.recipe_version}"
                 case Release():
-                    message = await self.lots.release(lot_id, command.reason)
+                    message = await self.lots.release(lot_id, command.reason, actor=actor)
                     self.start_lot(lot_id)
                     return message
                 case Abort():
                     why = HoldReason("mes", command.reason or "MES abort")
-                    return await self.lots.abort(lot_id, why)
+                    return await self.lots.abort(lot_id, why, actor=actor)
                 case Hold():
                     why = HoldReason("mes", command.reason or "MES hold")
-                    return await self.lots.hold(lot_id, why)
+                    return await self.lots.hold(lot_id, why, actor=actor)
         except RecipeError as e:
             raise Rejected(e.problems[0]) from None
         except FablineError as e:

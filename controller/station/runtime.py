@@ -2,9 +2,11 @@
 the lot service, the MES hook, the tool monitor and the lot runners.
 
 Every front door is a thin layer over it: `fabline run`, `resume` and `demo` open a station
-for the lots they run; `fabline mes serve` opens one that serves (`serve=True`: registered in
-the database, MES commands taken, lots nobody drives picked up) until it is told to stop. A
-running job goes on on its tool when the station stops; the next start re-attaches to it.
+for the lots they run; `fabline station` (and its alias without HTTP, `fabline mes serve`) opens one
+that serves (`serve=True`: registered in the database, MES commands taken, lots nobody drives
+picked up; with `http`, the operator page and API of controller/station/web) until it is told
+to stop. A running job goes on on its tool when the station stops; the next start re-attaches
+to it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from types import TracebackType
 import structlog
 from sqlalchemy.orm import Session
 
+from controller.access import HoldCodes
 from controller.engine import Engine, EngineSettings, Notify, Outcome, quiet
 from controller.genealogy import store
 from controller.genealogy.db import Database
@@ -31,7 +35,9 @@ from controller.mes.config import MesConfig, mes_config
 from controller.mes.hook import Hook, mes_hook
 from controller.recipes.cache import Expansions
 from controller.station import registry
-from controller.station.tool_monitor import monitor_tools
+from controller.station.config import HttpSettings
+from controller.station.tool_monitor import ToolMonitor
+from controller.station.tool_ops import ToolService
 from drivers.line import Line
 from drivers.registry import make_driver
 
@@ -50,6 +56,9 @@ class StationConfig:
     retry_budget: float = 30.0
     allow_draft: bool = False
     serve: bool = False  # register, take MES commands, pick up lots nobody drives
+    http: HttpSettings | None = None  # serving: the operator page and API too
+    holds: HoldCodes = field(default_factory=HoldCodes)
+    monitor_interval: float = 1.0  # seconds between two looks at each tool
 
 
 class Station:
@@ -62,6 +71,7 @@ class Station:
         self._hook: Hook | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self.http_url: str | None = None  # where the page is served, once it is
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -114,6 +124,7 @@ class Station:
             expansions=expansions,
             allow_draft=cfg.allow_draft,
             wake=self.engine.wake,
+            holds=cfg.holds,
         )
         commands = (
             CommandHandler(self.lots, cfg.mes, self.start_lot, wake=self.wake_outbox)
@@ -121,11 +132,17 @@ class Station:
             else None
         )
         self._hook = await stack.enter_async_context(mes_hook(self.db, cfg.mes, commands))
-        self._tasks.append(
-            asyncio.create_task(
-                monitor_tools(self.db, self.engine.pool.drivers.values(), self.name, self._stop)
-            )
+        self.monitor = ToolMonitor(
+            self.db,
+            self.engine.pool.drivers.values(),
+            self.name,
+            interval=cfg.monitor_interval,
+            wake_outbox=self.wake_outbox,
         )
+        self._tasks.append(asyncio.create_task(self.monitor.run(self._stop)))
+        self.tools = ToolService(self.db, self.name, self.engine.pool, self.monitor)
+        stack.push_async_callback(self.tools.close)
+        await self.tools.start()
         self._tasks.append(asyncio.create_task(self._renew_leases()))
         if cfg.serve:
             self._tasks.append(asyncio.create_task(self._keep()))
@@ -197,9 +214,20 @@ class Station:
 
     # -- serving --------------------------------------------------------------------------
 
-    async def serve(self, stop: asyncio.Event) -> None:
-        """Run until `stop` is set (SIGTERM, SIGINT)."""
-        await stop.wait()
+    @property
+    def hook(self) -> Hook | None:
+        return self._hook
+
+    async def serve(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+        """Run until `stop` is set (SIGTERM, SIGINT); with `http` configured, serve the
+        operator page and API meanwhile. `ready` is called once everything listens."""
+        if self.config.http is None:
+            ready()
+            await stop.wait()
+            return
+        from controller.station.web.server import serve_http  # fastapi only where it serves
+
+        await serve_http(self, self.config.http, stop, ready)
 
     async def _keep(self) -> None:
         """Beat, and start a runner for every lot of the station that nobody drives: lots

@@ -44,6 +44,14 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_every_flow(tmp_path: Path) -> 
         cwd=empty, check=True, capture_output=True, text=True, env=env,
     ).stdout  # fmt: skip
     assert where.startswith(site), where
+    # the operator page ships its templates and the vendored htmx with the wheel
+    shipped = subprocess.run(
+        [str(python), "-c", "from pathlib import Path; import controller.station.web as w;"
+         " d = Path(w.__file__).parent; print(sorted(p.name for p in d.glob('*/*.*')))"],
+        cwd=empty, check=True, capture_output=True, text=True, env=env,
+    ).stdout  # fmt: skip
+    for name in ("htmx.min.js", "sse.min.js", "station.js", "station.css", "base.html"):
+        assert f"'{name}'" in shipped, shipped
     run = subprocess.run(
         [str(venv / "bin" / "fabline"), "demo", "--time-scale", "inf", "--json", "--no-traces"],
         cwd=empty, capture_output=True, text=True, env=env, timeout=300, check=False,

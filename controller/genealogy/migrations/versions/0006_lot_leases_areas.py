@@ -1,7 +1,7 @@
 """lot leases with fencing epochs; line areas of lots and stations
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-06 07:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
