@@ -472,8 +472,8 @@ Event = Annotated[
     | ToolStateChanged
     | AlarmSet
     | AlarmCleared
-    | CommandReply
-    | OperatorAction,
+    | OperatorAction
+    | CommandReply,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

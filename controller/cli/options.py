@@ -103,4 +103,5 @@ def station_config(
         retry_budget=retry_budget,
         allow_draft=allow_draft,
         serve=serve,
+        lease_ttl=settings().lease_ttl,
     )

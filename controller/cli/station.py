@@ -65,6 +65,10 @@ def station_config(path: Path | None, bind: str | None = None) -> StationConfig:
         http=http,
         holds=file.holds(),
         monitor_interval=file.monitor_interval,
+        area=file.area,
+        standby=file.standby,
+        areas=file.line_areas(),
+        lease_ttl=file.lease_ttl or settings().lease_ttl,
     )
 
 

@@ -16,6 +16,12 @@ pydantic model; every problem is one line `FILE: path: reason`.
       session_hours: 12
     retry_budget: 30
     time_scale: 20000                   # the embedded line only
+    area: bumping                       # the line area this station serves (none: its own lots)
+    standby: false                      # true: serve the area only when its station is gone
+    areas:                              # the line's areas: the same file on every station
+      bumping: [sputter, litho, plating, coater, ball, clean]
+      assembly: [bonder, grinder, mold, dicing, wirebonder]
+    lease_ttl: 15                       # seconds: a standby takes over this long after a crash
     hold_codes:                         # default: controller/access/holds.py
       - {code: QA-SUSPECT, category: quality, text: suspect quality, release_role: engineer}
     hold_kinds: {out_of_spec: QA-SUSPECT, ...}
@@ -35,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from controller.access import HoldCode, HoldCodes
 from controller.access.holds import DEFAULT_CODES, DEFAULT_KINDS
 from controller.events import HoldKind
+from controller.lots.areas import Areas
 from drivers.errors import ParameterError
 
 
@@ -99,6 +106,13 @@ class StationFile(_Model):
     monitor_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     hold_codes: list[HoldCode] = Field(default_factory=lambda: list(DEFAULT_CODES))
     hold_kinds: dict[HoldKind, str] = Field(default_factory=lambda: dict(DEFAULT_KINDS))  # type: ignore[arg-type]
+    area: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    standby: bool = False
+    areas: dict[str, list[str]] = Field(default_factory=dict)
+    lease_ttl: Annotated[float, Field(ge=0.5, le=3600)] | None = None  # default 15 s
+
+    def line_areas(self) -> Areas:
+        return Areas.parse(self.areas)
 
     def holds(self) -> HoldCodes:
         return HoldCodes(codes=self.hold_codes, kinds=self.hold_kinds)
@@ -153,6 +167,15 @@ def load_station_file(path: Path) -> tuple[StationFile, Path]:
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
         msg = err["msg"].removeprefix("Value error, ")
         raise ParameterError(f"{path}: {_where(err['loc'])}: {msg}{more}") from None
+    try:
+        areas = model.line_areas()
+    except ParameterError as e:
+        raise ParameterError(f"{path}: {e}") from None
+    if model.area is not None and model.area not in areas.names:
+        have = ", ".join(areas.names) or "none: give the line's areas under `areas:`"
+        raise ParameterError(f"{path}: area: {model.area!r} is not an area of the line ({have})")
+    if model.standby and model.area is None:
+        raise ParameterError(f"{path}: standby: a standby station needs the area it stands by for")
     h = model.http
     if (h.cert is None) != (h.key is None):
         raise ParameterError(f"{path}: http: give both cert and key for TLS, or neither")

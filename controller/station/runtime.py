@@ -26,24 +26,27 @@ from sqlalchemy.orm import Session
 
 from controller.access import HoldCodes
 from controller.engine import Engine, EngineSettings, Notify, Outcome, quiet
-from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
-from controller.lots import LotService, LotState, lease, stop_job_on
+from controller.lots import LotService, areas, lease, stop_job_on
+from controller.lots.areas import Areas
 from controller.mes.command_handler import CommandHandler
 from controller.mes.config import MesConfig, mes_config
 from controller.mes.hook import Hook, mes_hook
 from controller.recipes.cache import Expansions
-from controller.station import registry
+from controller.station import pickup, registry
 from controller.station.config import HttpSettings
+from controller.station.serving import Serving
 from controller.station.tool_monitor import ToolMonitor
 from controller.station.tool_ops import ToolService
+from drivers.errors import ParameterError
 from drivers.line import Line
 from drivers.registry import make_driver
 
 log = structlog.get_logger("fabline.station")
 
 PICKUP_INTERVAL = 0.5  # seconds between looks for lots nobody drives
+PICKUP_BATCH = 20  # lots taken from the area's queue at one look
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class StationConfig:
     http: HttpSettings | None = None  # serving: the operator page and API too
     holds: HoldCodes = field(default_factory=HoldCodes)
     monitor_interval: float = 1.0  # seconds between two looks at each tool
+    area: str | None = None  # the line area it serves (None: the lots given to this station)
+    standby: bool = False  # serves its area only once the station serving it is gone
+    areas: Areas = field(default_factory=Areas)  # the line's areas (recorded in the database)
+    lease_ttl: float = 15.0  # seconds a lot's or the area's lease lasts unrenewed
 
 
 class Station:
@@ -94,14 +101,24 @@ class Station:
 
     async def _open(self) -> None:
         cfg, stack = self.config, self._stack
+        lease.configure(cfg.lease_ttl)
         self.embedded = cfg.line is None
         self.line = await self._line()
         self.db = Database(cfg.database_url)
         stack.callback(self.db.close)
         await asyncio.get_running_loop().run_in_executor(None, self.db.migrate)
+        if cfg.areas or cfg.area is not None:
+            if self.db.dialect == "sqlite":
+                raise ParameterError(
+                    "areas and standby stations make a line of several stations, which needs"
+                    " PostgreSQL (database_url postgresql://...); SQLite serves one station"
+                )
+            await self.db.run(lambda s: areas.publish(s, cfg.areas))
+        line_areas = await self.db.run(areas.load)  # as every station of the line has them
         if cfg.serve:  # before touching a tool: one live process per station
             tools = registry.tool_addresses(self.line)
-            await self.db.run(lambda s: registry.register(s, self.name, tools))
+            area = cfg.area or ""
+            await self.db.run(lambda s: registry.register(s, self.name, tools, area))
             stack.push_async_callback(self._sign_off)
         expansions = Expansions()
         self.engine = Engine(
@@ -111,6 +128,7 @@ class Station:
                 station=self.name,
                 retry_budget=cfg.retry_budget,
                 auto_confirm=self.embedded,
+                areas=line_areas,
             ),
             notify=self.notify,
             expansions=expansions,
@@ -230,32 +248,45 @@ class Station:
         await serve_http(self, self.config.http, stop, ready)
 
     async def _keep(self) -> None:
-        """Beat, and start a runner for every lot of the station that nobody drives: lots
-        released or confirmed on a terminal, handed over by `fabline run`/`resume`, or
-        whose controller died."""
-
-        def orphans(s: Session) -> list[str]:
-            waiting = (LotState.QUEUED.value, LotState.RUNNING.value)
-            now = lease.db_now(s)
-            return [
-                lot.id
-                for lot in store.list_lots(s, waiting)
-                if lot.station == self.name
-                and lot.id not in self.runners
-                and not lease.holds(lot, now)
-            ]
-
+        """Beat; serve the station's area if it has one (controller/station/serving.py); and
+        start a runner for each lot to pick up (controller/station/pickup.py)."""
+        cfg = self.config
+        serving = Serving(cfg.area, self.name, cfg.standby) if cfg.area is not None else None
         beat_every = max(1, round(registry.HEARTBEAT / PICKUP_INTERVAL))
         n = 0
         while not self._stop.is_set():
             try:
                 if n % beat_every == 0:
                     await self.db.run(lambda s: registry.beat(s, self.name))
-                for lot_id in await self.db.run(orphans):
-                    log.info("station.pickup", lot_id=lot_id)
+                    if serving is not None:
+                        await self._serve_area(serving)
+                for lot_id in await self.db.run(lambda s: self._to_pick_up(s, serving)):
+                    log.info("station.pickup", lot_id=lot_id, area=cfg.area)
                     self.start_lot(lot_id)
             except Exception:  # a database hiccup must not end the station's pickup
                 log.exception("station.keep_failed")
             n += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), PICKUP_INTERVAL)
+        if serving is not None and serving.serving:
+            with contextlib.suppress(Exception):
+                await self.db.run(serving.leave)
+
+    def _to_pick_up(self, s: Session, serving: Serving | None) -> list[str]:
+        running = set(self.runners)
+        if serving is None:
+            return pickup.orphans(s, self.name, running)
+        if not serving.serving:
+            return []  # a standby, or stood down: the area's station drives its tools
+        return pickup.pull(s, serving.area, self.name, running, PICKUP_BATCH)
+
+    async def _serve_area(self, serving: Serving) -> None:
+        """Renew or take the area's lease; stand down (stop every runner) if it was taken."""
+        was = serving.serving
+        now = await self.db.run(serving.keep)
+        if now and not was:
+            log.info("station.serving", area=serving.area, epoch=serving.epoch)
+        elif was and not now:
+            log.warning("station.stood_down", area=serving.area, stopping=sorted(self.runners))
+            for task in list(self.runners.values()):
+                task.cancel()  # their jobs run on; the area's new station re-attaches

@@ -20,7 +20,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from controller.genealogy.models import AreaLease
-from controller.lots.lease import ME, TTL, aware, db_now
+from controller.lots import lease
+from controller.lots.lease import ME, aware, db_now
 
 
 @dataclass
@@ -50,11 +51,11 @@ class Serving:
         free = row.holder is None or row.expires is None or aware(row.expires) <= now
         if not mine:
             self.epoch = None  # taken over (or never held)
-            if not free or (self.standby and row.holder is None and now - self.since < TTL):
+            if not free or (self.standby and row.holder is None and now - self.since < lease.TTL):
                 return False
             row.holder, row.station, row.epoch = ME, self.station, row.epoch + 1
             self.epoch = row.epoch
-        row.expires = now + TTL
+        row.expires = now + lease.TTL
         return True
 
     def leave(self, s: Session) -> None:

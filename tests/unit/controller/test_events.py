@@ -32,6 +32,7 @@ from controller.events import (
     LotCompletedData,
     LotCreatedData,
     MergeData,
+    OperatorActionData,
     PauseData,
     QtimeData,
     Quantity,
@@ -99,6 +100,10 @@ SAMPLES: dict[str, BaseModel] = {
         command_id="C-1", client="mes", command="hold", lot_id="L1", status="accepted",
         reason="lot L1: held", repeat=False,
     ),
+    "operator_action": OperatorActionData(
+        actor="ada", role="engineer", action="release", target="L1", reason_code=None,
+        comment="checked under the scope", result="ok", message="lot L1: released",
+    ),
 }  # fmt: skip
 
 
@@ -106,7 +111,7 @@ def _event(kind: str) -> EventBase:
     where: dict[str, str] = {}
     if kind in LOT_EVENTS:
         where = {"lot_id": "L1", "step_id": "dice", "tool_id": "DICE-1"}
-    elif kind != "command_reply":
+    elif kind not in ("command_reply", "operator_action"):
         where = {"tool_id": "DICE-1"}
     return EVENT_CLASSES[kind].model_validate({**where, "data": SAMPLES[kind]})
 
@@ -134,7 +139,7 @@ def test_every_type_has_a_sample_and_a_place_in_the_union() -> None:
     assert set(SAMPLES) == set(EVENT_TYPES)
     union = get_args(get_args(Event)[0])
     assert [c.model_fields["type"].default for c in union] == list(EVENT_TYPES)
-    assert {"tool_state", "alarm_set", "alarm_cleared", "command_reply"} == (
+    assert {"tool_state", "alarm_set", "alarm_cleared", "command_reply", "operator_action"} == (
         set(EVENT_TYPES) - LOT_EVENTS
     )
 

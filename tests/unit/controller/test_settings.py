@@ -15,7 +15,13 @@ from tests.unit.controller import sources
 
 SETTINGS_FILE = Path("controller/settings.py")
 # what the environment may be read for outside settings.py: (file, variable)
-ALLOWED = {(Path("controller/cli/display.py"), "COLUMNS")}  # the terminal's width
+ALLOWED = {
+    (Path("controller/cli/display.py"), "COLUMNS"),  # the terminal's width
+    # systemd's notify protocol: set by systemd for the process it started, not settings
+    (Path("controller/station/sdnotify.py"), "NOTIFY_SOCKET"),
+    (Path("controller/station/sdnotify.py"), "WATCHDOG_USEC"),
+    (Path("controller/station/sdnotify.py"), "WATCHDOG_PID"),
+}
 
 
 def test_defaults() -> None:

@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import col, select
 from structlog.testing import capture_logs
 
+from controller.access import Actor
 from controller.genealogy.db import Database
 from controller.genealogy.models import MesCommand, Outbox
 from controller.lots import ME, HoldReason, LotService
@@ -39,7 +40,7 @@ class Recorder:
 
 
 class CrashingService(LotService):
-    async def hold(self, lot_id: str, reason: HoldReason) -> str:
+    async def hold(self, lot_id: str, reason: HoldReason, actor: Actor | None = None) -> str:
         raise RuntimeError("the hold path is broken")
 
 
@@ -170,7 +171,8 @@ async def test_a_dispatch_creates_and_starts_the_lot_once(
     again = await _answer(handler, db, raw)
     assert again == {**first, "repeat": True}
     assert recorder.started == ["L1"]  # not started twice
-    assert [e["type"] for e in events(db, "L1")] == ["lot_created"]  # not created twice
+    # created once (the MES dispatch is audited as an operator action of mes:<client>)
+    assert [e["type"] for e in events(db, "L1")] == ["lot_created", "operator_action"]
     assert recorded(db) == {_id(raw): ("accepted", "lot L1 dispatched: unit-flow v3")}
 
 
@@ -232,7 +234,8 @@ async def test_hold_and_abort_of_a_lot_nobody_drives(
     lot = get_lot(db, "L1")
     assert (lot.state, lot.hold_kind, lot.hold_reason) == (state, *hold)
     await _answer(handler, db, raw)
-    assert [e["type"] for e in events(db, "L1")] == [command]  # executed once
+    # executed once, and audited as the MES client's action in the same transaction
+    assert [e["type"] for e in events(db, "L1")] == [command, "operator_action"]
     assert recorder.started == []
 
 
@@ -260,7 +263,9 @@ async def test_a_release_runs_the_lot_on(
     assert recorder.started == ["L1"]
     await _answer(handler, db, raw)
     assert recorder.started == ["L1"]
-    assert [e["data"] for e in events(db, "L1")] == [{"was": "alarm 7", "note": "blade changed"}]
+    release, audited = events(db, "L1")
+    assert release["data"] == {"was": "alarm 7", "note": "blade changed"}
+    assert (audited["data"]["actor"], audited["data"]["action"]) == ("mes:mes", "release")
 
 
 @pytest.mark.parametrize(
@@ -341,7 +346,8 @@ async def test_a_sequence_of_mixed_payloads_gets_one_reply_each(
         assert (data["status"], data["reason"][: len(reason)]) == (status, reason)
     assert len(replies(db)) == len(payloads) == recorder.wakes
     assert recorder.started == ["L1", "L2"]
-    assert [e["type"] for e in events(db, "L2")] == ["hold", "release", "abort"]
+    changes = [e["type"] for e in events(db, "L2") if e["type"] != "operator_action"]
+    assert changes == ["hold", "release", "abort"]
 
 
 async def test_a_repeat_is_answered_from_the_record_even_when_stale(
