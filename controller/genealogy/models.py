@@ -212,12 +212,13 @@ class LineArea(SQLModel, table=True):
     area: str = Field(max_length=32)
 
 
-class AreaLease(SQLModel, table=True):
-    """Which station serves an area now (controller/station/serving.py): one at a time, so two
-    stations never drive the same tools; a standby takes the area when this lease runs out."""
+class Lease(SQLModel, table=True):
+    """A lease on something one process of the line does at a time (controller/lots/lease.py
+    NamedLease): serving an area (`area:<name>`, so two stations never drive the same tools)
+    or relaying the outbox to the broker (`relay`, so events go out once and in order)."""
 
-    __tablename__ = "area_lease"
-    area: str = Field(primary_key=True, max_length=32)
+    __tablename__ = "lease"
+    name: str = Field(primary_key=True, max_length=48)
     station: str = Field(max_length=64)
     holder: str | None = Field(default=None, max_length=128)  # host:pid
     epoch: int = 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text, update
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from controller.genealogy import store
-from controller.genealogy.models import Lot, utcnow
+from controller.genealogy.models import Lease, Lot, utcnow
 from drivers.errors import LeaseLost, LotBusy
 
 ME = f"{socket.gethostname()}:{os.getpid()}"
@@ -160,3 +161,61 @@ def renew(s: Session) -> set[str]:
     for lot_id in lost:
         HELD.pop(lot_id, None)
     return lost
+
+
+# -- named leases: one process of the line at a time ---------------------------------------------
+
+
+@dataclass
+class NamedLease:
+    """A lease on one thing the line's processes do one at a time: serving an area
+    (`area:<name>`: driving its tools) or relaying the outbox (`relay`). The holder renews it
+    (`keep`, every few seconds); another process gets it once it ran out by the database's
+    clock, the holder having been killed, paused, or cut off from the database. A holder that
+    finds it taken has lost it (`held` turns False) and must stop. A `standby` does not take a
+    lease nobody holds until it has waited one lease itself, so the active process wins when
+    both start together. Two processes creating the row at once: one transaction fails on the
+    key and its process tries again at its next `keep`."""
+
+    name: str
+    station: str
+    standby: bool = False
+    epoch: int | None = None  # held at this epoch; None: not held
+    since: datetime | None = None  # first look (a standby waits one lease from here)
+
+    @property
+    def held(self) -> bool:
+        return self.epoch is not None
+
+    def keep(self, s: Session) -> bool:
+        """Renew the lease, or try to take it; whether this process holds it now."""
+        now = db_now(s)
+        if self.since is None:
+            self.since = now
+        row = s.get(Lease, self.name, with_for_update=True)
+        if row is None:
+            row = Lease(name=self.name, station=self.station)
+            s.add(row)
+        mine = row.holder == ME and row.epoch == self.epoch
+        if not mine:
+            self.epoch = None  # taken over (or never held)
+            free = (
+                row.holder is None
+                or not alive(row.holder)  # gone from this host: no need to wait it out
+                or row.expires is None
+                or aware(row.expires) <= now
+            )
+            waiting = self.standby and row.holder is None and now - self.since < TTL
+            if not free or waiting:
+                return False
+            row.holder, row.station, row.epoch = ME, self.station, (row.epoch or 0) + 1
+            self.epoch = row.epoch
+        row.expires = now + TTL
+        return True
+
+    def leave(self, s: Session) -> None:
+        """Give the lease up (the process stops): another may take it at once."""
+        row = s.get(Lease, self.name, with_for_update=True)
+        if row is not None and row.holder == ME and row.epoch == self.epoch:
+            row.holder, row.expires = None, None
+        self.epoch = None

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -31,6 +33,7 @@ from sqlmodel import col
 
 from controller.genealogy.db import Database
 from controller.genealogy.models import Outbox, utcnow
+from controller.lots import lease
 from controller.mes.config import MesConfig
 
 log = structlog.get_logger("fabline.mes")
@@ -49,6 +52,7 @@ LOT_STATE_AFTER = {
     "lot_completed": "completed",
     "external_waiting": "waiting",
     "external_confirmed": "queued",
+    "lot_handed_over": "handed_over",  # the next station's topics say what follows
 }
 
 CommandSink = Callable[[bytes], Awaitable[None]]
@@ -62,16 +66,28 @@ class PendingRow(NamedTuple):
     lot_id: str | None
     type: str
     payload: str  # the event's JSON text as stored: published as is
+    station: str | None = None  # the station that wrote it: its topics
+
+
+_STATION = col(Outbox.payload)["station"].as_string()
 
 
 def pending_rows(s: Session, limit: int, after_id: int = 0) -> list[PendingRow]:
     q = (
-        select(col(Outbox.id), col(Outbox.lot_id), col(Outbox.type), cast(Outbox.payload, Text))
+        select(
+            col(Outbox.id),
+            col(Outbox.lot_id),
+            col(Outbox.type),
+            cast(Outbox.payload, Text),
+            _STATION,
+        )
         .where(col(Outbox.sent_at).is_(None), col(Outbox.id) > after_id)
         .order_by(col(Outbox.id))
         .limit(limit)
     )
-    return [PendingRow(int(i or 0), lot, t, text) for i, lot, t, text in s.execute(q)]
+    return [
+        PendingRow(int(i or 0), lot, t, text, station) for i, lot, t, text, station in s.execute(q)
+    ]
 
 
 def mark_sent(s: Session, ids: Sequence[int]) -> None:
@@ -163,6 +179,11 @@ class Relay:
         self.last_error: str | None = None
         self.subscribed = asyncio.Event()  # set once commands can arrive
         self._wake = asyncio.Event()
+        # one relay of the database publishes at a time: each event once, in outbox order, to
+        # the topics of the station that wrote it (a dead station's events too)
+        self.lease = lease.NamedLease("relay", config.station)
+        self._kept = -math.inf  # monotonic time of the last renewal
+        self._configs: dict[str, MesConfig] = {config.station: config}
 
     def wake(self) -> None:
         """New events are in the outbox (other processes' events are found by polling)."""
@@ -170,6 +191,13 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, publish and listen until `stop` is set; reconnect with backoff."""
+        try:
+            await self._run(stop)
+        finally:
+            with contextlib.suppress(Exception):  # the lease runs out by itself otherwise
+                await self.db.run(self.lease.leave)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         broker = self.config.broker
         assert broker is not None
         delay = 0.2
@@ -281,6 +309,15 @@ class Relay:
         fetch = read(after)
         try:
             while not stop.is_set():
+                if not await self._relaying():
+                    while flight:  # what is on the wire is settled; the holder sends the rest
+                        await settle_oldest()
+                    await mark(wait=True)
+                    await _wait(stop, min(1.0, lease.TTL.total_seconds() / 3))
+                    fetch.cancel()
+                    after = 0
+                    fetch = read(after)
+                    continue
                 rows = await fetch
                 if not rows:
                     while flight:
@@ -296,7 +333,7 @@ class Relay:
                 after = rows[-1].id
                 fetch = read(after)
                 for row in rows:
-                    msgs = messages(self.config, row)
+                    msgs = messages(self._config_of(row.station), row)
                     for n, (topic, body, retain) in enumerate(msgs, 1):
                         if len(flight) >= self.window:
                             await settle_oldest()
@@ -313,6 +350,28 @@ class Relay:
                 t.cancel()
             await asyncio.gather(fetch, *(t for _, t in flight), return_exceptions=True)
             await asyncio.shield(mark(wait=True))
+
+    async def _relaying(self) -> bool:
+        """Whether this relay holds the database's relay lease (renewed every third of it)."""
+        now = time.monotonic()
+        if self.lease.held and now - self._kept < lease.TTL.total_seconds() / 3:
+            return True
+        held = await self.db.run(self.lease.keep)
+        if held:
+            self._kept = now
+        elif self._kept > -math.inf:
+            log.info("mes.relay_standby", holder="another process")
+            self._kept = -math.inf
+        return held
+
+    def _config_of(self, station: str | None) -> MesConfig:
+        """The topics of the station that wrote an event."""
+        if not station:
+            return self.config
+        config = self._configs.get(station)
+        if config is None:
+            config = self._configs[station] = dataclasses.replace(self.config, station=station)
+        return config
 
     async def _mark(self, ids: list[int]) -> None:
         await self.db.run(functools.partial(mark_sent, ids=ids))

@@ -36,7 +36,6 @@ from controller.mes.hook import Hook, mes_hook
 from controller.recipes.cache import Expansions
 from controller.station import pickup, registry
 from controller.station.config import HttpSettings
-from controller.station.serving import Serving
 from controller.station.tool_monitor import ToolMonitor
 from controller.station.tool_ops import ToolService
 from drivers.errors import ParameterError
@@ -248,10 +247,15 @@ class Station:
         await serve_http(self, self.config.http, stop, ready)
 
     async def _keep(self) -> None:
-        """Beat; serve the station's area if it has one (controller/station/serving.py); and
-        start a runner for each lot to pick up (controller/station/pickup.py)."""
+        """Beat; serve the station's area if it has one (the area's lease: one station drives
+        its tools at a time); and start a runner for each lot to pick up
+        (controller/station/pickup.py)."""
         cfg = self.config
-        serving = Serving(cfg.area, self.name, cfg.standby) if cfg.area is not None else None
+        serving = (
+            lease.NamedLease(f"area:{cfg.area}", self.name, cfg.standby)
+            if cfg.area is not None
+            else None
+        )
         beat_every = max(1, round(registry.HEARTBEAT / PICKUP_INTERVAL))
         n = 0
         while not self._stop.is_set():
@@ -268,25 +272,25 @@ class Station:
             n += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), PICKUP_INTERVAL)
-        if serving is not None and serving.serving:
+        if serving is not None and serving.held:
             with contextlib.suppress(Exception):
                 await self.db.run(serving.leave)
 
-    def _to_pick_up(self, s: Session, serving: Serving | None) -> list[str]:
+    def _to_pick_up(self, s: Session, serving: lease.NamedLease | None) -> list[str]:
         running = set(self.runners)
         if serving is None:
             return pickup.orphans(s, self.name, running)
-        if not serving.serving:
+        if not serving.held or self.config.area is None:
             return []  # a standby, or stood down: the area's station drives its tools
-        return pickup.pull(s, serving.area, self.name, running, PICKUP_BATCH)
+        return pickup.pull(s, self.config.area, self.name, running, PICKUP_BATCH)
 
-    async def _serve_area(self, serving: Serving) -> None:
+    async def _serve_area(self, serving: lease.NamedLease) -> None:
         """Renew or take the area's lease; stand down (stop every runner) if it was taken."""
-        was = serving.serving
+        was = serving.held
         now = await self.db.run(serving.keep)
         if now and not was:
-            log.info("station.serving", area=serving.area, epoch=serving.epoch)
+            log.info("station.serving", area=self.config.area, epoch=serving.epoch)
         elif was and not now:
-            log.warning("station.stood_down", area=serving.area, stopping=sorted(self.runners))
+            log.warning("station.stood_down", area=self.config.area, stopping=sorted(self.runners))
             for task in list(self.runners.values()):
                 task.cancel()  # their jobs run on; the area's new station re-attaches

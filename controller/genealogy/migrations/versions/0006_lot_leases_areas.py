@@ -1,4 +1,4 @@
-"""lot leases with fencing epochs; line areas of lots and stations
+"""lot leases with fencing epochs; line areas of lots and stations; named leases (area, relay)
 
 Revision ID: 0006
 Revises: 0003
@@ -27,13 +27,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind"),
     )
     op.create_table(
-        "area_lease",
-        sa.Column("area", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        "lease",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
         sa.Column("station", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("holder", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.Column("epoch", sa.Integer(), nullable=False),
         sa.Column("expires", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("area"),
+        sa.PrimaryKeyConstraint("name"),
     )
     with op.batch_alter_table("lot") as batch:
         batch.add_column(sa.Column("lease_epoch", sa.Integer(), nullable=False, server_default="0"))
@@ -67,5 +67,5 @@ def downgrade() -> None:
         batch.drop_column("area")
         batch.drop_column("lease_expires")
         batch.drop_column("lease_epoch")
-    op.drop_table("area_lease")
+    op.drop_table("lease")
     op.drop_table("line_area")
