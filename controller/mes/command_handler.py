@@ -46,13 +46,13 @@ class CommandHandler:
         self,
         lots: LotService,
         config: MesConfig,
-        start_lot: Callable[[str], object],
+        take_up: Callable[[str], object],
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.lots = lots
         self.db = lots.db
         self.config = config
-        self.start_lot = start_lot  # run a dispatched or released lot in the background
+        self.take_up = take_up  # run a dispatched or released lot (here, or in its area)
         self.wake = wake  # a reply is in the outbox: publish it now
 
     async def __call__(self, raw: bytes) -> None:
@@ -93,11 +93,11 @@ class CommandHandler:
             match command:
                 case Dispatch():
                     lot = await self.lots.create(command.request(), actor=actor)
-                    self.start_lot(lot_id)
+                    self.take_up(lot_id)
                     return f"lot {lot_id} dispatched: {lot.recipe_id} v{lot.recipe_version}"
                 case Release():
                     message = await self.lots.release(lot_id, command.reason, actor=actor)
-                    self.start_lot(lot_id)
+                    self.take_up(lot_id)
                     return message
                 case Abort():
                     why = HoldReason("mes", command.reason or "MES abort")

@@ -77,6 +77,8 @@ class Station:
         self._hook: Hook | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self._routing: set[asyncio.Task[None]] = set()
+        self._pick_up_now = asyncio.Event()  # a front door made a lot runnable: look at once
         self.http_url: str | None = None  # where the page is served, once it is
 
     # -- lifetime -----------------------------------------------------------------------
@@ -144,7 +146,7 @@ class Station:
             holds=cfg.holds,
         )
         commands = (
-            CommandHandler(self.lots, cfg.mes, self.start_lot, wake=self.wake_outbox)
+            CommandHandler(self.lots, cfg.mes, self.take_up, wake=self.wake_outbox)
             if cfg.serve
             else None
         )
@@ -187,6 +189,18 @@ class Station:
             self.runners[lot_id] = task
             task.add_done_callback(lambda _t: self.runners.pop(lot_id, None))
         return task
+
+    def take_up(self, lot_id: str) -> None:
+        """A front door made a lot runnable (dispatched, released, confirmed): run it here,
+        or, on a line of areas, leave it to the station serving the area of its next step
+        (this one included: its pickup takes it at once)."""
+        if self.config.area is None and not self.engine.settings.areas:
+            self.start_lot(lot_id)
+            return
+        task = asyncio.create_task(self.db.run(lambda s: lease.give_back(s, lot_id)))
+        self._routing.add(task)  # a lot created here was leased to this process: let it go
+        task.add_done_callback(self._routing.discard)
+        self._pick_up_now.set()
 
     async def run_lot(self, lot_id: str) -> Outcome:
         return await self.start_lot(lot_id)
@@ -270,8 +284,13 @@ class Station:
             except Exception:  # a database hiccup must not end the station's pickup
                 log.exception("station.keep_failed")
             n += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), PICKUP_INTERVAL)
+            self._pick_up_now.clear()
+            stopped = asyncio.ensure_future(self._stop.wait())
+            poked = asyncio.ensure_future(self._pick_up_now.wait())
+            await asyncio.wait([stopped, poked], timeout=PICKUP_INTERVAL,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            stopped.cancel()
+            poked.cancel()
         if serving is not None and serving.held:
             with contextlib.suppress(Exception):
                 await self.db.run(serving.leave)

@@ -269,7 +269,7 @@ async def dispatch(
 ) -> Done:  # fmt: skip
     """Create a lot and run it on this station."""
     lot = await w.station.lots.create(body, actor=p.actor())
-    w.station.start_lot(lot.id)
+    w.station.take_up(lot.id)
     w.wrote()
     return Done(message=f"lot {lot.id} dispatched: {lot.recipe_id} v{lot.recipe_version}")
 
@@ -311,7 +311,7 @@ async def release(
     """Release a held or paused lot: the hold's code says the least role that may."""
     actor = p.actor(comment=body.comment)
     message = await w.station.lots.release(lot_id, body.comment, actor=actor)
-    w.station.start_lot(lot_id)
+    w.station.take_up(lot_id)
     w.wrote()
     return Done(message=message)
 
@@ -334,7 +334,7 @@ async def confirm(
 ) -> Done:  # fmt: skip
     actor = p.actor()
     message = await w.station.lots.confirm(lot_id, body.fields, by=actor.name, actor=actor)
-    w.station.start_lot(lot_id)
+    w.station.take_up(lot_id)
     w.wrote()
     return Done(message=message)
 

@@ -350,7 +350,7 @@ async def ui_dispatch(
     inputs: dict[str, int | list[str]] = {counted: wafers} if counted else {}
     req = LotRequest(lot_id=lot.strip(), recipe=recipe, inputs=inputs, priority=priority)
     made = await w.station.lots.create(req, actor=p.actor())
-    w.station.start_lot(made.id)
+    w.station.take_up(made.id)
     w.wrote()
     return flash(f"lot {made.id} dispatched: {made.recipe_id} v{made.recipe_version}")
 
@@ -378,7 +378,7 @@ async def ui_release(
     message = await w.station.lots.release(
         lot_id, comment or None, actor=p.actor(comment=comment or None)
     )
-    w.station.start_lot(lot_id)
+    w.station.take_up(lot_id)
     w.wrote()
     return flash(message)
 

@@ -1,5 +1,5 @@
 """The station's side of MES commands with no broker: a real lot service on SQLite and a
-recording `start_lot`. Every payload is answered by exactly one `command_reply` in the
+recording `take_up`. Every payload is answered by exactly one `command_reply` in the
 outbox; a command id seen before is answered from the record, never executed twice; a crash
 while executing is answered as an internal error and the next payload is still handled."""
 
@@ -32,7 +32,7 @@ class Recorder:
         self.started: list[str] = []
         self.wakes = 0
 
-    def start_lot(self, lot_id: str) -> None:
+    def take_up(self, lot_id: str) -> None:
         self.started.append(lot_id)
 
     def wake(self) -> None:
@@ -68,7 +68,7 @@ def _handler(
         clients={"mes": SECRET},
     )
     return CommandHandler(
-        service(db, station=STATION), config, recorder.start_lot, wake=recorder.wake
+        service(db, station=STATION), config, recorder.take_up, wake=recorder.wake
     )
 
 
