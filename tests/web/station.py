@@ -19,11 +19,13 @@ import httpx
 from controller.access import Actor, Role
 from controller.genealogy.db import Database
 from controller.station.users import add_user
+from simulators.line import default_line
 
 FABLINE = str(Path(sys.executable).with_name("fabline"))
 ROLES = ("viewer", "operator", "technician", "engineer", "admin")
 USERS = {role: (f"{role[:4]}-user", f"pw-{role}-secret") for role in ROLES}
 GENEALOGY_LOT = "G1"
+TOOLS = len(default_line().tools)  # the embedded line the station starts on
 START_TIMEOUT = 60
 
 

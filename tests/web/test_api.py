@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.station import USERS, Client, Running
+from tests.web.station import TOOLS, USERS, Client, Running
 
 _ids = itertools.count(1)
 _made: list[str] = []
@@ -61,10 +61,10 @@ def audit(c: Client, lot: str) -> list[tuple[str, str, str]]:
 
 def test_healthz_reports_database_broker_and_line_without_login(web_station: Running) -> None:
     c = web_station.client()
-    report = until(lambda: (r := c.get("/healthz").json())["line"]["reachable"] == 12 and r)
+    report = until(lambda: (r := c.get("/healthz").json())["line"]["reachable"] == TOOLS and r)
     assert report["status"] == "ok"
     assert report["database"]["ok"] and report["line"] == {
-        "ok": True, "name": "sim", "tools": 12, "reachable": 12,
+        "ok": True, "name": "sim", "tools": TOOLS, "reachable": TOOLS,
     }  # fmt: skip
     assert report["broker"] == {"ok": True, "configured": False, "spool": report["broker"]["spool"]}
     assert c.get("/openapi.json").json()["info"]["title"] == "fabline station"
@@ -221,7 +221,7 @@ def test_a_technician_enters_tool_states_and_inhibits_and_the_tile_shows_why(
 
 def test_every_tool_reports_state_e10_consumables_and_time_in_state(web_station: Running) -> None:
     viewer = web_station.client("viewer")
-    tools = until(lambda: len(t := viewer.get("/api/tools").json()) == 12 and t)
+    tools = until(lambda: len(t := viewer.get("/api/tools").json()) == TOOLS and t)
     assert {t["tool"] for t in tools} >= {"SPUT-1", "PLAT-1", "DICE-1", "BALL-1", "BOND-1"}
     for t in tools:
         assert t["state"] in ("idle", "busy", "alarm", "offline")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.station import USERS, Running
+from tests.web.station import TOOLS, USERS, Running
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -72,7 +72,7 @@ def test_operator_and_engineer_run_hold_release_and_trace_a_lot(
     assert isinstance(page, Page)
     # every tool of the line, its state as text
     tiles = page.locator("[data-testid^='tile-']")
-    expect(tiles).to_have_count(12)
+    expect(tiles).to_have_count(TOOLS)
     for tool in ("SPUT-1", "PLAT-1", "COAT-1", "DICE-1", "BALL-1", "BOND-1", "WB-1"):
         expect(page.get_by_test_id(f"tile-{tool}")).to_contain_text(re.compile("idle|busy|blocked"))
     expect(page.get_by_test_id("broker")).to_contain_text("no broker")

@@ -16,7 +16,7 @@ import pytest
 from controller.station.config import load_station_file
 from drivers.errors import ParameterError
 from tests.services import fresh_postgres, require_broker
-from tests.web.station import FABLINE, Client, env, start_station
+from tests.web.station import FABLINE, TOOLS, Client, env, start_station
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "fabline-station.service"
@@ -122,7 +122,7 @@ def test_a_station_drives_a_sim_line_postgresql_and_mosquitto(tmp_path: Path) ->
                 health = _until(lambda: (h := c.get("/healthz").json())["status"] == "ok" and h)
                 assert health["database"]["url"].startswith("postgresql")
                 assert health["broker"]["url"] == "mqtt://127.0.0.1:1883"
-                assert health["line"]["reachable"] == health["line"]["tools"] == 12
+                assert health["line"]["reachable"] == health["line"]["tools"] == TOOLS
                 c.login("op", "op-password")
                 sub = subprocess.Popen(
                     ["mosquitto_sub", "-h", "127.0.0.1", "-p", "1883", "-q", "1", "-C", "3",
