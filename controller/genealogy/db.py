@@ -38,6 +38,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 CONNECT_TIMEOUT = 5  # seconds: a PostgreSQL address that accepts TCP and never answers
+IDLE_IN_TRANSACTION_MS = 5000  # a session left idle inside a transaction is ended (below)
 
 
 def default_url() -> str:
@@ -86,12 +87,16 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    # JIT compiles recursive trace queries whose row estimates are wildly high: all cost
+    # JIT compiles recursive trace queries whose row estimates are wildly high: all cost.
+    # A process paused or hung inside a transaction must not keep its row locks: a standby
+    # taking over its lots skips (or waits on) locked rows, so the server ends such a session
+    # after IDLE_IN_TRANSACTION_MS (a fabline transaction never waits between statements).
+    options = f"-c jit=off -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
     try:
         return create_engine(
             u,
             pool_pre_ping=True,
-            connect_args={"options": "-c jit=off", "connect_timeout": CONNECT_TIMEOUT},
+            connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT},
         )
     except (ArgumentError, NoSuchModuleError) as e:
         raise UsageError(f"database URL {shown(url)!r}: {e}") from None

@@ -74,12 +74,13 @@ def alive(owner: str) -> bool:
 
 
 def holds(lot: Lot, now: datetime) -> bool:
-    """Someone holds the lot's lease at `now` (the database's time): this process, or another
-    live controller whose lease has not run out."""
+    """Someone holds the lot's lease at `now` (the database's time): a runner of this process,
+    or a live controller (this one included, for a lot it created and has not claimed yet)
+    whose lease has not run out."""
     if not lot.owner:
         return False
-    if lot.owner == ME:
-        return True
+    if lot.owner == ME and lot.id in HELD:
+        return True  # a runner of this process drives it
     if not alive(lot.owner):
         return False
     return lot.lease_expires is not None and aware(lot.lease_expires) > now
@@ -143,6 +144,14 @@ def give_back(s: Session, lot_id: str) -> None:
     if lot.owner == ME and (epoch is None or lot.lease_epoch == epoch):
         lot.owner, lot.lease_expires = None, None
         lot.updated_at = utcnow()
+
+
+def forget(lot_ids: set[str]) -> None:
+    """Stop counting these leases as this process's without telling the database (it cannot
+    be reached): they run out by its clock, and whoever takes the lots next, this process
+    included, takes them at a new epoch."""
+    for lot_id in lot_ids:
+        HELD.pop(lot_id, None)
 
 
 def renew(s: Session) -> set[str]:

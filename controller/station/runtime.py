@@ -236,6 +236,7 @@ class Station:
                 if time.monotonic() - last_ok < lease.TTL.total_seconds():
                     continue
                 lost = set(self.runners)
+                lease.forget(lost)  # they run out meanwhile: whoever is up takes them next
                 log.error("station.database_lost", error=str(e), stopping=sorted(lost))
             for lot_id in lost:
                 task = self.runners.get(lot_id)
@@ -270,7 +271,9 @@ class Station:
             if cfg.area is not None
             else None
         )
-        beat_every = max(1, round(registry.HEARTBEAT / PICKUP_INTERVAL))
+        # beat, and renew the area's lease, at least three times a lease
+        beat = min(registry.HEARTBEAT, lease.TTL.total_seconds() / 3)
+        beat_every = max(1, round(beat / PICKUP_INTERVAL))
         n = 0
         while not self._stop.is_set():
             try:

@@ -73,8 +73,8 @@ EARLIER = NOW - timedelta(seconds=5)
     [
         (None, None, False, False),
         ("", LATER, False, False),
-        (ME, None, True, False),  # this process: whatever its lease says
-        (ME, EARLIER, True, False),
+        (ME, LATER, True, False),  # created here, not claimed by a runner yet
+        (ME, EARLIER, False, False),  # no runner here (forgotten): its lease tells
         (OTHER_LIVE, LATER, True, True),
         (OTHER_LIVE, EARLIER, False, False),  # alive, but its lease ran out: take-over
         (OTHER_LIVE, None, False, False),  # never leased (a row from before leases)
@@ -82,8 +82,8 @@ EARLIER = NOW - timedelta(seconds=5)
         (REMOTE, EARLIER, False, False),
         (DEAD, LATER, False, False),  # gone from this host: no need to wait out the lease
     ],
-    ids=["nobody", "empty", "me", "me-expired", "other-live", "other-expired", "other-unleased",
-         "other-host", "other-host-expired", "dead"],
+    ids=["nobody", "empty", "me-unclaimed", "me-forgotten", "other-live", "other-expired",
+         "other-unleased", "other-host", "other-host-expired", "dead"],
 )  # fmt: skip
 def test_holds_and_driven_elsewhere(
     owner: str | None, expires: datetime | None, held: bool, elsewhere: bool
@@ -91,6 +91,19 @@ def test_holds_and_driven_elsewhere(
     lot = _lot(owner, expires)
     assert holds(lot, NOW) is held
     assert driven_elsewhere(lot, NOW) is elsewhere
+
+
+def test_a_lot_a_runner_of_this_process_drives_is_held_whatever_its_expiry_says() -> None:
+    lease.HELD["L1"] = 1
+    assert holds(_lot(ME, EARLIER), NOW) and holds(_lot(ME), NOW)
+    assert not driven_elsewhere(_lot(ME, EARLIER), NOW)
+
+
+def test_forgotten_leases_are_no_longer_this_process_s() -> None:
+    lease.HELD.update({"L1": 3, "L2": 1})
+    lease.forget({"L1", "L3"})
+    assert lease.HELD == {"L2": 1}
+    assert not holds(_lot(ME, EARLIER), NOW)  # L1: free for the next pickup, at a new epoch
 
 
 def test_a_naive_expiry_from_sqlite_is_read_as_utc() -> None:
