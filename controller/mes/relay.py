@@ -53,6 +53,9 @@ LOT_STATE_AFTER = {
     "external_waiting": "waiting",
     "external_confirmed": "queued",
     "lot_handed_over": "handed_over",  # the next station's topics say what follows
+    "lot_merged_into": "merged",
+    "lot_scrapped": "scrapped",
+    "lot_reworked": "queued",
 }
 
 CommandSink = Callable[[bytes], Awaitable[None]]
