@@ -1,5 +1,6 @@
 """Lots from a terminal: `fabline run`, `resume`, `lots`, `lot show`, `hold`, `release`,
-`pause`, `abort`, `confirm`; genealogy: `trace`, `die-map`.
+`pause`, `abort`, `confirm`; lot operations: `lot split`, `lot merge`, `lot scrap`, `lot
+rework`; genealogy: `trace`, `die-map`.
 
 `run` and `resume` open a station (controller/station/runtime.py) for the lot, on the embedded
 simulated line or on the tools of `--line`. When a live station already drives those tools
@@ -58,6 +59,7 @@ from controller.lots import (
     StepRunView,
     stop_job_on,
 )
+from controller.lots.operations import Done
 from controller.recipes import find
 from controller.station import registry
 from controller.station.runtime import Station, StationConfig
@@ -399,6 +401,79 @@ def confirm_lot(
     _lot_command(db, lambda s: s.confirm(lot, key_values(fields or [], "field"), actor=Actor.cli()))
 
 
+# -- split, merge, scrap, rework --------------------------------------------------------------
+
+UnitsArg = Annotated[list[str] | None, typer.Argument(metavar="UNIT...", help="Unit names.")]
+CommentOption = Annotated[
+    str | None, typer.Option("--comment", help="Why (recorded, sent to MES).")
+]
+
+
+@lot_app.command("split")
+def split_lot(
+    lot: Annotated[str, typer.Argument(help="The lot to split.")],
+    units: UnitsArg = None,
+    into: Annotated[
+        str | None, typer.Option("--into", help="Child lot id (default: LOT.1, LOT.2, ...).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Move units of a held, paused or queued lot into a new child lot at the same step."""
+    _lot_command(db, lambda s: _said(s.split(lot, units or [], into, Actor.cli())))
+
+
+@lot_app.command("merge")
+def merge_lots(
+    lot: Annotated[str, typer.Argument(help="The lot kept.")],
+    others: Annotated[list[str], typer.Argument(metavar="OTHER...", help="Lots merged into it.")],
+    db: DbOption = None,
+) -> None:
+    """Merge lots of the same recipe version, options, next step and state into LOT."""
+    _lot_command(db, lambda s: _said(s.merge(lot, others, Actor.cli())))
+
+
+@lot_app.command("scrap")
+def scrap_lot(
+    lot: Annotated[str, typer.Argument(help="The lot.")],
+    units: UnitsArg = None,
+    code: Annotated[
+        str | None, typer.Option("--code", help="Scrap code (BROKEN, CONTAMINATED, OOS, ...).")
+    ] = None,
+    comment: CommentOption = None,
+    db: DbOption = None,
+) -> None:
+    """Scrap the named units of a lot, or the whole lot when none are named."""
+    actor = Actor.cli().because(code, comment)
+    _lot_command(db, lambda s: _said(s.scrap(lot, units or [], code, comment, actor)))
+
+
+@lot_app.command("rework")
+def rework_lot(
+    lot: Annotated[str, typer.Argument(help="The lot.")],
+    route: Annotated[str, typer.Option("--route", help="A rework route of the lot's recipe.")],
+    units: Annotated[
+        list[str] | None,
+        typer.Option("--unit", "-u", help="Only these units: split into a child lot first."),
+    ] = None,
+    into: Annotated[str | None, typer.Option("--into", help="Child lot id (with --unit).")] = None,
+    comment: CommentOption = None,
+    db: DbOption = None,
+) -> None:
+    """Send a lot (or a child lot of some of its units) back by its recipe's rework route;
+    it is queued at the route's step (`fabline resume` runs it)."""
+    actor = Actor.cli().because(None, comment)
+    _lot_command(
+        db,
+        lambda s: _said(
+            s.rework(lot, route, units=units or [], child_id=into, comment=comment, actor=actor)
+        ),
+    )
+
+
+async def _said(done: Coroutine[Any, Any, Done]) -> str:
+    return (await done).message
+
+
 # -- genealogy -------------------------------------------------------------------------------
 
 
@@ -449,14 +524,26 @@ def render_tree(nodes: list[trace.Node], forward: bool, max_children: int = 12) 
 def _label(n: trace.Node, forward: bool) -> str:
     pos = " ".join(f"{k}={v}" for k, v in n.position.items())
     rel = f"[dim]{n.edge_kind}[/] " if n.edge_kind else ""
-    bin_ = f" [red]{n.bin}: {n.bin_reason}[/]" if n.bin == "reject" else ""
+    bin_ = f" [red]{n.bin}: {n.bin_reason}[/]" if n.bin in ("reject", "scrapped") else ""
     text = f"{rel}[bold]{n.name}[/] {n.kind}" + (f" lot {n.lot_id}" if n.lot_id else "")
     text += f" {pos}" if pos else ""
     text += bin_
     if n.steps and not forward:
         tools = ", ".join(f"{st['step']}@{st['tool'] or 'external'}" for st in n.steps)
         text += f"\n[dim]steps: {tools}[/]"
+    for op in n.operations if not forward else []:
+        text += f"\n[yellow]{_operation(op)}[/]"
     return text
+
+
+def _operation(op: dict[str, Any]) -> str:
+    """A lot operation a unit went through, as a trace line."""
+    if op["kind"] == "rework":
+        return (
+            f"rework loop in lot {op['to_lot']}: after step {op['from_step']} back to step"
+            f" {op['to_step']} ({op.get('reason', '')})"
+        )
+    return f"{op['kind']}: lot {op['from_lot']} → lot {op['to_lot']} before step {op['next_step']}"
 
 
 @app.command("die-map")

@@ -151,13 +151,25 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 @app.command("send")
 def mes_send(
-    command: Annotated[str, typer.Argument(help="dispatch, hold, release or abort.")],
+    command: Annotated[
+        str,
+        typer.Argument(help="dispatch, hold, release, abort, split, merge, scrap or rework."),
+    ],
     lot: Annotated[str, typer.Option("--lot", help="Lot id.")],
     recipe: Annotated[str | None, typer.Option(help="dispatch: recipe id.")] = None,
     version: Annotated[int | None, typer.Option(help="dispatch: recipe version.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", "-o")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", "-i")] = None,
     reason: Annotated[str | None, typer.Option()] = None,
+    unit: Annotated[
+        list[str] | None, typer.Option("--unit", "-u", help="split, scrap, rework: a unit.")
+    ] = None,
+    into: Annotated[str | None, typer.Option(help="split, rework: the child lot id.")] = None,
+    merge: Annotated[
+        list[str] | None, typer.Option("--merge", help="merge: a lot merged into --lot.")
+    ] = None,
+    code: Annotated[str | None, typer.Option(help="scrap: the scrap code.")] = None,
+    route: Annotated[str | None, typer.Option(help="rework: the recipe's rework route.")] = None,
     client: Annotated[str, typer.Option(help="MES client id to sign as.")] = "mes",
     mqtt: MqttOption = None,
     station: StationOption = None,
@@ -181,6 +193,8 @@ def mes_send(
             }
         if reason:
             body["reason"] = reason
+        given = {"units": unit, "into": into, "lots": merge, "code": code, "route": route}
+        body |= {k: v for k, v in given.items() if v}
         if not 0 < timeout < math.inf:
             raise ParameterError("--timeout must be a number of seconds > 0")
         config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)

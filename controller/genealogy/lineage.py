@@ -30,16 +30,17 @@ def _utc(when: datetime | None) -> datetime:
 
 
 def links(s: Session, lot_ids: Iterable[str]) -> list[LotLink]:
-    """Every link into or out of these lots, oldest first."""
-    ids = sorted(set(lot_ids))
-    if not ids:
-        return []
-    q = (
-        select(LotLink)
-        .where(col(LotLink.child_lot).in_(ids) | col(LotLink.parent_lot).in_(ids))
-        .order_by(col(LotLink.id))
-    )
-    return list(s.scalars(q))
+    """Every link into these lots and, on up, into the lots they came from, oldest first."""
+    found: dict[int, LotLink] = {}
+    wanted, seen = set(lot_ids), set[str]()
+    while wanted - seen:
+        batch = sorted(wanted - seen)
+        seen |= wanted
+        for link in s.scalars(select(LotLink).where(col(LotLink.child_lot).in_(batch))):
+            if link.id is not None:
+                found[link.id] = link
+            wanted.add(link.parent_lot)
+    return [found[k] for k in sorted(found)]
 
 
 def lineage_runs(s: Session, lot_id: str) -> list[StepRun]:
@@ -98,11 +99,12 @@ def unit_steps(
             if r.step_index > unit.created_step and since <= _utc(r.ended_at) <= until:
                 out.append(step_entry(r))
         since = until
-    out += [st for st in own if _at(st["at"]) >= since]
+    out += [st for st in own if step_time(st["at"]) >= since]
     return out
 
 
-def _at(text: str) -> datetime:
+def step_time(text: str) -> datetime:
+    """When a trace's step entry ended (`at`, as the trace writes it)."""
     try:
         return _utc(datetime.fromisoformat(text))
     except ValueError:

@@ -231,6 +231,8 @@ def _lot_operations(s: Session, nodes: list[Node]) -> None:
             n.steps = lineage.unit_steps(s, units[n.id], moves, n.steps)
         loops = [k for k in links if k.kind == "rework" and n.id in (k.units or [])]
         n.operations = [lineage.describe(k) for k in sorted([*moves, *loops], key=_link_order)]
+        if loops:  # a step run again reads after the steps before it, not next to its first run
+            n.steps.sort(key=lambda st: lineage.step_time(st["at"]))
 
 
 def _link_order(link: LotLink) -> int:

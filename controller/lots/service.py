@@ -301,7 +301,7 @@ class LotService:
             parent, new = operations.split(s, lot_id, child, units)
             message = (
                 f"lot {parent.id}: {len(units)} unit(s) split into lot {new.id}"
-                f" ({new.state}, next step {new.next_step + 1}/{new.step_count})"
+                f" ({new.state}, {_position(new)})"
             )
             self._audit_ok(s, actor, "split", parent, message)
             return operations.Done(message, _queued(parent, new))
@@ -318,7 +318,7 @@ class LotService:
             into, units = operations.merge(s, into_id, others)
             message = (
                 f"lot {into.id}: merged {', '.join(others)} ({len(units)} unit(s));"
-                f" {into.state} at step {into.next_step + 1}/{into.step_count}"
+                f" {into.state}, {_position(into)}"
             )
             self._audit_ok(s, actor, "merge", into, message)
             return operations.Done(message, _queued(into))
@@ -416,6 +416,12 @@ def _next_child(s: Session, lot_id: str) -> str:
     while s.get(Lot, f"{lot_id}.{n}") is not None:
         n += 1
     return f"{lot_id}.{n}"
+
+
+def _position(lot: Lot) -> str:
+    if lot.next_step >= lot.step_count:
+        return "after its last step"
+    return f"next step {lot.next_step + 1}/{lot.step_count}"
 
 
 def _queued(*lots: Lot) -> tuple[str, ...]:

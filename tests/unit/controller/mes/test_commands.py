@@ -238,8 +238,37 @@ def test_more_problems_are_counted_not_listed() -> None:
 @pytest.mark.parametrize("kind", ["x", None, 5, "Dispatch"])
 def test_an_unknown_command_lists_the_commands(kind: Any) -> None:
     assert _refused(validate, _signed(command=kind)) == (
-        f"unknown command {kind!r} (commands: dispatch, hold, release, abort)"
+        f"unknown command {kind!r} (commands: dispatch, hold, release, abort, split, merge,"
+        " scrap, rework)"
     )
+
+
+def test_the_lot_operations_are_typed_commands() -> None:
+    split = validate(_signed("split", units=["L1-W02"], into="L1.9"))
+    assert (split.command, split.units, split.into) == ("split", ["L1-W02"], "L1.9")  # type: ignore[union-attr]
+    merge = validate(_signed("merge", lots=["L2", "L3"]))
+    assert merge.lots == ["L2", "L3"]  # type: ignore[union-attr]
+    scrap = validate(_signed("scrap", code="BROKEN", reason="edge crack"))
+    assert (scrap.units, scrap.code, scrap.reason) == ([], "BROKEN", "edge crack")  # type: ignore[union-attr]
+    rework = validate(_signed("rework", route="reball", units=["B1"]))
+    assert (rework.route, rework.units, rework.into) == ("reball", ["B1"], None)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("command", "fields", "reason"),
+    [
+        ("split", {}, "units: Field required"),
+        ("split", {"units": []}, "units: List should have at least 1 item after validation, not 0"),
+        ("split", {"units": ["bad unit"]}, "units.0: String should match pattern"),
+        ("merge", {}, "lots: Field required"),
+        ("rework", {}, "route: Field required"),
+        ("scrap", {"units": "L1-W01"}, "units: Input should be a valid list"),
+    ],
+)
+def test_a_bad_lot_operation_is_refused_naming_the_field(
+    command: str, fields: dict[str, Any], reason: str
+) -> None:
+    assert _refused(validate, _signed(command, **fields)).startswith(reason)
 
 
 def test_a_refused_value_is_never_echoed_whole() -> None:
