@@ -457,3 +457,32 @@ async def test_a_trace_reads_a_moved_unit_s_steps_from_each_lot_and_shows_the_lo
     assert [(r.lot_id, r.step_id) for r in runs] == [
         ("L1", "fab"), ("L1", "sort"), ("L1.1", "inspect")
     ]  # fmt: skip
+
+
+async def test_scrapped_packages_show_on_the_die_map(db: Database, service: LotService) -> None:
+    await _lot(service, "L1", next_step=1)
+
+    def dice(s: Session) -> None:  # L1-W01 diced into three packages at step 0
+        wafer = store.unit_by_name(s, "L1-W01")
+        assert wafer is not None and wafer.id is not None
+        store.end_units(s, [wafer.id], "split", 0)
+        ids = store.insert_units(s, [
+            store.NewUnit(name=f"L1-W01-X{x}", kind="package", lot_id="L1", die_x=x, die_y=0,
+                          bin="good", created_step=0)
+            for x in range(3)
+        ])  # fmt: skip
+        store.insert_edges(
+            s, [{"parent_id": wafer.id, "child_id": i, "kind": "split"} for i in ids.values()]
+        )
+
+    db.run_sync(dice)
+    await service.scrap("L1", ["L1-W01-X1"], "TOOL-DAMAGE", "chipped by the pick-up")
+    _, dies = db.run_sync(lambda s: trace.die_map(s, "L1-W01"))
+    assert [(d["package"], d["bin"], d["reason"]) for d in dies] == [
+        ("L1-W01-X0", "good", None),
+        ("L1-W01-X1", "scrapped", "TOOL-DAMAGE: chipped by the pick-up"),
+        ("L1-W01-X2", "good", None),
+    ]
+    assert db.run_sync(lambda s: store.count_units(s, "L1"))["package"] == 2
+    node = db.run_sync(lambda s: trace.backward(s, "L1-W01-X1"))[0]
+    assert node.to_dict()["bin"] == "scrapped: TOOL-DAMAGE: chipped by the pick-up"
