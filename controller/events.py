@@ -494,7 +494,9 @@ class AlarmCleared(EventBase):
 class OperatorActionData(_Data):
     actor: str = Field(description="user, mes:<client> or cli:<os user>")
     role: str
-    action: str = Field(description="dispatch, hold, release, abort, e10, inhibit, ack, ...")
+    action: str = Field(
+        description="dispatch, hold, release, abort, split, merge, scrap, rework, e10, ..."
+    )
     target: str = Field(description="lot, tool, alarm or user")
     reason_code: str | None
     comment: str | None

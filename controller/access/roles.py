@@ -126,7 +126,8 @@ class Actor:
     @classmethod
     def mes(cls, client: str) -> Actor:
         """An MES client: authorised by the broker's ACL and its HMAC secret to dispatch,
-        hold, release and abort (docs/mes.md), so an engineer's scopes."""
+        hold, release, abort, split, merge, scrap and rework (docs/mes.md), so an engineer's
+        scopes."""
         return cls(f"mes:{client}", Role.ENGINEER)
 
     @classmethod

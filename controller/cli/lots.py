@@ -45,7 +45,7 @@ from controller.cli.options import (
     station_config,
 )
 from controller.engine import Outcome
-from controller.genealogy import store, trace
+from controller.genealogy import lineage, store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import LOT_STATES, Lot, StepRun
 from controller.lines import resolve_line
@@ -280,16 +280,17 @@ def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None
 
 
 def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
-    def read(s: Session) -> LotDetail:
+    def read(s: Session) -> tuple[LotDetail, list[dict[str, Any]]]:
         lot = store.get_lot(s, lot_id)
-        return LotDetail(
+        detail = LotDetail(
             **LotView.of(lot).model_dump(),
             units=store.count_units(s, lot_id),
             history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
             events=store.lot_events(s, lot_id),
         )
+        return detail, [lineage.describe(k) for k in lineage.of_lot(s, lot_id)]
 
-    detail, _ = _read(db_url, read)
+    (detail, operations), _ = _read(db_url, read)
     if as_json:
         print(json.dumps(detail.dump()))
         return EXIT_OK
@@ -299,7 +300,8 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
         f"recipe {detail.recipe} v{detail.version} ({detail.hash}),"
         f" options {detail.options}; step {detail.step}/{detail.steps}"
     )
-    out.print("units: " + ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items())))
+    units = ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items()))
+    out.print("units: " + (units or "none (scrapped or moved to other lots)"))
     t = Table(title="step history", title_justify="left")
     for col in ("#", "step", "tool", "state", "results"):
         t.add_column(col, overflow="fold")
@@ -308,6 +310,8 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
         state = h.state + (f": {h.message}" if h.message else "")
         t.add_row(str(h.index + 1), h.step, h.tool or "external", state, res)
     out.print(t)
+    for op in operations:  # split, merge, rework loops (the events say the same)
+        out.print(_operation(op))
     last = detail.events[-1]["type"] if detail.events else "none"
     out.print(f"{len(detail.events)} MES events (last: {last})")
     return EXIT_OK

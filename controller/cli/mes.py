@@ -115,7 +115,8 @@ def mes_serve(
     time_scale: TimeScaleOption = 2e4,
     retry_budget: RetryOption = 30.0,
 ) -> None:
-    """Serve the station: take MES commands (dispatch, hold, release, abort), run dispatched
+    """Serve the station: take MES commands (dispatch, hold, release, abort, split, merge,
+    scrap, rework), run dispatched
     lots on the line (embedded simulated line by default), publish every event."""
     configure_logging(None, default="info")  # a daemon's log is its record (-v or FABLINE_LOG)
     run(

@@ -43,6 +43,14 @@ def links(s: Session, lot_ids: Iterable[str]) -> list[LotLink]:
     return [found[k] for k in sorted(found)]
 
 
+def of_lot(s: Session, lot_id: str) -> list[LotLink]:
+    """The links a lot is in, either end, oldest first (`lot show`)."""
+    q = select(LotLink).where(
+        (col(LotLink.parent_lot) == lot_id) | (col(LotLink.child_lot) == lot_id)
+    )
+    return list(s.scalars(q.order_by(col(LotLink.id))))
+
+
 def lineage_runs(s: Session, lot_id: str) -> list[StepRun]:
     """The lot's step runs, and before them those its split ancestors ran before each split
     (what a child lot's process control reads as its history)."""
