@@ -24,7 +24,7 @@ def test_stations_migrating_one_empty_database_at_once_all_start() -> None:
             go.wait()
             try:
                 db.migrate()
-            except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            except BaseException as e:  # collected for the assertion below
                 failed.append(e)
 
         threads = [threading.Thread(target=start, args=(db,)) for db in dbs]

@@ -1,7 +1,8 @@
-"""Deployment: the systemd units as shipped pass `systemd-analyze verify`; the example
-station file and the example line of three stations (deploy/line/) are valid; a bad station file is refused with one line naming file and path;
-`fabline station` with a station file drives a `fabline sim` line, a PostgreSQL database and
-the Mosquitto broker, tells systemd when it is ready and stops cleanly on SIGTERM."""
+"""Deployment: the systemd units as shipped pass `systemd-analyze verify`; the example station file
+and the example line of three stations (deploy/line/) are valid; a bad station file is refused
+with one line naming file and path; `fabline station` with a station file drives a `fabline sim`
+line, a PostgreSQL database and the Mosquitto broker, tells systemd when it is ready and stops
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
