@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/mes.py
 	$(BIN)/python bench/genealogy.py
 	$(BIN)/python bench/spc.py
+	$(BIN)/python bench/line.py
 
 ## re-pin dependencies after editing pyproject.toml
 lock: $(STAMP)

@@ -224,11 +224,6 @@ def etch_rate0(target: str, method: str, open_area_pct: float, chamber_used: flo
     return er0 / (1.0 + loading * open_area_pct / 100.0) * (1.0 - CHAMBER_AGE_LOSS * chamber_used)
 
 
-def arde_rate(rate0: float, aspect_ratio: float, ar0: float) -> float:
-    """ER = ER₀/(1 + AR/AR₀)."""
-    return rate0 / (1.0 + aspect_ratio / ar0)
-
-
 def _arde_integral(x: float, opening: float, ar0: float) -> float:
     return x + x * x / (2.0 * opening * ar0)
 

@@ -31,9 +31,16 @@ def sim(
         typer.Option("--time-scale", help="Simulated seconds per real second ('inf': instant)."),
     ] = 1000.0,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed: same seed, same results.")] = 0,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on (0.0.0.0: reachable from other hosts or containers).",
+        ),
+    ] = "127.0.0.1",
     as_json: JsonOption = False,
 ) -> None:
-    """Start a simulated line on loopback and serve until SIGINT or SIGTERM."""
+    """Start a simulated line (on loopback unless --host) and serve until SIGINT or SIGTERM."""
     from simulators.line import SimLine  # only this command and tests import simulators
 
     if not time_scale > 0:
@@ -41,7 +48,7 @@ def sim(
 
     async def serve() -> None:
         spec = load_line(line) if line else None
-        sl = SimLine(spec, seed=seed, time_scale=time_scale)
+        sl = SimLine(spec, seed=seed, time_scale=time_scale, host=host)
         try:
             running = await sl.start()
         except ValueError as e:  # e.g. a setup field in the line file

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from drivers.base import ToolDriver
@@ -40,23 +39,6 @@ class ToolPool:
 
     def kinds(self) -> set[str]:
         return {d.kind for d in self.drivers.values()}
-
-    @asynccontextmanager
-    async def acquire(
-        self,
-        kind: str,
-        *,
-        priority: int = 0,
-        since: float = 0.0,
-        tool_id: str | None = None,
-        fits: Fits | None = None,
-    ) -> AsyncIterator[ToolDriver]:
-        """`take`, held until the block ends."""
-        driver = await self.take(kind, priority=priority, since=since, tool_id=tool_id, fits=fits)
-        try:
-            yield driver
-        finally:
-            self.give_back(driver)
 
     async def take(
         self,

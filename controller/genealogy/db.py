@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -37,6 +37,10 @@ T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+# Stations of a line started together on an empty database would create its tables twice:
+# the first to migrate holds this advisory lock (PostgreSQL) to its commit, the others then
+# find the schema at head.
+MIGRATION_LOCK = 0x0FAB_11E0
 CONNECT_TIMEOUT = 5  # seconds: a PostgreSQL address that accepts TCP and never answers
 IDLE_IN_TRANSACTION_MS = 5000  # a session left idle inside a transaction is ended (below)
 
@@ -127,6 +131,8 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             try:
                 command.upgrade(cfg, "head")

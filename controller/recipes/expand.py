@@ -33,7 +33,7 @@ from controller.recipes.yaml_lines import Path
 from drivers.errors import FablineError, ParameterError, shown
 from drivers.interface import Operation, Value
 from drivers.interfaces import KINDS, interface_for
-from drivers.units import Quantity, format_quantity, parse_quantity, to_unit
+from drivers.units import format_quantity, parse_quantity, to_unit
 
 _REF = re.compile(r"\$\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")
 
@@ -865,14 +865,3 @@ def resolve(exp: Expansion, raw: Any, path: Path) -> Any:
 
 def _strip_op(message: str) -> str:
     return re.sub(r"^operation '[a-z_0-9]+': ", "", message)
-
-
-def quantity_text(value: Scalar) -> str:
-    """How a written parameter reads back (for `recipes show`)."""
-    if isinstance(value, str):
-        try:
-            q: Quantity = parse_quantity(value)
-            return str(q)
-        except FablineError:
-            return value
-    return str(value)

@@ -18,9 +18,10 @@ pydantic model; every problem is one line `FILE: path: reason`.
     time_scale: 20000                   # the embedded line only
     area: bumping                       # the line area this station serves (none: its own lots)
     standby: false                      # true: serve the area only when its station is gone
-    areas:                              # the line's areas: the same file on every station
+    areas:                              # the line's areas: the same on every station
       bumping: [sputter, litho, plating, coater, ball, clean]
       assembly: [bonder, grinder, mold, dicing, wirebonder]
+    # or `areas: /etc/fabline/areas.yaml`: one file of {area: [kinds]} every station reads
     lease_ttl: 15                       # seconds: a standby takes over this long after a crash
     hold_codes:                         # default: controller/access/holds.py
       - {code: QA-SUSPECT, category: quality, text: suspect quality, release_role: engineer}
@@ -112,10 +113,12 @@ class StationFile(_Model):
     scrap_codes: list[ScrapCode] = Field(default_factory=lambda: list(DEFAULT_SCRAP_CODES))
     area: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     standby: bool = False
-    areas: dict[str, list[str]] = Field(default_factory=dict)
+    areas: dict[str, list[str]] | Path = Field(default_factory=dict)
     lease_ttl: Annotated[float, Field(ge=0.5, le=3600)] | None = None  # default 15 s
 
     def line_areas(self) -> Areas:
+        if isinstance(self.areas, Path):  # read (relative to the station file) at load
+            raise ParameterError(f"areas: {self.areas} was not read")
         return Areas.parse(self.areas)
 
     def holds(self) -> HoldCodes:
@@ -148,6 +151,24 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(x) for x in loc) or "(top)"
 
 
+def _areas_file(station_file: Path, path: Path) -> dict[str, list[str]]:
+    """The line's areas from their own file, shared by every station of the line."""
+    where = f"{station_file}: areas: {path}"
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ParameterError(f"{where}: {e.strerror or e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise ParameterError(f"{where}: not valid YAML") from None
+    ok = isinstance(data, dict) and all(
+        isinstance(a, str) and isinstance(k, list) and all(isinstance(x, str) for x in k)
+        for a, k in data.items()
+    )
+    if not ok:
+        raise ParameterError(f"{where}: expected a mapping of area: [tool kinds]")
+    return data  # type: ignore[no-any-return]
+
+
 def load_station_file(path: Path) -> tuple[StationFile, Path]:
     """The file checked, and the folder its relative paths start from."""
     try:
@@ -174,6 +195,9 @@ def load_station_file(path: Path) -> tuple[StationFile, Path]:
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
         msg = err["msg"].removeprefix("Value error, ")
         raise ParameterError(f"{path}: {_where(err['loc'])}: {msg}{more}") from None
+    base = path.resolve().parent
+    if isinstance(model.areas, Path):
+        model = model.model_copy(update={"areas": _areas_file(path, base / model.areas)})
     try:
         areas = model.line_areas()
     except ParameterError as e:
@@ -186,7 +210,6 @@ def load_station_file(path: Path) -> tuple[StationFile, Path]:
     h = model.http
     if (h.cert is None) != (h.key is None):
         raise ParameterError(f"{path}: http: give both cert and key for TLS, or neither")
-    base = path.resolve().parent
     for what, p in (("http.cert", h.cert), ("http.key", h.key), ("line", model.line),
                     ("mes_clients", model.mes_clients), ("mqtt_ca", model.mqtt_ca)):  # fmt: skip
         full = _rel(base, p)

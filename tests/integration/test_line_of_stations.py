@@ -305,12 +305,16 @@ async def test_a_station_paused_past_its_lease_is_fenced_off_and_stands_down(
         await dispatch(line, "st-a")
         lot, epoch = until(lambda: _running_on(line, ONE_AREA["line"]), timeout=120)
         os.kill(paused.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
         try:
             until(
                 lambda: line.query(
                     "SELECT 1 FROM lot WHERE id = %s AND lease_epoch > %s", lot, epoch
                 )
             )
+            # alive but silent: the standby waits the lease out (as for a host cut off)
+            print(f"take-over after SIGSTOP: lot {time.monotonic() - stopped:.1f} s"
+                  f" (lease {LEASE_S:g} s)")  # fmt: skip
             await asyncio.sleep(LEASE_S)  # the new owner drives on meanwhile
         finally:
             os.kill(paused.proc.pid, signal.SIGCONT)

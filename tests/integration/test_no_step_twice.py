@@ -32,7 +32,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     """A simulated line in its own process; the environment to reach it."""
     env = station_env(tmp_path, new_station(), None, FABLINE_LOG="warning")
     proc = await asyncio.create_subprocess_exec(
-        FABLINE, "sim", "--json", "--time-scale", "5000", "--seed", "3",
+        FABLINE, "sim", "--json", "--time-scale", "20000", "--seed", "3",
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     assert proc.stdout is not None and json.loads(await proc.stdout.readline())["tools"]

@@ -41,11 +41,12 @@ def types(events: list[dict[str, Any]]) -> list[str]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def station(tmp_path: Path) -> AsyncIterator[tuple[StationProcess, MesClient]]:
-    """A station on the embedded line (steps of ~0.1-3 s) and an MES client."""
+    """A station on the embedded line (a lot of RECIPE in ~7 s, its 8 h cures ~1.4 s each)
+    and an MES client."""
     require_broker()
     name = new_station()
     env = station_env(tmp_path, name, "mqtt://127.0.0.1:1883")
-    args = ["--db", str(tmp_path / "st.db"), "--time-scale", "5000"]
+    args = ["--db", str(tmp_path / "st.db"), "--time-scale", "20000"]
     async with MesClient(1883, "site-1", name) as mes, StationProcess(env, args) as st:
         await mes.until(lambda: (mes.status() or {}).get("state") == "online")
         yield st, mes
@@ -187,7 +188,7 @@ async def test_abort_stops_the_running_job_from_the_mes_and_the_terminal(tmp_pat
     name = new_station()
     env = station_env(tmp_path, name, "mqtt://127.0.0.1:1883")
     sim = await asyncio.create_subprocess_exec(
-        FABLINE, "sim", "--json", "--time-scale", "2000", stdout=asyncio.subprocess.PIPE, env=env
+        FABLINE, "sim", "--json", "--time-scale", "8000", stdout=asyncio.subprocess.PIPE, env=env
     )
     assert sim.stdout is not None and json.loads(await sim.stdout.readline())["tools"]
     line_file = tmp_path / "sim-line.json"
@@ -261,7 +262,7 @@ async def test_a_run_beside_the_station_never_takes_its_session(
     env = {**st.env, "FABLINE_HOME": str(tmp_path / "other")}
     run = asyncio.create_task(
         fabline(
-            "run", RECIPE, "--lot", "R1", "-i", "strips=1", "--time-scale", "5000",
+            "run", RECIPE, "--lot", "R1", "-i", "strips=1", "--time-scale", "20000",
             "--db", str(tmp_path / "other.db"), env=env,
         )
     )  # fmt: skip

@@ -1,7 +1,8 @@
-"""Deployment: the systemd unit as shipped passes `systemd-analyze verify`; the example
-station file is valid; a bad station file is refused with one line naming file and path;
-`fabline station` with a station file drives a `fabline sim` line, a PostgreSQL database and
-the Mosquitto broker, tells systemd when it is ready and stops cleanly on SIGTERM."""
+"""Deployment: the systemd units as shipped pass `systemd-analyze verify`; the example station file
+and the example line of three stations (deploy/line/) are valid; a bad station file is refused
+with one line naming file and path; `fabline station` with a station file drives a `fabline sim`
+line, a PostgreSQL database and the Mosquitto broker, tells systemd when it is ready and stops
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.station.config import load_station_file
 from drivers.errors import ParameterError
+from drivers.interfaces import KINDS
+from drivers.line import load_line
 from tests.services import fresh_postgres, require_broker
 from tests.web.station import FABLINE, TOOLS, Client, env, start_station
 
@@ -154,3 +158,69 @@ def _until(what, timeout: float = 60.0):  # type: ignore[no-untyped-def]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     return got
+
+
+# -- a line of several stations (deploy/line/) ------------------------------------------------
+
+LINE = ROOT / "deploy" / "line"
+LINE_STATIONS = ("station-bump", "station-asm", "station-asm-standby")
+
+
+def test_the_template_unit_verifies_for_each_station_of_the_line(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    text = (ROOT / "deploy" / "fabline-station@.service").read_text()
+    assert "ExecStart=/opt/fabline/.venv/bin/fabline station --config /etc/fabline/%i.yaml" in text
+    for name in LINE_STATIONS:
+        assert (LINE / f"{name}.yaml").is_file()
+        unit = tmp_path / f"fabline-station@{name}.service"
+        unit.write_text(text.replace("/opt/fabline/.venv/bin/fabline", FABLINE))
+        done = subprocess.run(
+            [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert unit.name not in done.stderr, done.stderr
+
+
+def test_the_line_example_is_consistent() -> None:
+    """Each station file loads; all share the areas and lease; each drives exactly its area's
+    tool kinds; the development simulator runs every tool the stations reach, on their ports;
+    the compose file starts each station on its file and HTTP port."""
+    stations = {name: load_station_file(LINE / f"{name}.yaml")[0] for name in LINE_STATIONS}
+    areas = {repr(sorted(st.line_areas().by_kind.items())) for st in stations.values()}
+    assert len(areas) == 1 and {st.lease_ttl for st in stations.values()} == {15}
+    by_kind = next(iter(stations.values())).line_areas().by_kind
+    assert set(by_kind) == set(KINDS)  # every kind of tool runs somewhere on the line
+    assert [st.standby for st in stations.values()] == [False, False, True]
+    sim = {t.id: t for t in load_line(LINE / "sim-line.yaml").tools}
+    reached: set[str] = set()
+    for st in stations.values():
+        assert st.line is not None and st.area is not None
+        tools = load_line(LINE / st.line).tools
+        assert {t.kind for t in tools} == {k for k, a in by_kind.items() if a == st.area}
+        for t in tools:
+            assert (t.kind, t.port, t.host) == (sim[t.id].kind, sim[t.id].port, "sim"), t.id
+        reached |= {t.id for t in tools}
+    assert reached == set(sim)
+    compose = yaml.safe_load((LINE / "compose.yaml").read_text())["services"]
+    for name, st in stations.items():
+        service = compose[f"st-{name.removeprefix('station-')}"]
+        assert service["command"] == f"fabline station --config /etc/fabline/{name}.yaml"
+        port = st.http.bind.rsplit(":", 1)[1]
+        assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert "--line /etc/fabline/sim-line.yaml --host 0.0.0.0" in compose["sim"]["command"]
+
+
+def test_a_station_file_reads_the_line_s_areas_from_their_file(tmp_path: Path) -> None:
+    (tmp_path / "areas.yaml").write_text("wafer: [sputter]\nback: [dicing]\n")
+    (tmp_path / "st.yaml").write_text("area: back\nareas: areas.yaml\n")
+    model, _ = load_station_file(tmp_path / "st.yaml")
+    assert model.line_areas().by_kind == {"sputter": "wafer", "dicing": "back"}
+    (tmp_path / "st.yaml").write_text("area: back\nareas: nowhere.yaml\n")
+    with pytest.raises(ParameterError, match=r"st.yaml: areas: .*nowhere.yaml: No such file"):
+        load_station_file(tmp_path / "st.yaml")
+    (tmp_path / "areas.yaml").write_text("- sputter\n")
+    (tmp_path / "st.yaml").write_text("areas: areas.yaml\n")
+    with pytest.raises(ParameterError, match="expected a mapping of area: \\[tool kinds\\]"):
+        load_station_file(tmp_path / "st.yaml")

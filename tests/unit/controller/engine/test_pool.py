@@ -258,15 +258,3 @@ async def test_a_timed_out_take_leaves_nothing_behind() -> None:
     assert pool._waiting["dicing"] == []
     pool.give_back(D1)
     assert pool.take_now("dicing") is D1
-
-
-async def test_acquire_gives_the_tool_back_however_the_block_ends() -> None:
-    pool = _pool(D1)
-    async with pool.acquire("dicing") as d:
-        assert d is D1 and pool.take_now("dicing") is None
-    assert pool.take_now("dicing") is D1
-    pool.give_back(D1)
-    with pytest.raises(RuntimeError, match="step failed"):
-        async with pool.acquire("dicing"):
-            raise RuntimeError("step failed")
-    assert pool.take_now("dicing") is D1
