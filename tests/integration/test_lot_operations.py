@@ -264,3 +264,12 @@ async def test_lot_operations_as_mes_commands(station: tuple[StationProcess, Mes
                 assert list(Draft202012Validator(event_schema(e["type"])).iter_errors(e)) == []
     seqs = [e["seq"] for e in mes.events("M1-RW")]
     assert seqs == list(range(1, len(seqs) + 1))
+    # the reference client sends them too: a merge of a scrapped lot is rejected, exit 1
+    code, out, _ = await fabline(
+        "mes", "send", "merge", "--lot", "M1", "--merge", "M1-RW", "--station", mes.station,
+        env=st.env,
+    )  # fmt: skip
+    reply = json.loads(out)
+    assert (code, reply["status"], reply["reason"]) == (
+        1, "rejected", "lot M1-RW is scrapped: nothing to merge_into"
+    )  # fmt: skip
