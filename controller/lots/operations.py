@@ -65,12 +65,15 @@ def locked(s: Session, lot_id: str, action: str) -> Lot:
     return lot
 
 
-def active_units(s: Session, lot: Lot, names: Sequence[str]) -> list[Unit]:
-    """The lot's active units named (all of them for no names); ParameterError naming the
-    first names it does not have."""
-    have = [u for u in store.lot_units(s, lot.id) if u.state == "active"]
+def active_units(
+    s: Session, lot: Lot, names: Sequence[str], have: Sequence[Unit] | None = None
+) -> list[Unit]:
+    """The lot's active units named (all of them for no names), from `have` if given (the
+    lot's active units, read once); ParameterError naming the first names it lacks."""
+    if have is None:
+        have = [u for u in store.lot_units(s, lot.id) if u.state == "active"]
     if not names:
-        return have
+        return list(have)
     by_name = {u.name: u for u in have}
     missing = [n for n in dict.fromkeys(names) if n not in by_name]
     if missing:
@@ -106,8 +109,9 @@ def split(s: Session, lot_id: str, child_id: str, names: Sequence[str]) -> tuple
     existing = s.get(Lot, child_id)
     if existing is not None:
         raise LotStateError(f"lot {child_id} already exists ({existing.state})")
-    moving = active_units(s, parent, names)
-    if len(moving) == len(active_units(s, parent, ())):
+    every = active_units(s, parent, ())
+    moving = active_units(s, parent, names, every)
+    if len(moving) == len(every):
         raise ParameterError(
             f"split of lot {parent.id}: every unit would move to {child_id};"
             " a split leaves at least one unit in the lot"
@@ -194,7 +198,7 @@ def scrap(s: Session, lot_id: str, names: Sequence[str], code: str, reason: str)
     scrap of every unit the lot still has scraps the lot."""
     lot = locked(s, lot_id, "scrap_units" if names else "scrap")
     every = active_units(s, lot, ())
-    going = active_units(s, lot, names)
+    going = active_units(s, lot, names, every)
     whole = len(going) == len(every)
     if whole:
         lifecycle.check(lot, "scrap")
