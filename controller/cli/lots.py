@@ -280,17 +280,17 @@ def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None
 
 
 def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
-    def read(s: Session) -> tuple[LotDetail, list[dict[str, Any]]]:
+    def read(s: Session) -> LotDetail:
         lot = store.get_lot(s, lot_id)
-        detail = LotDetail(
+        return LotDetail(
             **LotView.of(lot).model_dump(),
             units=store.count_units(s, lot_id),
             history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
             events=store.lot_events(s, lot_id),
+            operations=[lineage.describe(k) for k in lineage.of_lot(s, lot_id)],
         )
-        return detail, [lineage.describe(k) for k in lineage.of_lot(s, lot_id)]
 
-    (detail, operations), _ = _read(db_url, read)
+    detail, _ = _read(db_url, read)
     if as_json:
         print(json.dumps(detail.dump()))
         return EXIT_OK
@@ -310,7 +310,7 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
         state = h.state + (f": {h.message}" if h.message else "")
         t.add_row(str(h.index + 1), h.step, h.tool or "external", state, res)
     out.print(t)
-    for op in operations:  # split, merge, rework loops (the events say the same)
+    for op in detail.operations:  # split, merge, rework loops (the events say the same)
         out.print(_operation(op))
     last = detail.events[-1]["type"] if detail.events else "none"
     out.print(f"{len(detail.events)} MES events (last: {last})")

@@ -335,6 +335,8 @@ def test_lot_operations_by_role_with_one_error_each(web_station: Running) -> Non
     assert r.status_code == 200, r.text
     assert r.json()["message"].startswith(f"lot {lot}: 1 unit(s) split into lot {lot}.C (held,")
     assert row(op, lot)["units"]["wafer"] == 1 and row(op, f"{lot}.C")["units"]["wafer"] == 1
+    [link] = row(op, f"{lot}.C")["operations"]
+    assert (link["kind"], link["from_lot"], link["to_lot"]) == ("split", lot, f"{lot}.C")
     r = eng.post(f"/api/lots/{lot}.C/scrap", json={"code": "DROPPED", "comment": "W02 fell"})
     assert r.status_code == 200, r.text
     assert row(eng, f"{lot}.C")["state"] == "scrapped"
