@@ -36,6 +36,7 @@ from controller.events import (
 from controller.genealogy import store
 from controller.genealogy.models import Lot, LotLink, Unit, utcnow
 from controller.lots import areas, lifecycle
+from controller.lots.inputs import ID_RULE, LOT_ID
 from controller.lots.lease import driven
 from controller.recipes.expand import Expansion
 from drivers.errors import LotStateError, ParameterError, shown
@@ -106,6 +107,8 @@ def split(s: Session, lot_id: str, child_id: str, names: Sequence[str]) -> tuple
     if not names:
         raise ParameterError(f"split of lot {lot_id}: name the units that go to {child_id}")
     parent = locked(s, lot_id, "split")
+    if not LOT_ID.match(child_id):
+        raise ParameterError(f"lot id {shown(child_id)!r}: 1-32 {ID_RULE}")
     existing = s.get(Lot, child_id)
     if existing is not None:
         raise LotStateError(f"lot {child_id} already exists ({existing.state})")

@@ -347,3 +347,30 @@ def test_lot_operations_by_role_with_one_error_each(web_station: Running) -> Non
         (o, "lots:rework", "denied"), (e, "rework", "refused"), (o, "merge", "refused"),
         (o, "split", "ok"),
     ]  # fmt: skip
+
+
+def test_lot_operations_from_the_page(web_station: Running) -> None:
+    op, eng = web_station.client("operator"), web_station.client("engineer")
+    lot = f"P{next(_ids)}-{int(time.time() * 1000) % 100000}"
+    r = op.post("/api/lots", json={"lot_id": lot, "recipe": "wlcsp-002-42",
+                                   "inputs": {"wafers": 3}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    _made.append(lot)
+    assert op.post(f"/api/lots/{lot}/hold", json={"code": "OP-CHECK"}).status_code == 200
+    until(lambda: row(op, lot)["state"] == "held")
+    # the forms a role may use, for a held lot
+    forms = {role: web_station.client(role).get(f"/ui/lots/{lot}/actions").text
+             for role in ("viewer", "operator", "engineer")}  # fmt: skip
+    assert "split-form" not in forms["viewer"]
+    assert "split-form" in forms["operator"] and "scrap-form" not in forms["operator"]
+    assert "scrap-form" in forms["engineer"] and "rework-form" in forms["engineer"]
+    assert '<option value="BROKEN">' in forms["engineer"]
+    r = op.post(f"/ui/lots/{lot}/split", data={"units": f"{lot}-W02, {lot}-W03"})
+    assert r.status_code == 200 and "split into lot" in r.text, r.text
+    r = op.post(f"/ui/lots/{lot}/merge", data={"lots": f"{lot}.1"})
+    assert r.status_code == 200 and f"merged {lot}.1 (2 unit(s))" in r.text, r.text
+    r = eng.post(f"/ui/lots/{lot}/scrap", data={"units": f"{lot}-W01", "code": "BROKEN"})
+    assert r.status_code == 200 and "(BROKEN: broken or cracked)" in r.text, r.text
+    r = eng.post(f"/ui/lots/{lot}/rework", data={"route": "reball"})
+    assert r.status_code == 400 and "no rework route 'reball'" in r.text, r.text
+    assert row(eng, lot)["units"]["wafer"] == 2

@@ -147,9 +147,12 @@ async def test_split_moves_units_into_a_child_at_the_same_step(
          " the lot"),
         ("held", None, [], None, ParameterError, "split of lot L1: name the units that go to L1.1"),
         ("held", None, ["L1-W02"], "L1", LotStateError, "lot L1 already exists (held)"),
+        ("held", None, ["L1-W02"], "L1 child", ParameterError,
+         "lot id 'L1 child': 1-32 letters, digits, '.', '_' or '-', starting with a letter or"
+         " digit"),
     ],
     ids=["running", "waiting", "final", "driven", "not-its-unit", "every-unit", "no-unit",
-         "child-exists"],
+         "child-exists", "bad-child-id"],
 )  # fmt: skip
 async def test_a_bad_split_is_refused_and_changes_nothing(
     db: Database, service: LotService, state: str, owner: str | None, units: list[str],
