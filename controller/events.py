@@ -366,6 +366,7 @@ class LotSplitData(_Data):
     child: str = Field(description="the new lot, with the parent's recipe and next step")
     units: list[str] = Field(description="the units that moved to the child")
     next_step: int = Field(description="index of the step both lots run next (0-based)")
+    state: str = Field(description="the state both lots are in (the child's is the parent's)")
 
 
 class LotSplit(EventBase):

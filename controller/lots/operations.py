@@ -141,7 +141,11 @@ def split(s: Session, lot_id: str, child_id: str, names: Sequence[str]) -> tuple
     _move(s, moving, child.id)
     unit_names = [u.name for u in moving]
     data = LotSplitData(
-        parent=parent.id, child=child.id, units=unit_names, next_step=parent.next_step
+        parent=parent.id,
+        child=child.id,
+        units=unit_names,
+        next_step=parent.next_step,
+        state=parent.state,
     )
     s.add(LotLink(kind="split", parent_lot=parent.id, child_lot=child.id,
                   step_index=parent.next_step, units=_ids(moving)))  # fmt: skip

@@ -182,6 +182,11 @@ async def station(tmp_path: Path, recipes: Path) -> AsyncIterator[tuple[StationP
         yield st, mes
 
 
+def retained(mes: MesClient, lot_id: str) -> list[str]:
+    """The states the station published retained for the lot, in order."""
+    return [b["state"] for t, b in mes.received if t.endswith(f"/lots/{lot_id}/state")]
+
+
 def types(mes: MesClient, lot_id: str) -> list[str]:
     return [e["type"] for e in mes.events(lot_id)]
 
@@ -206,6 +211,7 @@ async def test_lot_operations_as_mes_commands(station: tuple[StationProcess, Mes
         "lot M1: 2 unit(s) split into lot M1.1 (held, next step 11/22)"
     )
     await mes.until(lambda: "lot_split" in types(mes, "M1.1"))
+    await mes.until(lambda: retained(mes, "M1.1")[-1:] == ["held"])  # as its parent
     assert await ok("merge", "M1", lots=["M1.1"]) == (
         "lot M1: merged M1.1 (2 unit(s)); held, next step 11/22"
     )
@@ -253,11 +259,7 @@ async def test_lot_operations_as_mes_commands(station: tuple[StationProcess, Mes
         "lot M1-RW: lot scrapped (OOS: CD twice)"
     )
 
-    def retained() -> str | None:
-        found = [b for t, b in mes.received if t.endswith("/lots/M1-RW/state")]
-        return found[-1]["state"] if found else None
-
-    await mes.until(lambda: retained() == "scrapped")
+    await mes.until(lambda: retained(mes, "M1-RW")[-1:] == ["scrapped"])
     for lot_id in ("M1", "M1.1", "M1-RW"):
         for e in mes.events(lot_id):
             if e["type"] in OPERATION_EVENTS:

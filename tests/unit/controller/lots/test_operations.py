@@ -114,7 +114,10 @@ async def test_split_moves_units_into_a_child_at_the_same_step(
     assert _units(db, "L1") == [("L1-W01", "active", None), ("L1-P01", "active", None)]
     assert _units(db, "L1.1") == [("L1-W02", "active", None), ("L1-P02", "active", None)]
     assert _links(db) == [("split", "L1", "L1.1", 2, None)]
-    split = {"parent": "L1", "child": "L1.1", "units": ["L1-W02", "L1-P02"], "next_step": 2}
+    split = {
+        "parent": "L1", "child": "L1.1", "units": ["L1-W02", "L1-P02"], "next_step": 2,
+        "state": "held",
+    }  # fmt: skip
     assert [(e["type"], e["seq"], e["data"]) for e in events(db, "L1")][1:] == [
         ("lot_split", 2, split), ("operator_action", 3, pytest.approx(events(db, "L1")[2]["data"]))
     ]  # fmt: skip
