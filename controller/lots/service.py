@@ -300,7 +300,7 @@ class LotService:
             child = child_id or _next_child(s, lot_id)
             parent, new = operations.split(s, lot_id, child, units)
             message = (
-                f"lot {parent.id}: {len(units)} unit(s) split into lot {new.id}"
+                f"lot {parent.id}: {len(set(units))} unit(s) split into lot {new.id}"
                 f" ({new.state}, {_position(new)})"
             )
             self._audit_ok(s, actor, "split", parent, message)
@@ -348,7 +348,8 @@ class LotService:
                 )
             reason = f"{known.code}: {comment or known.text}"
             lot = operations.scrap(s, lot_id, units, known.code, reason)
-            what = "lot scrapped" if lot.state == LotState.SCRAPPED else f"{len(units)} unit(s)"
+            whole = lot.state == LotState.SCRAPPED
+            what = "lot scrapped" if whole else f"{len(set(units))} unit(s)"
             message = f"lot {lot.id}: {what} ({reason})"
             self._audit_ok(s, actor, "scrap", lot, message)
             return operations.Done(message, ())
@@ -373,7 +374,7 @@ class LotService:
             if units:
                 target = child_id or _next_child(s, lot_id)
                 operations.split(s, lot_id, target, units)
-                note = f" (split from {lot_id}: {len(units)} unit(s))"
+                note = f" (split from {lot_id}: {len(set(units))} unit(s))"
             exp = self._expansion(s, target)
             lot = operations.rework(s, target, route, exp, comment)
             message = (
