@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -293,7 +294,7 @@ def external(
         recipe_id=recipe.recipe.id,
         recipe_hash=recipe.hash,
         state="confirmed" if auto else "waiting",
-        setpoints={"external": step.external, "returns": list(step.returns)},
+        setpoints=external_setpoints(step),
         results=data if auto else {},
         ended_at=utcnow() if auto else None,
     )
@@ -312,6 +313,20 @@ def external(
         lifecycle.apply(s, lot, "confirm", events=[confirmed], next_step=step.index + 1)
         store.set_lot(lot, owner=ME)
     return lot
+
+
+def external_setpoints(step: ExternalStepPlan) -> dict[str, Any]:
+    """What an external step's run records: the work order, the fields it returns and, for
+    those with a spec, its limits and unit (checked when the material is confirmed)."""
+    out: dict[str, Any] = {"external": step.external, "returns": list(step.returns)}
+    spec = {
+        name: {"min": lo, "max": hi, "unit": step.return_units.get(name, "")}
+        for name, (lo, hi) in step.spec.items()
+        if name in step.returns
+    }
+    if spec:
+        out["spec"] = spec
+    return out
 
 
 def stop(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ from controller.recipes.expand import Expansion
 from drivers.base import ToolDriver
 from drivers.errors import FablineError, Forbidden, LotStateError, ParameterError, ToolError, shown
 from drivers.interface import ToolState
+from drivers.units import format_quantity, to_unit
 
 log = structlog.get_logger("fabline.lots")
 T = TypeVar("T")
@@ -271,6 +272,7 @@ class LotService:
                     + (f"; missing {', '.join(missing)}" if missing else "")
                     + (f"; unknown {', '.join(extra)}" if extra else "")
                 )
+            outside = _outside_spec(run.step_id, run.setpoints.get("spec", {}), data)
             run.state, run.results, run.ended_at = "confirmed", dict(data), utcnow()
             confirmed = ExternalConfirmed(
                 lot_id=lot.id,
@@ -279,6 +281,11 @@ class LotService:
             )
             lifecycle.apply(s, lot, "confirm", events=[confirmed], next_step=lot.next_step + 1)
             message = f"lot {lot.id}: step {run.step_id} confirmed"
+            if outside:  # the material is back, and not as ordered: an engineer decides
+                reason = f"out of spec at step {run.step_id}: {'; '.join(outside)}"
+                why = HoldReason("out_of_spec", reason)
+                lifecycle.apply(s, lot, "hold", reason=why, step_id=run.step_id)
+                message += f", and held: {reason}"
             self._audit_ok(s, actor, "confirm", lot, message)
             return message
 
@@ -427,6 +434,27 @@ def _position(lot: Lot) -> str:
 
 def _queued(*lots: Lot) -> tuple[str, ...]:
     return tuple(lot.id for lot in lots if lot.state == LotState.QUEUED)
+
+
+def _outside_spec(
+    step_id: str, spec: Mapping[str, Mapping[str, Any]], data: Mapping[str, str]
+) -> list[str]:
+    """Returned fields outside the step's spec (limits recorded with its run); a value that
+    is not a quantity in the field's unit is refused, naming step, field and unit."""
+    out: list[str] = []
+    for name, lim in spec.items():
+        unit, lo, hi = str(lim.get("unit", "")), lim.get("min"), lim.get("max")
+        try:
+            v = to_unit(data[name], unit)
+        except FablineError as e:
+            raise ParameterError(
+                f"step {step_id}: {name} {shown(data[name])!r} is not a quantity in {unit} ({e})"
+            ) from None
+        if lo is not None and v < lo:
+            out.append(f"{name} {format_quantity(v, unit)} < {format_quantity(lo, unit)}")
+        elif hi is not None and v > hi:
+            out.append(f"{name} {format_quantity(v, unit)} > {format_quantity(hi, unit)}")
+    return out
 
 
 async def stop_job_on(driver: ToolDriver, job_id: str) -> str:

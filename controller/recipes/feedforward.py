@@ -69,40 +69,6 @@ def resolve(step: PlannedStep, history: History) -> PlannedStep:
     return dataclasses.replace(step, values=values, params=params, fed_inputs=inputs)
 
 
-def returns_out_of_spec(
-    step: PlannedStep, exp_steps: list[PlannedStep], history: History
-) -> list[str]:
-    """Returned fields of external steps this step is fed from that lie outside their spec
-    (a tool step's measurement out of spec held the lot when it was made; a confirmation is
-    not checked when it arrives)."""
-    out: list[str] = []
-    if not isinstance(step, ToolStepPlan):
-        return out
-    for fed in step.feed_forward.values():
-        for source in fed.sources:
-            for index, step_id in zip(source.indices, source.ids, strict=True):
-                src = exp_steps[index]
-                if not isinstance(src, ExternalStepPlan):
-                    continue
-                lo, hi = src.spec.get(source.ref.result, (None, None))
-                raw = history.measured.get(index, {}).get(source.ref.result)
-                try:
-                    v = (
-                        float(raw)
-                        if isinstance(raw, int | float)
-                        else to_unit(str(raw), source.unit)
-                    )
-                except FablineError:
-                    continue  # resolve() reported it
-                if (lo is not None and v < lo) or (hi is not None and v > hi):
-                    out.append(
-                        f"{step_id}.{source.ref.result} = {format_quantity(v, source.unit)} is"
-                        f" outside its spec {format_quantity(lo or 0, source.unit)} to"
-                        f" {format_quantity(hi or 0, source.unit)}"
-                    )
-    return out
-
-
 def setpoints(step: ToolStepPlan) -> dict[str, dict[str, Any]]:
     """A step's setpoints as recorded with its run: value and unit, and for a fed-forward
     parameter its formula, the value planned in the recipe and the measurements it used."""

@@ -352,6 +352,53 @@ async def test_confirm_checks_the_returned_fields(
     assert get_lot(db, "L1").state == "waiting" and _step_run(db, run_id).state == "waiting"
 
 
+def _waiting_for_film(db: Database) -> int:
+    new_lot(db, "L1", "waiting", event_seq=2)
+    spec = {"artwork_scale": {"min": -2100.0, "max": -2055.0, "unit": "ppm"}}
+    return _run(
+        db, "L1", "waiting", kind="external",
+        setpoints={"external": "film", "returns": ["film_lot", "artwork_scale"], "spec": spec},
+    )  # fmt: skip
+
+
+async def test_a_returned_field_inside_its_spec_confirms_and_moves_on(
+    db: Database, service: LotService
+) -> None:
+    _waiting_for_film(db)
+    data = {"film_lot": "F-7", "artwork_scale": "-0.2077 %"}  # any unit of the dimension
+    assert await service.confirm("L1", data) == "lot L1: step fab confirmed"
+    assert get_lot(db, "L1").state == "queued"
+
+
+async def test_a_returned_field_outside_its_spec_is_recorded_and_holds_the_lot(
+    db: Database, service: LotService
+) -> None:
+    run_id = _waiting_for_film(db)
+    data = {"film_lot": "F-7", "artwork_scale": "-2000 ppm"}
+    message = await service.confirm("L1", data)
+    reason = "out of spec at step fab: artwork_scale -2000 ppm > -2055 ppm"
+    assert message == f"lot L1: step fab confirmed, and held: {reason}"
+    lot = get_lot(db, "L1")
+    assert (lot.state, lot.next_step, lot.hold_kind, lot.hold_reason) == (
+        "held", 1, "out_of_spec", reason
+    )  # fmt: skip
+    assert _step_run(db, run_id).results == data  # what came back is kept
+    assert [e["type"] for e in events(db, "L1")] == ["external_confirmed", "hold"]
+
+
+async def test_a_returned_field_that_is_not_a_quantity_is_refused_and_changes_nothing(
+    db: Database, service: LotService
+) -> None:
+    run_id = _waiting_for_film(db)
+    with pytest.raises(ParameterError) as refused:
+        await service.confirm("L1", {"film_lot": "F-7", "artwork_scale": "small"})
+    assert str(refused.value).startswith(
+        "step fab: artwork_scale 'small' is not a quantity in ppm ("
+    )
+    assert get_lot(db, "L1").state == "waiting" and _step_run(db, run_id).state == "waiting"
+    assert events(db, "L1") == []
+
+
 async def test_confirm_of_a_lot_not_waiting_is_refused(db: Database, service: LotService) -> None:
     new_lot(db, "L1", "queued")
     with pytest.raises(LotStateError) as refused:
