@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
@@ -56,6 +57,7 @@ from controller.lots import (
     LotService,
     LotView,
     StepRunView,
+    plan,
     stop_job_on,
 )
 from controller.recipes import find
@@ -87,6 +89,19 @@ def run_lot(
         typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    sort_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sort-map",
+            help="WAFER=FILE or WAFER:LAYER=FILE: an incoming wafer-sort map, E142 XML or"
+            " JSON (repeatable).",
+        ),
+    ] = None,
+    sort_yield: Annotated[
+        float | None,
+        typer.Option(help="Wafers without a map get one the simulated upstream generates."),
+    ] = None,
+    sort_seed: Annotated[int, typer.Option(help="Seed of the generated sort maps.")] = 0,
     line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -108,6 +123,8 @@ def run_lot(
             allow_draft=allow_draft, mqtt=mqtt, station=station,
         )  # fmt: skip
         request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
+        if sort_map or sort_yield is not None:
+            request = with_sort_maps(request, sort_map or [], sort_yield, sort_seed, allow_draft)
         return _run(config, request, as_json)
 
     run(work)
@@ -140,6 +157,33 @@ def lot_request(
         inputs=given,
         priority=priority,
     )
+
+
+def with_sort_maps(
+    request: LotRequest,
+    files: list[str],
+    sort_yield: float | None,
+    seed: int,
+    allow_draft: bool,
+) -> LotRequest:
+    """The request with `--sort-map WAFER=FILE` documents and `--sort-yield`, checked here so
+    an error names the file."""
+    paths = key_values(files, "sort map")
+    maps: dict[str, str] = {}
+    for key, path in paths.items():
+        try:
+            maps[key] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ParameterError(f"sort map {shown(key)}: cannot read {shown(path)}: {e}") from None
+    try:
+        request = request.model_copy(
+            update={"sort_maps": maps, "sort_yield": sort_yield, "sort_seed": seed}
+        )
+        LotRequest.model_validate(request.model_dump())  # the field limits, as a door checks
+    except ValidationError as e:
+        raise ParameterError(f"--sort-yield/--sort-seed: {e.errors()[0]['msg']}") from None
+    plan(request, allow_draft=allow_draft, labels={k: f"{p} ({k})" for k, p in paths.items()})
+    return request
 
 
 async def _run(config: StationConfig, request: LotRequest, as_json: bool) -> int:

@@ -251,7 +251,8 @@ def _e142_units(unit: str) -> str:
 def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read an E142 map of the subset above back: (header, rows in row-major order). The header
     has name, lot, substrate_type, dimension {x, y} and pitch (or None); each row package (None
-    without a DeviceIdMap), x, y, bin, reason. Raises E142Error on a structural mismatch."""
+    without a DeviceIdMap), x, y, bin, reason, code (the BinCode character) and quality (the
+    definition's BinQuality, None when it has none). Raises E142Error on a structural mismatch."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as e:
@@ -293,12 +294,14 @@ def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise E142Error(f"{name}: no ASCII BinCodeMap overlay")
     null = bcm.get("NullBin", NULL_BIN)
     defs: dict[str, BinDef] = {}
+    quality: dict[str, str | None] = {}  # Pass / Fail, when the definition says
     for el in bcm.iterfind(f"{_Q}BinDefinitions/{_Q}BinDefinition"):
         code = _attr(el, "BinCode")
         if len(code) != 1 or code == null or code in defs:
             raise E142Error(f"{name}: bin code {code!r} is not one unique character")
         bin_, _, reason = _attr(el, "BinDescription").partition(": ")
         defs[code] = BinDef(code, bin_, reason or None, _int(el, "BinCount"))
+        quality[code] = el.get("BinQuality")
     lines = [el.text or "" for el in bcm.iterfind(f"{_Q}BinCode")]
     if len(lines) != nrows:
         raise E142Error(f"{name}: {len(lines)} BinCode rows, Dimension Y is {nrows}")
@@ -316,7 +319,8 @@ def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 raise E142Error(f"{name}: bin code {code!r} at ({x}, {y}) is not defined")
             found[code] += 1
             row: dict[str, Any] = {"package": None, "x": x, "y": y, "bin": d.bin,
-                                   "reason": d.reason}  # fmt: skip
+                                   "reason": d.reason, "code": code,
+                                   "quality": quality[code]}  # fmt: skip
             rows.append(row)
             where[(x, y)] = row
     for code, d in defs.items():
