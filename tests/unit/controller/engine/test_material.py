@@ -413,8 +413,8 @@ def _sort_map(*bad: tuple[int, int, str]) -> dict[str, Any]:
 
 
 def test_known_bad_dies_are_rejected_at_the_split_with_their_sort_bin() -> None:
-    wafer = UnitView("L1-W01", "wafer", 9, 1, "wafers",
-                     {"sort_map": _sort_map((2, 2, "7")), "defects": {"missing ball": 5}})  # fmt: skip
+    attributes = {"sort_map": _sort_map((2, 2, "7")), "defects": {"missing ball": 5}}
+    wafer = UnitView("L1-W01", "wafer", 9, 1, "wafers", attributes)
     change = _plan(_material(wafer), _step(genealogy=_split("wafer"), **ROUND))
     assert change.bins["L1-W01-X002Y002"] == ("reject", "wafer sort bin 7")
     bad = next(u for u in change.units if u["name"] == "L1-W01-X002Y002")

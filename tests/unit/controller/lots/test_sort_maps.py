@@ -1,6 +1,7 @@
-"""Incoming wafer-sort maps: both formats `fabline die-map` writes read back (a bad document
-refused with one line naming it and the place in it), seeded generation, the check against
-the die grid at lot creation, and the maps carried through a stack (controller/lots/sort_maps.py)."""
+"""Incoming wafer-sort maps (controller/lots/sort_maps.py): both formats `fabline die-map`
+writes read back (a bad document refused with one line naming it and the place in it),
+seeded generation, the check against the die grid at lot creation, and the maps carried
+through a stack."""
 
 from __future__ import annotations
 
