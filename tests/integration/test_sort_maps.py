@@ -36,8 +36,8 @@ def _write_map(path: Path, grid: list[tuple[int, int]], bad: dict[tuple[int, int
     return path
 
 
-def _die_map(home: Path, unit: str) -> dict[str, Any]:
-    out = fabline("die-map", unit, "--format", "json", home=home)
+def _die_map(home: Path, unit: str, *db: str) -> dict[str, Any]:
+    out = fabline("die-map", unit, "--format", "json", *db, home=home)
     assert out.returncode == 0, out.stderr
     doc: dict[str, Any] = json.loads(out.stdout)
     return doc
@@ -84,23 +84,36 @@ def test_a_wlcsp_lot_rejects_its_known_bad_dies_from_a_file_and_from_the_upstrea
     assert json.loads(trace.stdout)["nodes"][0]["bin"] == "reject: wafer sort bin B"
 
 
-def test_a_stack_rejects_the_union_of_its_layers_bad_dies(home: Path) -> None:
+def test_a_stack_rejects_the_union_of_its_layers_bad_dies(home: Path, db_url: str) -> None:
+    """On SQLite and PostgreSQL: the maps travel in the units' JSON attributes."""
     lower = {STACK_GRID[5]: "open", STACK_GRID[600]: "open"}
     upper = {STACK_GRID[600]: "open", STACK_GRID[700]: "short"}  # one shared, one its own
     run = fabline(
         "run", "stacked-wlp-000-11", "--lot", "SM2",
         "--sort-map", f"W01={_write_map(home / 'lower.xml', STACK_GRID, lower)}",
         "--sort-map", f"W01:2={_write_map(home / 'upper.xml', STACK_GRID, upper)}",
-        home=home, timeout=300,
+        "--db", db_url, home=home, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    doc = _die_map(home, "SM2-STK01")
+    doc = _die_map(home, "SM2-STK01", "--db", db_url)
     assert _sort_rejects(doc) == {
         STACK_GRID[5]: "wafer sort bin A (layer 1)",
         STACK_GRID[600]: "wafer sort bin A (layer 1)",
         STACK_GRID[700]: "wafer sort bin B (layer 2)",  # short: B after open A
     }
     assert doc["total"] == len(STACK_GRID)
+
+
+def test_a_stack_of_generated_layers_rejects_the_union_of_their_maps(home: Path) -> None:
+    run = fabline("run", "stacked-wlp-000-11", "--lot", "SM4", "-o", "layers=three",
+                  "--sort-yield", "0.9", "--sort-seed", "2", home=home, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    want: dict[tuple[int, int], str] = {}
+    for layer in (1, 2, 3):  # each layer its own map; the lowest layer bad names the reason
+        for x, y, code in sort_maps.generate("SM4-W01", layer, STACK_GRID, 0.9, 2).bad:
+            want.setdefault((x, y), f"wafer sort bin {code} (layer {layer})")
+    assert _sort_rejects(_die_map(home, "SM4-STK01")) == want
+    assert 0.2 * len(STACK_GRID) < len(want) < 0.35 * len(STACK_GRID)  # 1 - 0.9³ = 27 %
 
 
 def test_a_map_that_does_not_fit_is_refused_naming_the_file_and_no_lot_is_made(
