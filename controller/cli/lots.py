@@ -58,12 +58,13 @@ from controller.lots import (
     LotView,
     StepRunView,
     plan,
+    sort_maps,
     stop_job_on,
 )
 from controller.recipes import find
 from controller.station import registry
 from controller.station.runtime import Station, StationConfig
-from drivers.errors import FablineError, ParameterError, ToolError, shown
+from drivers.errors import FablineError, ParameterError, ToolError, UnitNotFound, shown
 from drivers.registry import make_driver
 
 app = typer.Typer()
@@ -505,11 +506,17 @@ def _label(n: trace.Node, forward: bool) -> str:
 
 @app.command("die-map")
 def die_map_cmd(
-    unit: Annotated[str, typer.Argument(help="A diced wafer, stack, panel or strip.")],
+    unit: Annotated[
+        str,
+        typer.Argument(
+            help="A diced wafer, stack, panel or strip; or a wafer's incoming sort map."
+        ),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="xml (SEMI E142 style) or json.")] = "xml",
     db: DbOption = None,
 ) -> None:
-    """Which position of a diced unit became which package, with its bin."""
+    """Which position of a diced unit became which package, with its bin. Before dicing: the
+    wafer's (stack's) incoming sort map, good or reject by position."""
     if fmt not in ("xml", "json"):
         fail("--format is xml or json", EXIT_USAGE)
     run(lambda: die_map(db, unit, fmt))
@@ -518,7 +525,20 @@ def die_map_cmd(
 def die_map(db_url: str | None, name: str, fmt: str) -> int:
     from controller.genealogy import e142
 
-    (header, rows), _ = _read(db_url, lambda s: e142.load_die_map(s, name))
+    def read(s: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        try:
+            return e142.load_die_map(s, name)
+        except UnitNotFound:  # not diced yet: its incoming wafer-sort map, if it came with one
+            unit = store.unit_by_name(s, name)
+            if unit is not None:
+                incoming = sort_maps.incoming_die_map(
+                    unit.name, unit.kind, unit.lot_id, unit.attributes or {}
+                )
+                if incoming is not None:
+                    return incoming
+            raise
+
+    (header, rows), _ = _read(db_url, read)
     if fmt == "xml":
         print(e142.die_map_xml(header, rows))
     else:

@@ -3,7 +3,8 @@
 Input is what `trace.die_map` returns — a header `{"name", "kind", "lot"}` and one row per
 position `{"package", "x", "y", "bin", "reason"}` — optionally with header keys `pitch`
 (`{"x": 4.9, "y": 5.3, "units": "mm"}`) and `shape` (`ROUND` / `RECT`), which `load_die_map`
-adds from the dicing step's setpoints.
+adds from the dicing step's setpoints. Rows without a package (a wafer's incoming sort map
+before it is diced) are written without the DeviceIdMap overlay.
 
 XML: namespace `urn:semi-org:xsd.E142-1.V1005.SubstrateMap` (the E142-1 XML schema's), written
 with the stdlib ElementTree. The subset fabline writes, and `parse_die_map_xml` reads back:
@@ -222,20 +223,19 @@ def die_map_xml(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
             BinDescription=d.description,
         )
     grid = [[NULL_BIN] * cols for _ in range(nrows)]
-    codes: dict[str, str] = {}
     for r in rows:
-        code = code_of[(str(r["bin"] or "good"), r["reason"] or None)]
-        grid[r["y"]][r["x"]] = codes[r["package"]] = code
+        grid[r["y"]][r["x"]] = code_of[(str(r["bin"] or "good"), r["reason"] or None)]
     for line in grid:
         ET.SubElement(bcm, "BinCode").text = "".join(line)
 
-    overlay = ET.SubElement(smap, "Overlay", MapName="DeviceIdMap", MapVersion="1")
-    ids = ET.SubElement(overlay, "DeviceIdMap")
-    for r in sorted(rows, key=lambda r: (r["y"], r["x"])):
-        el = ET.SubElement(
-            ids, "DeviceId", X=str(r["x"]), Y=str(r["y"]), BinCode=codes[r["package"]]
-        )
-        el.text = str(r["package"])
+    if all(r["package"] is not None for r in rows):  # diced: which die became which package
+        overlay = ET.SubElement(smap, "Overlay", MapName="DeviceIdMap", MapVersion="1")
+        ids = ET.SubElement(overlay, "DeviceIdMap")
+        for r in sorted(rows, key=lambda r: (r["y"], r["x"])):
+            el = ET.SubElement(
+                ids, "DeviceId", X=str(r["x"]), Y=str(r["y"]), BinCode=grid[r["y"]][r["x"]]
+            )
+            el.text = str(r["package"])
     ET.indent(root, space=" ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 

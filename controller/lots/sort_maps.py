@@ -14,7 +14,8 @@ expansion) when the lot is created, and stores it on the wafer unit's attributes
 on this one receives, recipe 000). The engine carries the maps through merges
 (`stacked_from`, `merged_layer`) and bins the dies at the dicing split (`bad_dies`): a die
 that any layer's map marks bad is rejected with the reason `wafer sort bin <code>` (and the
-layer, in a stack) — a stack's good map is the AND of its layers' good maps.
+layer, in a stack) — a stack's good map is the AND of its layers' good maps. Before dicing,
+`fabline die-map` shows a unit's incoming map (`incoming_die_map`, from `sort_grid`: the cut).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +39,16 @@ GOOD = "good"
 MAX_CODE = 16  # characters of a sort bin code (the reason column takes any length)
 EDGE_WEIGHT = 3.0  # a die at the rim fails 1 + 3 times as often as one at the centre
 Position = tuple[int, int]
+
+
+class Cut(NamedTuple):
+    """The die grid a dicing step cuts (drivers/interfaces/dicing.py `die_positions`)."""
+
+    shape: str
+    width: float  # mm
+    length: float  # mm
+    die_x: float  # mm
+    die_y: float  # mm
 
 
 class SortMap(BaseModel):
@@ -169,14 +180,15 @@ def _generated(sort_yield: float, seed: int) -> str:
 # -- at lot creation ----------------------------------------------------------------------
 
 
-def split_grid(step: ToolStepPlan) -> list[Position] | None:
-    """The die positions a split step cuts, or None when its cut is not known yet."""
+def split_cut(step: ToolStepPlan) -> Cut | None:
+    """What a split step cuts (shape, width, length, die x, die y in mm), or None when its cut
+    is not known before the lot runs."""
     params = step.op.die_grid
     if params is None:
         return None
     v = step.values
     try:
-        return die_positions(
+        return Cut(
             str(v[params.shape]),
             float(v[params.width]),
             float(v[params.length]),
@@ -209,7 +221,8 @@ def attach(
     splits = [s for s in expansion.steps if isinstance(s, ToolStepPlan) and s.genealogy.split]
     if not splits:
         raise ParameterError(f"recipe {r.id} dices nothing: a wafer-sort map has no dies to bin")
-    grid = split_grid(splits[0])
+    cut = split_cut(splits[0])
+    grid = die_positions(*cut) if cut is not None else None
     on_grid = set(grid) if grid is not None else None
     wafers = {
         u.name: name
@@ -262,6 +275,8 @@ def attach(
                 attributes["sort_map"] = per_layer.pop(1).model_dump()
             if per_layer:
                 attributes["sort_layers"] = {str(k): m.model_dump() for k, m in per_layer.items()}
+            if cut is not None:  # for the die map of the incoming map before dicing
+                attributes["sort_grid"] = list(cut)
             units[i] = InputUnit(u.name, u.slot, attributes)
     return out
 
@@ -295,6 +310,8 @@ def stacked_from(anchor: Mapping[str, Any]) -> dict[str, Any]:
         out["sort_maps"] = [{**anchor["sort_map"], "layer": 1}]
     if "sort_layers" in anchor:
         out["sort_layers"] = dict(anchor["sort_layers"])
+    if out and "sort_grid" in anchor:
+        out["sort_grid"] = anchor["sort_grid"]
     if out:
         out["layers"] = 1
     return out
@@ -310,6 +327,8 @@ def merged_layer(target: dict[str, Any], part: dict[str, Any]) -> bool:
     sort_map = part.get("sort_map") or target.get("sort_layers", {}).get(str(layer))
     if sort_map is not None:
         part["sort_map"] = sort_map
+        if "sort_grid" in target:
+            part["sort_grid"] = target["sort_grid"]
         target["sort_maps"] = [*target.get("sort_maps", []), {**sort_map, "layer": layer}]
     return True
 
@@ -329,3 +348,23 @@ def bad_dies(unit: Mapping[str, Any]) -> dict[Position, str]:
                 reason += f" (layer {m.get('layer', 1)})"
             out.setdefault((int(x), int(y)), reason)
     return out
+
+
+def incoming_die_map(
+    name: str, kind: str, lot: str | None, attributes: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """A unit's incoming sort map as a die map (the header and rows `fabline die-map` writes,
+    without packages) before it is diced; None when it has none."""
+    cut = attributes.get("sort_grid")
+    bad = bad_dies(attributes)
+    if cut is None or not ("sort_map" in attributes or "sort_maps" in attributes):
+        return None
+    c = Cut(*cut)
+    header = {"name": name, "kind": kind, "lot": lot, "shape": c.shape,
+              "pitch": {"x": c.die_x, "y": c.die_y, "units": "mm"}}  # fmt: skip
+    rows = [
+        {"package": None, "x": x, "y": y, "bin": "reject" if (x, y) in bad else GOOD,
+         "reason": bad.get((x, y))}
+        for x, y in die_positions(*c)
+    ]  # fmt: skip
+    return header, rows

@@ -102,6 +102,14 @@ def test_a_stack_rejects_the_union_of_its_layers_bad_dies(home: Path, db_url: st
         STACK_GRID[700]: "wafer sort bin B (layer 2)",  # short: B after open A
     }
     assert doc["total"] == len(STACK_GRID)
+    # the layers were not diced themselves: die-map shows each one's incoming map
+    w1 = _die_map(home, "SM2-W01", "--db", db_url)
+    assert _sort_rejects(w1) == {p: "wafer sort bin A" for p in lower}
+    assert {d["package"] for d in w1["dies"]} == {None} and w1["total"] == len(STACK_GRID)
+    layer2 = _die_map(home, "SM2-BLA001", "--db", db_url)  # the blank bonded on as layer 2
+    assert _sort_rejects(layer2) == {
+        STACK_GRID[600]: "wafer sort bin A", STACK_GRID[700]: "wafer sort bin B"
+    }  # fmt: skip
 
 
 def test_a_stack_of_generated_layers_rejects_the_union_of_their_maps(home: Path) -> None:

@@ -159,6 +159,7 @@ def test_a_map_is_stored_on_its_wafer_and_the_others_get_none() -> None:
         "source": "sort map W02", "substrate": "UP-W7", "dies": 4101,
         "bad": [(*GRID[0], "7"), (*GRID[100], "9")],
     }  # fmt: skip
+    assert w2.attributes["sort_grid"] == ["ROUND", 300.0, 0.0, 4.0, 4.0]  # the cut it fits
     # the full unit name works as well
     p = plan(LotRequest(lot_id="L1", recipe=WLCSP, sort_maps={"L1-W01": text}))
     assert p.inputs["wafers"][0].attributes["sort_map"]["dies"] == 4101
@@ -263,3 +264,23 @@ def test_a_stack_carries_its_layers_maps_and_rejects_their_union() -> None:
 def test_a_wafer_rejects_its_own_map_without_a_layer() -> None:
     assert sort_maps.bad_dies({"sort_map": _m((3, 4, "B"))}) == {(3, 4): "wafer sort bin B"}
     assert sort_maps.bad_dies({}) == {}
+
+
+def test_an_undiced_wafer_shows_its_incoming_map_as_a_die_map() -> None:
+    attributes = {"sort_map": _m((2, 2, "7")), "sort_grid": ["ROUND", 20.0, 20.0, 4.0, 4.0]}
+    shown = sort_maps.incoming_die_map("L1-W01", "wafer", "L1", attributes)
+    assert shown is not None
+    header, rows = shown
+    assert header == {"name": "L1-W01", "kind": "wafer", "lot": "L1", "shape": "ROUND",
+                      "pitch": {"x": 4.0, "y": 4.0, "units": "mm"}}  # fmt: skip
+    assert [(r["x"], r["y"], r["bin"], r["reason"]) for r in rows] == [
+        (1, 2, "good", None), (2, 1, "good", None), (2, 2, "reject", "wafer sort bin 7"),
+        (2, 3, "good", None), (3, 2, "good", None),
+    ]  # fmt: skip
+    # written without packages (no DeviceIdMap), and read back as the same map
+    xml = e142.die_map_xml(header, rows)
+    assert "DeviceIdMap" not in xml and 'StepSize X="4" Y="4"' in xml
+    back, _ = sort_maps.parse(xml, "back")
+    assert back.bad == [(2, 2, "A")]
+    assert sort_maps.incoming_die_map("L1-W01", "wafer", "L1", {"sort_map": _m()}) is None
+    assert sort_maps.incoming_die_map("L1-W01", "wafer", "L1", {"sort_grid": ["RECT"]}) is None
