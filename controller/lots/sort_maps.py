@@ -119,6 +119,8 @@ def _parse_json(text: str, where: str) -> tuple[SortMap, set[Position]]:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise E142Error(f"not JSON: {e}") from None
+    except RecursionError:
+        raise E142Error("not a map: nested deeper than the parser takes") from None
     try:
         doc = _JsonMap.model_validate(raw)
     except ValidationError as e:

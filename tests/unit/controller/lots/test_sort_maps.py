@@ -107,6 +107,7 @@ def test_a_malformed_json_map_is_refused_naming_the_file_and_the_place() -> None
     _refused(json.dumps(doc | {"dies": [{"x": 0, "y": 0, "bin": "a b"}]}),
              "dies[0]: bin 'a b' is not")  # fmt: skip
     _refused(json.dumps(doc | {"dies": []}), "no dies")
+    _refused('{"dies": ' + "[" * 100_000, "nested deeper than the parser takes")
     _refused("  \n", "neither an E142 XML map")
     _refused("[1, 2]", "neither an E142 XML map")
 
