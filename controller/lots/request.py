@@ -25,6 +25,7 @@ from controller.recipes import Expansion, LoadedRecipe, find
 from drivers.errors import ParameterError
 
 MAX_UNITS = 1000  # units named in one input; a lot of 25 wafers names 25
+MAX_MAPS = 100  # sort maps in one request: 25 wafers of 4 layers
 MAX_MAP_CHARS = 4_000_000  # one sort map document: a 300 mm wafer of 1 mm dies in E142 XML
 
 
@@ -48,7 +49,7 @@ class LotRequest(BaseModel):
     sort_maps: dict[
         Annotated[str, Field(min_length=1, max_length=72)],
         Annotated[str, Field(max_length=MAX_MAP_CHARS)],
-    ] = Field(default_factory=dict, max_length=MAX_UNITS)
+    ] = Field(default_factory=dict, max_length=MAX_MAPS)
     sort_yield: Annotated[float, Field(gt=0, le=1)] | None = None
     sort_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 

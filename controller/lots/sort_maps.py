@@ -224,6 +224,11 @@ def attach(
     if not splits:
         raise ParameterError(f"recipe {r.id} dices nothing: a wafer-sort map has no dies to bin")
     cut = split_cut(splits[0])
+    if cut is None and sort_yield is not None:
+        raise ParameterError(
+            f"recipe {r.id}: the die grid of step {splits[0].id} is known only when the lot"
+            " runs, so no sort map can be generated for it (give the maps)"
+        )
     grid = die_positions(*cut) if cut is not None else None
     on_grid = set(grid) if grid is not None else None
     wafers = {
@@ -245,9 +250,15 @@ def attach(
             if f in r.inputs
         )
     )
+    keys: dict[str, tuple[str, int]] = {}  # every key checked before any map is read
+    for key in maps:
+        unit, layer = _key(key, lot_id, wafers, layers)
+        if (unit, layer) in keys.values():
+            raise ParameterError(f"sort map {shown(key)!r}: layer {layer} of {unit} given twice")
+        keys[key] = (unit, layer)
     given: dict[tuple[str, int], SortMap] = {}
     for key, text in maps.items():
-        unit, layer = _key(key, lot_id, wafers, layers)
+        unit, layer = keys[key]
         where = (labels or {}).get(key) or f"sort map {key}"
         sort_map, positions = parse(text, where)
         if on_grid is not None:

@@ -198,6 +198,8 @@ def test_a_stack_gets_a_map_per_layer() -> None:
         (STACKED, {"W01:3": "{}"}, "sort map 'W01:3': layer '3' is not 1..2"),
         (STACKED, {"W01:x": "{}"}, "layer 'x' is not 1..2"),
         (WLCSP, {"W01": "{}"}, "sort map W01: dimension: Field required"),
+        (WLCSP, {"W01": "{}", "L1-W01": "{}"}, "sort map 'L1-W01': layer 1 of L1-W01 given twice"),
+        (STACKED, {"W01": "{}", "W01:1": "{}"}, "layer 1 of L1-W01 given twice"),
         (
             WLCSP,
             {"W01": _map_text({}, [(0, 0), (37, 37), (74, 0)])},
