@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
@@ -57,13 +58,15 @@ from controller.lots import (
     LotService,
     LotView,
     StepRunView,
+    plan,
+    sort_maps,
     stop_job_on,
 )
 from controller.lots.operations import Done
 from controller.recipes import find
 from controller.station import registry
 from controller.station.runtime import Station, StationConfig
-from drivers.errors import FablineError, ParameterError, ToolError, shown
+from drivers.errors import FablineError, ParameterError, ToolError, UnitNotFound, shown
 from drivers.registry import make_driver
 
 app = typer.Typer()
@@ -89,6 +92,19 @@ def run_lot(
         typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    sort_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sort-map",
+            help="WAFER=FILE or WAFER:LAYER=FILE: an incoming wafer-sort map, E142 XML or"
+            " JSON (repeatable).",
+        ),
+    ] = None,
+    sort_yield: Annotated[
+        float | None,
+        typer.Option(help="Wafers without a map get one the simulated upstream generates."),
+    ] = None,
+    sort_seed: Annotated[int, typer.Option(help="Seed of the generated sort maps.")] = 0,
     line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -110,6 +126,8 @@ def run_lot(
             allow_draft=allow_draft, mqtt=mqtt, station=station,
         )  # fmt: skip
         request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
+        if sort_map or sort_yield is not None:
+            request = with_sort_maps(request, sort_map or [], sort_yield, sort_seed, allow_draft)
         return _run(config, request, as_json)
 
     run(work)
@@ -142,6 +160,33 @@ def lot_request(
         inputs=given,
         priority=priority,
     )
+
+
+def with_sort_maps(
+    request: LotRequest,
+    files: list[str],
+    sort_yield: float | None,
+    seed: int,
+    allow_draft: bool,
+) -> LotRequest:
+    """The request with `--sort-map WAFER=FILE` documents and `--sort-yield`, checked here so
+    an error names the file."""
+    paths = key_values(files, "sort map")
+    maps: dict[str, str] = {}
+    for key, path in paths.items():
+        try:
+            maps[key] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ParameterError(f"sort map {shown(key)}: cannot read {shown(path)}: {e}") from None
+    try:
+        request = request.model_copy(
+            update={"sort_maps": maps, "sort_yield": sort_yield, "sort_seed": seed}
+        )
+        LotRequest.model_validate(request.model_dump())  # the field limits, as a door checks
+    except ValidationError as e:
+        raise ParameterError(f"--sort-yield/--sort-seed: {e.errors()[0]['msg']}") from None
+    plan(request, allow_draft=allow_draft, labels={k: f"{p} ({k})" for k, p in paths.items()})
+    return request
 
 
 async def _run(config: StationConfig, request: LotRequest, as_json: bool) -> int:
@@ -552,11 +597,17 @@ def _operation(op: dict[str, Any]) -> str:
 
 @app.command("die-map")
 def die_map_cmd(
-    unit: Annotated[str, typer.Argument(help="A diced wafer, stack, panel or strip.")],
+    unit: Annotated[
+        str,
+        typer.Argument(
+            help="A diced wafer, stack, panel or strip; or a wafer's incoming sort map."
+        ),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="xml (SEMI E142 style) or json.")] = "xml",
     db: DbOption = None,
 ) -> None:
-    """Which position of a diced unit became which package, with its bin."""
+    """Which position of a diced unit became which package, with its bin. Before dicing: the
+    wafer's (stack's) incoming sort map, good or reject by position."""
     if fmt not in ("xml", "json"):
         fail("--format is xml or json", EXIT_USAGE)
     run(lambda: die_map(db, unit, fmt))
@@ -565,7 +616,20 @@ def die_map_cmd(
 def die_map(db_url: str | None, name: str, fmt: str) -> int:
     from controller.genealogy import e142
 
-    (header, rows), _ = _read(db_url, lambda s: e142.load_die_map(s, name))
+    def read(s: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        try:
+            return e142.load_die_map(s, name)
+        except UnitNotFound:  # not diced yet: its incoming wafer-sort map, if it came with one
+            unit = store.unit_by_name(s, name)
+            if unit is not None:
+                incoming = sort_maps.incoming_die_map(
+                    unit.name, unit.kind, unit.lot_id, unit.attributes or {}
+                )
+                if incoming is not None:
+                    return incoming
+            raise
+
+    (header, rows), _ = _read(db_url, read)
     if fmt == "xml":
         print(e142.die_map_xml(header, rows))
     else:

@@ -171,6 +171,12 @@ def mes_send(
     ] = None,
     code: Annotated[str | None, typer.Option(help="scrap: the scrap code.")] = None,
     route: Annotated[str | None, typer.Option(help="rework: the recipe's rework route.")] = None,
+    sort_map: Annotated[
+        list[str] | None, typer.Option("--sort-map", help="dispatch: WAFER=FILE (repeatable).")
+    ] = None,
+    sort_yield: Annotated[
+        float | None, typer.Option(help="dispatch: generated sort maps' yield.")
+    ] = None,
     client: Annotated[str, typer.Option(help="MES client id to sign as.")] = "mes",
     mqtt: MqttOption = None,
     station: StationOption = None,
@@ -196,12 +202,25 @@ def mes_send(
             body["reason"] = reason
         given = {"units": unit, "into": into, "lots": merge, "code": code, "route": route}
         body |= {k: v for k, v in given.items() if v}
+        if sort_map:
+            body["sort_maps"] = {
+                k: _read_map(v) for k, v in key_values(sort_map, "sort map").items()
+            }
+        if sort_yield is not None:
+            body["sort_yield"] = sort_yield
         if not 0 < timeout < math.inf:
             raise ParameterError("--timeout must be a number of seconds > 0")
         config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
         return send_command(config, body, client, timeout)
 
     run(work)
+
+
+def _read_map(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParameterError(f"sort map: cannot read {path}: {e}") from None
 
 
 async def relay_command(

@@ -123,6 +123,13 @@ class Dispatch(_Command):
         default_factory=dict, max_length=64
     )
     priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    # incoming wafer-sort maps (controller/lots/sort_maps.py): wafer or `WAFER:LAYER` -> an
+    # E142 XML or JSON map; without a DeviceIdMap a 300 mm wafer's map fits the 64 KiB limit
+    sort_maps: dict[Annotated[str, Field(min_length=1, max_length=72)], str] = Field(
+        default_factory=dict, max_length=64
+    )
+    sort_yield: Annotated[float, Field(gt=0, le=1)] | None = None
+    sort_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     def request(self) -> LotRequest:
         return LotRequest(
@@ -133,6 +140,9 @@ class Dispatch(_Command):
             options=dict(self.options),
             inputs={k: [v] if isinstance(v, str) else v for k, v in self.inputs.items()},
             priority=self.priority,
+            sort_maps=dict(self.sort_maps),
+            sort_yield=self.sort_yield,
+            sort_seed=self.sort_seed,
         )
 
 

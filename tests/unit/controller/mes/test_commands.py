@@ -374,3 +374,24 @@ def test_a_dispatch_is_the_lot_request_it_names() -> None:
         inputs={"wafers": ["W1", "W2"], "panels": 2, "dies": ["DIELOT7"]},  # one id: a list
         priority=-5,
     )
+
+
+def test_a_dispatch_carries_its_incoming_sort_maps_into_the_lot_request() -> None:
+    doc = '{"dimension": {"x": 1, "y": 1}, "dies": [{"x": 0, "y": 0, "bin": "good"}]}'
+    dispatch = validate(
+        _signed("dispatch", recipe={"id": "unit-flow"}, sort_maps={"W01": doc, "W01:2": doc},
+                sort_yield=0.93, sort_seed=7)
+    )  # fmt: skip
+    assert isinstance(dispatch, Dispatch)
+    request = dispatch.request()
+    assert (request.sort_maps, request.sort_yield, request.sort_seed) == (
+        {"W01": doc, "W01:2": doc}, 0.93, 7,
+    )  # fmt: skip
+    for bad in (
+        {"sort_yield": 1.5},
+        {"sort_yield": 0},
+        {"sort_seed": -1},
+        {"sort_maps": {"": doc}},
+    ):
+        with pytest.raises(Rejected, match="sort_"):
+            validate(_signed("dispatch", recipe={"id": "unit-flow"}, **bad))
