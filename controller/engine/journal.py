@@ -9,12 +9,14 @@ together. State changes go through the lifecycle (controller/lots/lifecycle.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from controller.engine import spc_hook
 from controller.engine.material import Material, plan_change
+from controller.engine.spc_hook import SpcOutcome
 from controller.events import (
     EventBase,
     ExternalConfirmed,
@@ -192,6 +194,7 @@ class Committed:
     change: Change
     new_ids: dict[str, int]
     next_run: int | None  # the next step's run, when its intent was written too
+    spc: SpcOutcome = field(default_factory=SpcOutcome)  # what the step's SPC charts decided
 
 
 def commit(
@@ -208,8 +211,9 @@ def commit(
     area: str | None = None,
 ) -> Committed:
     """A step's results, genealogy and events (the tool's warnings among them), and the next
-    step's intent if given. A result out of spec, or a warning the recipe holds on, holds
-    the lot after the step."""
+    step's intent if given; the results' SPC points (spc_hook.py). A result out of spec, an
+    SPC violation whose chart holds, or a warning the recipe holds on, holds the lot after
+    the step."""
     units = {r.name: r.unit for r in step.op.results}
     results = {k: Quantity(value=v, unit=units.get(k, "")) for k, v in result.results.items()}
     out_of_spec = spec_violations(step, result.results)
@@ -245,6 +249,11 @@ def commit(
         *(e.model_copy(update=where) for e in change.events),
         *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
     ]
+    charted = spc_hook.record(
+        s, lot_id=lot.id, recipe_id=recipe.recipe.id, step=step, tool_id=tool_id,
+        run_id=run_id, job_id=result.job_id, results=result.results,
+    )  # fmt: skip
+    events += charted.events
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, events, lot)
     next_run = None
@@ -252,13 +261,15 @@ def commit(
     if out_of_spec:
         reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
         lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
+    elif charted.hold is not None:
+        lifecycle.apply(s, lot, "hold", reason=charted.hold, step_id=step.id, tool_id=tool_id)
     elif warned is not None:
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif area is not None and area != lot.area:
         hand_over(s, lot, area)
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
-    return Committed(lot, change, new_ids, next_run)
+    return Committed(lot, change, new_ids, next_run, charted)
 
 
 def hand_over(s: Session, lot: Lot, area: str) -> None:

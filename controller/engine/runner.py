@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy.orm import Session
 
-from controller.engine import journal
+from controller.engine import journal, spc_hook
 from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
@@ -210,6 +210,10 @@ class LotRunner:
         attempt = await self._attempt(ctx, step)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
+        # a chart that may inhibit the tool decides in the commit: until then no other lot
+        # may start a job on it
+        keep = spc_hook.may_inhibit(step)
+        result: JobResult | None = None
         try:
             total = len(ctx.expansion.steps)
             tool = attempt.driver.tool_id
@@ -218,9 +222,14 @@ class LotRunner:
             self.engine.notify(StepBegan(self.lot_id, step.index, total, step.id, tool))
             result = await self._wait(ctx, step, attempt)
         finally:
-            self.engine.pool.give_back(attempt.driver)  # free again before the commit
+            if result is None or not keep:
+                self.engine.pool.give_back(attempt.driver)  # free again before the commit
         if result is not None:
-            await self._commit(ctx, step, attempt, result)
+            try:
+                await self._commit(ctx, step, attempt, result)
+            finally:
+                if keep:
+                    self.engine.pool.give_back(attempt.driver)
 
     async def _attempt(self, ctx: _Context, step: ToolStepPlan) -> Attempt | None:
         """The step's attempt: the one the last commit wrote, a re-attached one, or a new
@@ -483,6 +492,12 @@ class LotRunner:
             raise
         ctx.lot = done.lot
         ctx.material.apply(done.change, done.new_ids)
+        if done.spc.inhibited:  # before the tool is given back: no new job starts on it
+            self.engine.pool.hold_out(tool_id)
+            self.engine.on_inhibit(tool_id)
+        for d in done.spc.decisions:
+            log.warning("engine.spc_violation", chart=str(d.key), action=d.action.value,
+                        reason=d.reason)  # fmt: skip
         if intent is not None:
             driver, next_intent = intent
             if done.next_run is None:  # a request stopped the lot between the steps

@@ -201,6 +201,18 @@ class StepWarnings(Strict):
     expected: list[Annotated[str, Field(pattern=WARNING_NAME)]] = Field(default_factory=list)
 
 
+class ChartSpec(Strict):
+    """An SPC control chart on one result of a tool step (docs/spc.md): one chart per tool
+    that runs the step, an individuals / moving-range chart of the result, limits frozen
+    from its first `baseline` pieces, `rules` checked on every later piece, and `action` when
+    one fires: none (recorded), warn (shown), hold (the lot), inhibit (the tool and the lot)."""
+
+    rules: Literal["nelson", "western-electric"] = "nelson"
+    action: Literal["none", "warn", "hold", "inhibit"] = "warn"
+    baseline: int = Field(default=20, ge=5, le=1000)
+    spread: bool = True  # also flag a moving range above its upper control limit
+
+
 class StepBase(Strict):
     id: Annotated[str, Field(pattern=ID)]
     name: str = ""
@@ -218,6 +230,8 @@ class ToolStep(StepBase):
     # parameter -> formula over earlier steps' measured results (docs/recipes.md)
     feed_forward: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
     spec: dict[str, Limit] = Field(default_factory=dict)
+    # result -> its SPC chart (`{}` takes every default)
+    spc: dict[Annotated[str, Field(pattern=NAME)], ChartSpec] = Field(default_factory=dict)
     consume: list[str] = Field(default_factory=list)
     warnings: StepWarnings | None = None
     # a re-clean / re-bake that runs only when an expired queue-time limit routes the lot to it

@@ -162,6 +162,7 @@ class Station:
         )
         self._tasks.append(asyncio.create_task(self.monitor.run(self._stop)))
         self.tools = ToolService(self.db, self.name, self.engine.pool, self.monitor)
+        self.engine.on_inhibit = self.tools.inhibited
         stack.push_async_callback(self.tools.close)
         await self.tools.start()
         self._tasks.append(asyncio.create_task(self._renew_leases()))

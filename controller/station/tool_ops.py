@@ -45,10 +45,11 @@ class ToolService:
         self.station = station
         self.pool = pool
         self.monitor = monitor
-        self._held: dict[str, asyncio.Task[None]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Keep the tools inhibited before this start out of the pool."""
+        """Keep the tools inhibited before this start (by a person or by SPC) out of the
+        pool."""
 
         def open_inhibits(s: Session) -> set[str]:
             q = select(col(ToolInhibit.tool_id)).where(col(ToolInhibit.released_at).is_(None))
@@ -56,12 +57,19 @@ class ToolService:
 
         for tool_id in await self.db.run(open_inhibits):
             if tool_id in self.pool.drivers:
-                self._hold_out(tool_id)
+                self.pool.hold_out(tool_id)
 
     async def close(self) -> None:
-        for task in self._held.values():
+        for task in self._refreshing:
             task.cancel()
-        await asyncio.gather(*self._held.values(), return_exceptions=True)
+        await asyncio.gather(*self._refreshing, return_exceptions=True)
+
+    def inhibited(self, tool_id: str) -> None:
+        """The engine inhibited the tool (an SPC chart's action) and held it out of the pool:
+        its tile shows the inhibit."""
+        task = asyncio.get_running_loop().create_task(self.monitor.refresh_context(tool_id))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
 
     def _tool(self, tool_id: str) -> str:
         if tool_id not in self.pool.drivers:
@@ -141,7 +149,7 @@ class ToolService:
                 return row.id
 
             ident = await self.db.run(tx)
-            self._hold_out(tool_id)
+            self.pool.hold_out(tool_id)
             await self.monitor.refresh_context(tool_id)
             return ident
 
@@ -173,28 +181,11 @@ class ToolService:
 
             text, free = await self.db.run(tx)
             if free:
-                task = self._held.pop(tool_id, None)
-                if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                self.pool.let_in(tool_id)
             await self.monitor.refresh_context(tool_id)
             return text
 
         return await self._audited(actor, "release_inhibit", tool_id, tool_id, work)
-
-    def _hold_out(self, tool_id: str) -> None:
-        if tool_id in self._held:
-            return
-        driver = self.pool.drivers[tool_id]
-
-        async def hold() -> None:
-            taken = await self.pool.take(driver.kind, tool_id=tool_id, priority=1_000_000)
-            try:
-                await asyncio.Event().wait()  # until the last inhibit is released
-            finally:
-                self.pool.give_back(taken)
-
-        self._held[tool_id] = asyncio.create_task(hold())
 
     # -- alarms ---------------------------------------------------------------------------
 
