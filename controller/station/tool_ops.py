@@ -37,6 +37,7 @@ from drivers.errors import (
 
 T = TypeVar("T")
 AUTO = "AUTO"  # hand the E10 state back to the tool's own
+INHIBIT_POLL = 2.0  # seconds between looks for inhibits another process set or released
 
 
 class ToolService:
@@ -46,6 +47,7 @@ class ToolService:
         self.pool = pool
         self.monitor = monitor
         self._refreshing: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Keep the tools inhibited before this start (by a person or by SPC) out of the
@@ -58,11 +60,42 @@ class ToolService:
         for tool_id in await self.db.run(open_inhibits):
             if tool_id in self.pool.drivers:
                 self.pool.hold_out(tool_id)
+        self._watch = asyncio.create_task(self._follow_inhibits(open_inhibits))
+
+    async def _follow_inhibits(self, open_inhibits: Callable[[Session], set[str]]) -> None:
+        """Inhibits released or set by another process (`fabline spc clear` on the station's
+        database): the pool follows the database."""
+        while True:
+            await asyncio.sleep(INHIBIT_POLL)
+            try:
+                inhibited = await self.db.run(open_inhibits)
+            except FablineError:
+                continue  # the database is back later
+            for tool_id in self.pool.drivers:
+                if (tool_id in inhibited) != self.pool.held_out(tool_id):
+                    await self.sync(tool_id)
+
+    async def sync(self, tool_id: str) -> None:
+        """Hold the tool out of the pool while an inhibit of it is in force, else let it in;
+        its tile shows which."""
+
+        def live(s: Session) -> bool:
+            q = select(col(ToolInhibit.id)).where(
+                col(ToolInhibit.tool_id) == tool_id, col(ToolInhibit.released_at).is_(None)
+            )
+            return s.scalars(q).first() is not None
+
+        if await self.db.run(live):
+            self.pool.hold_out(tool_id)
+        else:
+            self.pool.let_in(tool_id)
+        await self.monitor.refresh_context(tool_id)
 
     async def close(self) -> None:
-        for task in self._refreshing:
+        tasks = [*self._refreshing, *([self._watch] if self._watch else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._refreshing, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def inhibited(self, tool_id: str) -> None:
         """The engine inhibited the tool (an SPC chart's action) and held it out of the pool:

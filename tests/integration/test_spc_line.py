@@ -9,23 +9,33 @@ tests/unit/spc/test_drift.py.) Once on SQLite, once on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from controller.access import Actor, Role
-from controller.engine import Progress, StepDone
+from controller.engine import Progress, StepDone, spc_hook
+from controller.equipment import E10State, Period
 from controller.genealogy import spc_store, store
-from controller.genealogy.models import Outbox, StepRun
+from controller.genealogy.db import Database
+from controller.genealogy.models import Outbox, StepRun, utcnow
 from controller.genealogy.spc_models import SpcViolation
-from controller.genealogy.station_models import ToolInhibit
+from controller.genealogy.station_models import Audit, ToolInhibit
 from controller.lots import LotRequest
 from controller.mes.config import mes_config
-from controller.recipes import LoadedRecipe, load
+from controller.recipes import ChartPlan, LoadedRecipe, ToolStepPlan, load, load_text
 from controller.station.runtime import Station, StationConfig
+from controller.station.tool_report import ToolReport, aware, report
 from simulators.line import INSTANT
+from tests.station import fabline, station_env
+
+T = TypeVar("T")
 
 SAW = "DICE-1"
 USL = 5.0  # µm, the recipe's kerf_offset spec
@@ -80,6 +90,15 @@ async def dispatch(station: Station, r: LoadedRecipe, n: int) -> str:
     request = LotRequest(lot_id=lot_id, recipe=r.recipe.id, inputs={"wafers": 1})
     await station.lots.create(request, recipe=r)
     return lot_id
+
+
+async def read_db(url: str, fn: Callable[[Session], T]) -> T:
+    db = Database(url)
+    try:
+        await asyncio.to_thread(db.migrate)
+        return await db.run(fn)
+    finally:
+        db.close()
 
 
 def kerf_offsets(s: Session) -> list[tuple[str, float]]:
@@ -161,3 +180,137 @@ async def test_a_wearing_blade_is_inhibited_before_a_piece_leaves_spec(
         assert outcome.state in ("completed", "held"), outcome
         runs = await station.db.run(lambda s: store.step_runs(s, waiting))
         assert [x.step_id for x in runs] == ["incoming", "dice"]
+
+
+# -- the E10 report of a run --------------------------------------------------------------
+
+
+async def test_the_e10_report_of_a_run_adds_up_to_its_wall_time(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A run of lots on the embedded line (no charts): each tool's report over the run's
+    wall time has every instant in exactly one state or unrecorded (before the first state
+    recorded for the tool), the saw productive at least while it held the lots' jobs; the
+    command line reports the same."""
+    plain = load_text(RECIPE.replace("spc-dice-drift", "e10-dice").split("    spc:")[0],
+                      tmp_path / "e10-dice.yaml")  # fmt: skip
+    start = utcnow()
+    async with Station(config(db_url)) as station:
+        for n in range(3):
+            request = LotRequest(lot_id=f"E10-{n}", recipe=plain.recipe.id, inputs={"wafers": 1})
+            await station.lots.create(request, recipe=plain)
+            assert (await station.start_lot(f"E10-{n}")).state == "completed"
+        tools = list(station.engine.pool.drivers)
+    end = utcnow()
+    period = Period(start, end)
+
+    def read(s: Session) -> tuple[list[ToolReport], dict[str, datetime], list[StepRun]]:
+        first: dict[str, datetime] = {}  # each tool's first recorded state (a restarted
+        for payload, created in s.execute(  # monitor goes on from the last one it reported)
+            select(col(Outbox.payload), col(Outbox.created_at))
+            .where(col(Outbox.type) == "tool_state", col(Outbox.created_at) < end)
+            .order_by(col(Outbox.id))
+        ):
+            first.setdefault(payload["tool_id"], aware(created))
+        runs = s.scalars(select(StepRun).where(col(StepRun.lot_id).like("E10-%"),
+                                               col(StepRun.kind) == "tool")).all()  # fmt: skip
+        return report(s, period, tools), first, list(runs)
+
+    reports, first, runs = await read_db(db_url, read)
+    assert [r.tool_id for r in reports] == tools
+    for r in reports:
+        assert r.times is not None, r.tool_id
+        assert sum(r.times.by_state.values(), timedelta(0)) + r.times.unrecorded == end - start
+        assert r.times.unrecorded == max(first[r.tool_id] - start, timedelta(0))
+        assert r.times.failures == 0
+    saw = next(r for r in reports if r.tool_id == SAW)
+    assert saw.times is not None and len(runs) == 3
+    held = sum((aware(x.ended_at) - aware(x.started_at) for x in runs if x.ended_at), timedelta(0))
+    assert saw.times.by_state[E10State.PRODUCTIVE] >= held > timedelta(0)
+
+    period_args = ["--from", start.isoformat(), "--to", end.isoformat()]
+    env = station_env(tmp_path, "spc-1", None)
+    code, text, err = await fabline("tools", "report", *period_args, "--db", db_url, "--json",
+                                    env=env)  # fmt: skip
+    assert code == 0, err
+    rows = {row["tool"]: row for row in json.loads(text)}
+    assert set(rows) == set(tools)
+    wall = (end - start).total_seconds()
+    for row in rows.values():
+        assert abs(sum(row["seconds"].values()) + row["unrecorded_s"] - wall) < 1e-6
+
+
+# -- the command line -----------------------------------------------------------------------
+
+CLI_CHART = "cli-flow/dice/kerf_offset@DICE-2"
+CLI_BASELINE = [10.0, 11.0, 10.0, 11.0, 10.0]  # centre 10.4, σ = MR̄/d2 = 1/1.128
+
+
+def _seed_chart(s: Session) -> None:
+    """A chart with its phase I frozen and one point beyond 3σ that inhibited its tool."""
+    step = ToolStepPlan(
+        index=0, id="dice", template="dice", path=("steps", 0), name="dice", role=None,
+        tool="dicing", operation="dice",
+        spc=(ChartPlan("kerf_offset", "µm", "nelson", "inhibit", 5, True),),
+    )  # fmt: skip
+    for n, v in enumerate([*CLI_BASELINE, 20.0]):
+        spc_hook.record(s, lot_id=f"CLI-{n}", recipe_id="cli-flow", step=step, tool_id="DICE-2",
+                        run_id=n, job_id=f"CLI-J{n}", results={"kerf_offset": v})  # fmt: skip
+
+
+async def test_spc_list_show_baseline_and_clear_from_the_command_line(
+    tmp_path: Path, db_url: str
+) -> None:
+    await read_db(db_url, _seed_chart)
+    env = station_env(tmp_path, "spc-1", None)
+    db = ["--db", db_url]
+    code, text, err = await fabline("spc", "list", "--tool", "DICE-2", "--json", *db, env=env)
+    assert code == 0, err
+    [row] = json.loads(text)
+    assert (row["chart"], row["action"], row["points"]) == (CLI_CHART, "inhibit", 6)
+    assert row["open_violations"] == 2  # N1, and R1: its moving range
+    assert row["inhibiting"] and row["limits"]["source"] == "phase-i"
+    assert abs(row["limits"]["center"] - 10.4) < 1e-9
+
+    svg = tmp_path / "chart.svg"
+    code, text, err = await fabline("spc", "show", CLI_CHART, "--svg", str(svg), "--json", *db,
+                                    env=env)  # fmt: skip
+    assert code == 0, err
+    shown = json.loads(text)
+    assert shown["values"] == [*CLI_BASELINE, 20.0]
+    assert shown["violations"][0]["point"] == 6 and "N1" in shown["violations"][0]["rules"]
+    assert svg.read_text().startswith("<svg") and 'class="point violation' in svg.read_text()
+    code, text, err = await fabline("spc", "show", CLI_CHART, *db, env=env)  # the terminal view
+    assert code == 0 and "UCL" in text and "N1: point 6" in text, (text, err)
+
+    # bad input: one line naming what, and nothing changes
+    for args, message in [
+        (["spc", "show", "DICE-2"], "expected RECIPE/STEP/RESULT@TOOL"),
+        (["spc", "show", "cli-flow/dice/nope@DICE-2"], "no SPC chart"),
+        (["spc", "clear", CLI_CHART, "--note", " "], "say what was done"),
+        (["spc", "baseline", CLI_CHART, "--center", "10"], "both --center and --sigma"),
+    ]:
+        code, text, err = await fabline(*args, *db, env=env)
+        [line] = [x for x in err.splitlines() if x.startswith("error:")]  # (FABLINE_LOG=info)
+        assert code in (2, 5) and message in line, err
+
+    code, text, err = await fabline("spc", "clear", CLI_CHART, "--note", "blade changed", *db,
+                                    env=env)  # fmt: skip
+    assert code == 0, err
+    assert "2 violation(s) acknowledged, DICE-2 inhibit" in text and "released" in text
+    code, text, err = await fabline("spc", "baseline", CLI_CHART, "--center", "12",
+                                    "--sigma", "0.5", *db, env=env)  # fmt: skip
+    assert code == 0 and "limits set by hand from point 7" in text, (text, err)
+    code, text, err = await fabline("spc", "list", "--tool", "DICE-2", "--json", *db, env=env)
+    [row] = json.loads(text)
+    assert (row["open_violations"], row["inhibiting"], row["points"]) == (0, False, 0)
+    assert (row["limits"]["center"], row["limits"]["source"]) == (12.0, "engineer")
+
+    def audit(s: Session) -> list[tuple[str, str]]:
+        q = select(col(Audit.action), col(Audit.result)).where(col(Audit.target) == CLI_CHART)
+        return [(a, r) for a, r in s.execute(q.order_by(col(Audit.id)))]
+
+    assert await read_db(db_url, audit) == [
+        ("spc_clear", "refused"), ("spc_baseline", "refused"),
+        ("spc_clear", "ok"), ("spc_baseline", "ok"),
+    ]  # fmt: skip
