@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,10 +17,12 @@ from controller.cli.display import EXIT_OK, out
 from controller.cli.options import DbOption, JsonOption
 from controller.genealogy.db import Database
 from controller.station.spc_ops import (
-    ChartDetail,
+    ChartDetailView,
     ChartSummary,
+    ChartView,
     SpcService,
     chart_detail,
+    chart_svg,
     list_charts,
 )
 
@@ -49,39 +51,6 @@ def _limits(s: ChartSummary) -> str:
     return f"{lim.lcl:.4g} … {lim.center:.4g} … {lim.ucl:.4g} ({lim.source})"
 
 
-def summary_json(s: ChartSummary) -> dict[str, Any]:
-    lim = s.limits
-    return {
-        "chart": s.name, "tool": s.tool_id, "type": s.chart_type, "rules": s.rule_set,
-        "action": s.action, "baseline": s.baseline, "points": s.points,
-        "limits": None if lim is None else {
-            "center": lim.center, "sigma": lim.sigma, "ucl": lim.ucl, "lcl": lim.lcl,
-            "source": lim.source.value,
-        },
-        "open_violations": s.open_violations, "last_violation": s.last_violation,
-        "inhibiting": s.inhibiting,
-    }  # fmt: skip
-
-
-def detail_json(d: ChartDetail) -> dict[str, Any]:
-    cap = d.capability
-    return {
-        **summary_json(d.summary),
-        "unit": d.definition.unit,
-        "first_index": d.first_index,
-        "values": d.values,
-        "violations": [
-            {"point": p.index + 1, "rules": list(p.rule_ids), "texts": list(p.texts)}
-            for p in d.points if not p.in_control
-        ],
-        "spec": None if d.spec is None else {"lsl": d.spec.lsl, "usl": d.spec.usl},
-        "capability": None if cap is None else {
-            "n": cap.n, "mean": cap.mean, "cp": cap.cp, "cpk": cap.cpk, "pp": cap.pp,
-            "ppk": cap.ppk,
-        },
-    }  # fmt: skip
-
-
 @app.command("list")
 def spc_list(
     tool: Annotated[str | None, typer.Option(help="Only this tool's charts.")] = None,
@@ -98,7 +67,7 @@ def spc_list(
         finally:
             database.close()
         if as_json:
-            print(json.dumps([summary_json(r) for r in rows]))
+            print(json.dumps([ChartView.of(r).model_dump(mode="json") for r in rows]))
             return EXIT_OK
         t = Table(title="SPC charts", title_justify="left")
         for c in ("chart", "type", "rules", "action", "limits", "points", "open", "last violation"):
@@ -132,11 +101,9 @@ def spc_show(
             database.close()
         limits = d.summary.limits
         if svg is not None:
-            if limits is None:
-                raise spc.SpcError(f"chart {chart}: no limits yet (phase I), nothing to draw")
-            svg.write_text(spc.render_svg(d.definition, limits, d.points, d.spec), encoding="utf-8")
+            svg.write_text(chart_svg(d), encoding="utf-8")
         if as_json:
-            print(json.dumps(detail_json(d)))
+            print(ChartDetailView.of_detail(d).model_dump_json())
             return EXIT_OK
         out.print(f"[bold]{d.summary.name}[/]: {d.summary.chart_type}, {d.summary.rule_set},"
                   f" action {d.summary.action}, limits {_limits(d.summary)}")  # fmt: skip

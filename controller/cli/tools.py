@@ -10,7 +10,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -22,7 +22,7 @@ from controller.equipment import E10State, Period
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
 from controller.lots.views import ToolStatusView
-from controller.station.tool_report import ToolReport, aware, report
+from controller.station.tool_report import E10ReportView, aware, report
 from drivers.base import Job, JobResult, ToolDriver
 from drivers.errors import ParameterError, ToolError, shown
 from drivers.interface import ToolInterface
@@ -140,31 +140,6 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v:.1%}"
 
 
-def report_json(r: ToolReport) -> dict[str, Any]:
-    if r.times is None or r.metrics is None:
-        return {"tool": r.tool_id, "recorded": False}
-    t, m = r.times, r.metrics
-
-    def sec(d: timedelta | None) -> float | None:
-        return None if d is None else d.total_seconds()
-
-    return {
-        "tool": r.tool_id, "recorded": True,
-        "start": t.period.start.isoformat(), "end": t.period.end.isoformat(),
-        "seconds": {s.value: sec(v) for s, v in t.by_state.items()},
-        "unrecorded_s": sec(t.unrecorded),
-        "substates": [{"state": s.value, "substate": sub.value if sub else None,
-                       "seconds": sec(v)} for (s, sub), v in t.by_substate.items()],
-        "failures": t.failures, "assists": t.assists, "downs": t.downs,
-        "total_uptime": m.total_uptime, "availability": m.operational_uptime,
-        "equipment_dependent_uptime": m.equipment_dependent_uptime,
-        "operational_utilization": m.operational_utilization,
-        "total_utilization": m.total_utilization,
-        "mtbf_p_s": sec(m.mtbf_p), "mtba_p_s": sec(m.mtba_p), "mttr_s": sec(m.mttr),
-        "mtol_s": sec(m.mtol),
-    }  # fmt: skip
-
-
 def e10_report(
     db_url: str | None, start: str, end: str | None, tool: str | None, as_json: bool
 ) -> int:
@@ -176,7 +151,7 @@ def e10_report(
     finally:
         database.close()
     if as_json:
-        print(json.dumps([report_json(r) for r in rows]))
+        print(json.dumps([E10ReportView.of(r, period).model_dump(mode="json") for r in rows]))
         return EXIT_OK
     title = f"E10 {period.start:%Y-%m-%d %H:%M:%S} – {period.end:%Y-%m-%d %H:%M:%S} UTC"
     table = Table(title=title, title_justify="left")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -64,6 +65,94 @@ class ChartDetail:
     points: list[spc.ChartPoint]  # judged by the limits (empty in phase I)
     spec: spc.SpecLimits | None
     capability: spc.Capability | None
+
+
+class LimitsView(BaseModel):
+    center: float
+    sigma: float
+    ucl: float
+    lcl: float
+    source: str
+
+
+class ChartView(BaseModel):
+    """A chart as the API and `spc list --json` give it."""
+
+    chart: str
+    tool: str
+    type: str
+    rules: str
+    action: str
+    baseline: int
+    points: int
+    limits: LimitsView | None
+    open_violations: int
+    last_violation: str | None
+    inhibiting: bool
+
+    @classmethod
+    def of(cls, s: ChartSummary) -> ChartView:
+        lim = s.limits
+        return cls(
+            chart=s.name, tool=s.tool_id, type=s.chart_type, rules=s.rule_set, action=s.action,
+            baseline=s.baseline, points=s.points,
+            limits=None if lim is None else LimitsView(
+                center=lim.center, sigma=lim.sigma, ucl=lim.ucl, lcl=lim.lcl,
+                source=lim.source.value,
+            ),
+            open_violations=s.open_violations, last_violation=s.last_violation,
+            inhibiting=s.inhibiting,
+        )  # fmt: skip
+
+
+class PointViolations(BaseModel):
+    point: int  # 1-based, in the current series
+    rules: list[str]
+    texts: list[str]
+
+
+class CapabilityView(BaseModel):
+    n: int
+    mean: float
+    cp: float | None
+    cpk: float | None
+    pp: float | None
+    ppk: float | None
+
+
+class ChartDetailView(ChartView):
+    """A chart's current series as the API and `spc show --json` give it."""
+
+    unit: str
+    first_index: int
+    values: list[float]
+    violations: list[PointViolations]
+    lsl: float | None
+    usl: float | None
+    capability: CapabilityView | None
+
+    @classmethod
+    def of_detail(cls, d: ChartDetail) -> ChartDetailView:
+        cap = d.capability
+        return cls(
+            **ChartView.of(d.summary).model_dump(),
+            unit=d.definition.unit, first_index=d.first_index, values=d.values,
+            violations=[
+                PointViolations(point=p.index + 1, rules=list(p.rule_ids), texts=list(p.texts))
+                for p in d.points if not p.in_control
+            ],
+            lsl=d.spec.lsl if d.spec else None, usl=d.spec.usl if d.spec else None,
+            capability=None if cap is None else CapabilityView(
+                n=cap.n, mean=cap.mean, cp=cap.cp, cpk=cap.cpk, pp=cap.pp, ppk=cap.ppk
+            ),
+        )  # fmt: skip
+
+
+def chart_svg(d: ChartDetail) -> str:
+    """The chart as a standalone SVG (controller/spc/render.py); refused in phase I."""
+    if d.summary.limits is None:
+        raise SpcError(f"chart {d.summary.name}: no limits yet (phase I), nothing to draw")
+    return spc.render_svg(d.definition, d.summary.limits, d.points, d.spec)
 
 
 def _chart(s: Session, name: str) -> SpcChart:

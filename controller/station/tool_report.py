@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -43,6 +44,62 @@ class ToolReport:
     tool_id: str
     times: StateTimes | None  # None: no state recorded before the period's end
     metrics: E10Metrics | None
+
+
+class SubstateTime(BaseModel):
+    state: str
+    substate: str | None
+    seconds: float
+
+
+class E10ReportView(BaseModel):
+    """One tool's E10 report as the API and `tools report --json` give it: seconds per
+    state, ratios as fractions, means in seconds (None: no denominator, or nothing
+    recorded)."""
+
+    tool: str
+    recorded: bool
+    start: datetime
+    end: datetime
+    seconds: dict[str, float] = Field(default_factory=dict)  # PRD, SBY, ENG, SDT, UDT, NST
+    unrecorded_s: float | None = None
+    substates: list[SubstateTime] = Field(default_factory=list)
+    failures: int = 0
+    assists: int = 0
+    downs: int = 0
+    total_uptime: float | None = None
+    availability: float | None = None  # operational uptime
+    equipment_dependent_uptime: float | None = None
+    operational_utilization: float | None = None
+    total_utilization: float | None = None
+    mtbf_p_s: float | None = None
+    mtba_p_s: float | None = None
+    mttr_s: float | None = None
+    mtol_s: float | None = None
+
+    @classmethod
+    def of(cls, r: ToolReport, period: Period) -> E10ReportView:
+        if r.times is None or r.metrics is None:
+            return cls(tool=r.tool_id, recorded=False, start=period.start, end=period.end)
+        t, m = r.times, r.metrics
+
+        def sec(d: timedelta | None) -> float | None:
+            return None if d is None else d.total_seconds()
+
+        return cls(
+            tool=r.tool_id, recorded=True, start=period.start, end=period.end,
+            seconds={s.value: v.total_seconds() for s, v in t.by_state.items()},
+            unrecorded_s=t.unrecorded.total_seconds(),
+            substates=[SubstateTime(state=s.value, substate=sub.value if sub else None,
+                                    seconds=v.total_seconds())
+                       for (s, sub), v in t.by_substate.items()],
+            failures=t.failures, assists=t.assists, downs=t.downs,
+            total_uptime=m.total_uptime, availability=m.operational_uptime,
+            equipment_dependent_uptime=m.equipment_dependent_uptime,
+            operational_utilization=m.operational_utilization,
+            total_utilization=m.total_utilization, mtbf_p_s=sec(m.mtbf_p),
+            mtba_p_s=sec(m.mtba_p), mttr_s=sec(m.mttr), mtol_s=sec(m.mtol),
+        )  # fmt: skip
 
 
 def aware(at: datetime) -> datetime:
