@@ -19,17 +19,19 @@ TOOL = "BALL-3"  # the third ball mounter: no other test needs it
 CHART = f"spc-web/mount/coplanarity@{TOOL}"
 
 
-def _seed(db_url: str) -> None:
+def _seed(db_url: str, recipe: str = "spc-web", action: str = "inhibit") -> None:
+    """A chart's phase I and one point beyond 3σ, as the engine would record them."""
     step = ToolStepPlan(
         index=0, id="mount", template="mount", path=("steps", 0), name="mount", role=None,
         tool="ball", operation="mount",
-        spc=(ChartPlan("coplanarity", "µm", "nelson", "inhibit", 5, True),),
+        spc=(ChartPlan("coplanarity", "µm", "nelson", action, 5, True),),
     )  # fmt: skip
 
     def tx(s: Session) -> None:
         for n, v in enumerate([30.0, 31.0, 30.0, 31.0, 30.0, 45.0]):
-            spc_hook.record(s, lot_id=f"W-{n}", recipe_id="spc-web", step=step, tool_id=TOOL,
-                            run_id=n, job_id=f"W-J{n}", results={"coplanarity": v})  # fmt: skip
+            job = f"{recipe}-J{n}"
+            spc_hook.record(s, lot_id=f"W-{n}", recipe_id=recipe, step=step, tool_id=TOOL,
+                            run_id=n, job_id=job, results={"coplanarity": v})  # fmt: skip
 
     db = Database(db_url)
     try:
@@ -95,3 +97,21 @@ def test_the_e10_report_of_a_tool_adds_up_to_its_period(web_station: Running) ->
     backwards = {"from": end.isoformat(), "to": start.isoformat()}
     bad = viewer.get("/api/tools/report", params=backwards)
     assert bad.status_code == 400 and "not after its start" in bad.json()["error"]
+
+
+def test_the_spc_page_draws_the_charts_and_offers_what_the_role_may_do(
+    web_station: Running,
+) -> None:
+    name = f"spc-page/mount/coplanarity@{TOOL}"
+    _seed(web_station.db, "spc-page", "warn")
+    viewer, tech = web_station.client("viewer"), web_station.client("technician")
+    page = viewer.get("/spc", params={"tool": TOOL})
+    assert page.status_code == 200, page.text
+    assert f'data-chart="{name}"' in page.text and "<svg" in page.text
+    assert 'class="point violation' in page.text and "/ui/spc/clear" not in page.text
+    page = tech.get("/spc", params={"tool": TOOL}).text
+    assert "/ui/spc/clear" in page and "/ui/spc/baseline" not in page  # that is an engineer's
+    r = tech.post("/ui/spc/clear", data={"chart": name, "note": "nozzles checked"})
+    assert r.status_code == 200 and "violation(s) acknowledged" in r.text, r.text
+    [chart] = [c for c in viewer.get("/api/spc/charts").json() if c["chart"] == name]
+    assert chart["open_violations"] == 0
