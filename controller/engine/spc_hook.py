@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from controller import spc
 from controller.events import EventBase, SpcViolation, SpcViolationData
 from controller.genealogy import spc_store
-from controller.genealogy.spc_models import SpcChart, SpcLimits, SpcPoint
+from controller.genealogy.spc_models import SpcChart, SpcLimits
 from controller.genealogy.spc_models import SpcViolation as ViolationRow
 from controller.genealogy.station_models import ToolInhibit
 from controller.lots.lifecycle import HoldReason
@@ -85,23 +85,26 @@ def series_start(row: SpcChart, limits: SpcLimits | None) -> int:
     return limits.since if limits is not None else row.phase_start
 
 
-def _chart_row(s: Session, d: spc.ChartDefinition) -> SpcChart:
+def _chart(s: Session, d: spc.ChartDefinition) -> spc_store.ChartState:
+    """The chart's state, made on its first point; the recipe's declaration is the chart's."""
     k = d.key
-    row = spc_store.chart(s, (k.recipe_id, k.step_id, k.result, k.tool_id), for_update=True)
+    key = (k.recipe_id, k.step_id, k.result, k.tool_id)
     declared = {
         "chart_type": d.chart_type.value, "subgroup_size": d.subgroup_size,
         "rule_set": d.rule_set.value, "action": d.action.value,
         "baseline_points": d.baseline_points, "check_spread": d.check_spread, "unit": d.unit,
     }  # fmt: skip
-    if row is None:
-        return spc_store.add_chart(
+    state = spc_store.chart_state(s, key)
+    if state is None:
+        spc_store.add_chart(
             s, SpcChart(recipe_id=k.recipe_id, step_id=k.step_id, result=k.result,
                         tool_id=k.tool_id, **declared)  # type: ignore[arg-type]
         )  # fmt: skip
-    for name, value in declared.items():  # the recipe's declaration is the chart's
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-    return row
+        state = spc_store.chart_state(s, key)
+        assert state is not None
+    elif state.declared != declared:
+        spc_store.set_declared(s, state.chart_id, declared)
+    return state
 
 
 def record(
@@ -122,29 +125,40 @@ def record(
         if value is None or not math.isfinite(value):
             continue  # not reported: the spec check holds the lot for it
         d = definition(recipe_id, step, plan, tool_id)
-        row = _chart_row(s, d)
-        assert row.id is not None
-        point = SpcPoint(chart_id=row.id, idx=spc_store.next_index(s, row.id), value=value,
-                         lot_id=lot_id, step_run_id=run_id, job_id=job_id)  # fmt: skip
-        judged = _add_point(s, d, row, point)
-        decision = spc.ocap(d, judged) if judged is not None else None
+        state = _chart(s, d)
+        new = NewPoint(state.chart_id, value, lot_id, run_id, job_id)
+        judged = _add_point(s, d, state, new)
+        decision = spc.ocap(d, judged[0]) if judged is not None else None
         if decision is not None and judged is not None:
-            _act(s, out, d, decision, judged, point, step, tool_id)
+            _act(s, out, d, decision, judged[0], new, judged[1], step, tool_id)
     return out
 
 
+@dataclass(frozen=True)
+class NewPoint:
+    chart_id: int
+    value: float
+    lot_id: str
+    run_id: int
+    job_id: str
+
+
 def _add_point(
-    s: Session, d: spc.ChartDefinition, row: SpcChart, new: SpcPoint
-) -> spc.ChartPoint | None:
-    """Store the point: judged by the current limits (returned), or, in phase I, collected
-    and, as the baseline's last, frozen into the limits."""
-    chart_id, idx, value = new.chart_id, new.idx, new.value
-    limits_row = spc_store.current_limits(s, chart_id)
-    start = series_start(row, limits_row)
-    values = [p.value for p in spc_store.points(s, chart_id, start, last=d.window - 1)]
+    s: Session, d: spc.ChartDefinition, state: spc_store.ChartState, new: NewPoint
+) -> tuple[spc.ChartPoint, int] | None:
+    """Store the point: judged by the current limits (returned, with its index), or, in
+    phase I, collected and, as the baseline's last, frozen into the limits."""
+    chart_id, value, limits_row = new.chart_id, new.value, state.limits
+    start = limits_row.since if limits_row is not None else state.phase_start
+    last = spc_store.recent(s, chart_id, start, d.window - 1)
+    # the series' last point is the chart's last (a new series starts after it)
+    idx = last[-1][0] + 1 if last else spc_store.next_index(s, chart_id)
+    values = [v for _, v in last]
+    where = {"chart_id": chart_id, "idx": idx, "value": value, "lot_id": new.lot_id,
+             "step_run_id": new.run_id, "job_id": new.job_id}  # fmt: skip
     if limits_row is None:  # phase I: collect the baseline
-        new.spread = abs(value - values[-1]) if values else None
-        spc_store.add_point(s, new)
+        spc_store.insert_point(s, **where, spread=abs(value - values[-1]) if values else None,
+                               limits_id=None)  # fmt: skip
         if idx - start + 1 == d.baseline_points:
             before = [[p.value] for p in spc_store.points(s, chart_id, start) if p.idx < idx]
             try:
@@ -160,9 +174,8 @@ def _add_point(
         return None
     limits = limits_of(d, limits_row)
     point = spc.evaluate_point(d, limits, values, [value], idx - start)
-    new.spread, new.limits_id = point.spread, limits_row.id
-    spc_store.add_point(s, new)
-    return point
+    spc_store.insert_point(s, **where, spread=point.spread, limits_id=limits_row.id)
+    return point, idx
 
 
 def _act(
@@ -171,11 +184,12 @@ def _act(
     d: spc.ChartDefinition,
     decision: spc.OcapDecision,
     point: spc.ChartPoint,
-    row: SpcPoint,
+    new: NewPoint,
+    idx: int,
     step: ToolStepPlan,
     tool_id: str,
 ) -> None:
-    chart_id, idx, lot_id = row.chart_id, row.idx, row.lot_id
+    chart_id, lot_id = new.chart_id, new.lot_id
     start = idx - point.index
     out.decisions.append(decision)
     action = decision.action.value

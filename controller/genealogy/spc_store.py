@@ -5,9 +5,11 @@ not import (the engine and the front doors join the two)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -119,3 +121,89 @@ def open_inhibits(s: Session, tool_id: str, ref: str | None = None) -> list[Tool
     if ref is not None:
         q = q.where(col(ToolInhibit.ref) == ref)
     return list(s.scalars(q.order_by(col(ToolInhibit.id))).all())
+
+
+# -- the engine's path: built once, run on the connection (like store.py's step statements) --
+
+_C: Table = SpcChart.__table__  # type: ignore[attr-defined]
+_L: Table = SpcLimits.__table__  # type: ignore[attr-defined]
+_P: Table = SpcPoint.__table__  # type: ignore[attr-defined]
+DECLARED = ("chart_type", "subgroup_size", "rule_set", "action", "baseline_points",
+            "check_spread", "unit")  # fmt: skip
+_STATE = (
+    select(
+        _C.c.id,
+        _C.c.phase_start,
+        *(_C.c[n] for n in DECLARED),
+        _L.c.id.label("limits_id"),
+        _L.c.center,
+        _L.c.sigma,
+        _L.c.source,
+        _L.c.basis,
+        _L.c.since,
+    )
+    .select_from(_C.outerjoin(_L, and_(_L.c.chart_id == _C.c.id, _L.c.superseded_at.is_(None))))
+    .where(
+        _C.c.recipe_id == bindparam("recipe_id"),
+        _C.c.step_id == bindparam("step_id"),
+        _C.c.result == bindparam("result"),
+        _C.c.tool_id == bindparam("tool_id"),
+    )
+    .with_for_update(of=_C)  # one writer per chart (a baseline from the CLI, say)
+)
+_RECENT = (
+    select(_P.c.idx, _P.c.value)
+    .where(_P.c.chart_id == bindparam("chart_id"), _P.c.idx >= bindparam("since"))
+    .order_by(_P.c.idx.desc())
+    .limit(bindparam("n"))
+)
+_INSERT_POINT = _P.insert()
+
+
+@dataclass(frozen=True)
+class ChartState:
+    """A chart as the engine needs it for a new point: its id, series start, declaration
+    and current limits (None in phase I)."""
+
+    chart_id: int
+    phase_start: int
+    declared: dict[str, Any]
+    limits: SpcLimits | None
+
+
+def chart_state(s: Session, key: Key) -> ChartState | None:
+    recipe_id, step_id, result, tool_id = key
+    row = (
+        s.connection()
+        .execute(
+            _STATE,
+            {"recipe_id": recipe_id, "step_id": step_id, "result": result, "tool_id": tool_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    limits = None
+    if row["limits_id"] is not None:
+        limits = SpcLimits(
+            id=row["limits_id"], chart_id=row["id"], center=row["center"], sigma=row["sigma"],
+            source=row["source"], basis=row["basis"], since=row["since"], frozen_by="",
+        )  # fmt: skip
+    return ChartState(row["id"], row["phase_start"], {n: row[n] for n in DECLARED}, limits)
+
+
+def set_declared(s: Session, chart_id: int, declared: dict[str, Any]) -> None:
+    s.connection().execute(_C.update().where(_C.c.id == chart_id).values(**declared))
+
+
+def recent(s: Session, chart_id: int, since: int, n: int) -> list[tuple[int, float]]:
+    """The last `n` points (index, value) from index `since` on, oldest first."""
+    rows = s.connection().execute(_RECENT, {"chart_id": chart_id, "since": since, "n": n})
+    return [(int(i), float(v)) for i, v in reversed(rows.all())]
+
+
+def insert_point(s: Session, **fields: Any) -> None:
+    fields.setdefault("measured_at", utcnow())
+    fields.setdefault("site_values", None)
+    s.connection().execute(_INSERT_POINT, fields)
