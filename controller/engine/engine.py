@@ -59,9 +59,9 @@ class Engine:
         self.notify = notify
         self.expansions = expansions or Expansions()
         self._wakeups: dict[str, asyncio.Event] = {}
-        # told after SPC inhibited a tool (held out of the pool already): the station
-        # refreshes what its tile shows
-        self.on_inhibit: Callable[[str], None] = lambda _tool_id: None
+        # told after a step's SPC charts acted on a tool (an inhibit holds it out of the pool
+        # first): the station refreshes what its tile shows
+        self.on_spc: Callable[[str], None] = lambda _tool_id: None
 
     async def connect(self) -> dict[str, str | None]:
         """Connect every tool; a tool that is down now is retried when a step needs it."""

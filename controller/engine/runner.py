@@ -494,10 +494,11 @@ class LotRunner:
         ctx.material.apply(done.change, done.new_ids)
         if done.spc.inhibited:  # before the tool is given back: no new job starts on it
             self.engine.pool.hold_out(tool_id)
-            self.engine.on_inhibit(tool_id)
         for d in done.spc.decisions:
             log.warning("engine.spc_violation", chart=str(d.key), action=d.action.value,
                         reason=d.reason)  # fmt: skip
+        if done.spc.decisions:
+            self.engine.on_spc(tool_id)
         if intent is not None:
             driver, next_intent = intent
             if done.next_run is None:  # a request stopped the lot between the steps

@@ -113,6 +113,43 @@ def acknowledge(s: Session, chart_id: int, by: str, note: str) -> int:
     return len(rows)
 
 
+def open_violations_of_tool(s: Session, tool_id: str) -> int:
+    """Violations not yet acknowledged on the tool's charts."""
+    q = (
+        select(func.count())
+        .select_from(SpcViolation)
+        .join(SpcChart, col(SpcChart.id) == col(SpcViolation.chart_id))
+        .where(col(SpcChart.tool_id) == tool_id, col(SpcViolation.acknowledged_at).is_(None))
+    )
+    return int(s.scalar(q) or 0)
+
+
+def open_violations_by_lot(s: Session, lot_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each lot's violations not yet acknowledged: `chart: text`, oldest first."""
+    if not lot_ids:
+        return {}
+    q = (
+        select(
+            col(SpcViolation.lot_id),
+            col(SpcChart.recipe_id),
+            col(SpcChart.step_id),
+            col(SpcChart.result),
+            col(SpcChart.tool_id),
+            col(SpcViolation.text),
+        )
+        .join(SpcChart, col(SpcChart.id) == col(SpcViolation.chart_id))
+        .where(
+            col(SpcViolation.lot_id).in_(list(lot_ids)), col(SpcViolation.acknowledged_at).is_(None)
+        )
+        .order_by(col(SpcViolation.id))
+    )
+    out: dict[str, list[str]] = {}
+    for lot, recipe, step, result, tool, text in s.execute(q):
+        if lot is not None:
+            out.setdefault(lot, []).append(f"{recipe}/{step}/{result}@{tool}: {text}")
+    return out
+
+
 def open_inhibits(s: Session, tool_id: str, ref: str | None = None) -> list[ToolInhibit]:
     """The tool's inhibits in force (only those raised by `ref`, if given), oldest first."""
     q = select(ToolInhibit).where(

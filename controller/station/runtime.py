@@ -163,7 +163,7 @@ class Station:
         )
         self._tasks.append(asyncio.create_task(self.monitor.run(self._stop)))
         self.tools = ToolService(self.db, self.name, self.engine.pool, self.monitor)
-        self.engine.on_inhibit = self.tools.inhibited
+        self.engine.on_spc = self.tools.spc_acted
         self.spc = SpcService(self.db, self.name, released=self.tools.sync)
         stack.push_async_callback(self.tools.close)
         await self.tools.start()

@@ -36,7 +36,7 @@ from controller.events import (
     ToolStateChanged,
     ToolStateData,
 )
-from controller.genealogy import store
+from controller.genealogy import spc_store, store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Outbox, StepRun, utcnow
 from controller.genealogy.station_models import ToolContext, ToolInhibit
@@ -76,6 +76,7 @@ class Context:
     note: str | None = None
     by: str | None = None
     inhibits: tuple[Inhibit, ...] = ()  # in force, oldest first
+    spc_open: int = 0  # SPC violations on the tool's charts not yet acknowledged
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,10 @@ def load_contexts(s: Session, tools: Iterable[str]) -> dict[str, Context]:
             .where(col(ToolInhibit.tool_id) == t, col(ToolInhibit.released_at).is_(None))
             .order_by(col(ToolInhibit.id))
         ).all()
-        ctx = Context(inhibits=tuple(Inhibit(i.id or 0, i.reason, i.by, i.at) for i in inhibits))
+        ctx = Context(
+            inhibits=tuple(Inhibit(i.id or 0, i.reason, i.by, i.at) for i in inhibits),
+            spc_open=spc_store.open_violations_of_tool(s, t),
+        )
         if row is not None and row.e10 is not None:
             ctx = replace(
                 ctx,

@@ -97,9 +97,9 @@ class ToolService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def inhibited(self, tool_id: str) -> None:
-        """The engine inhibited the tool (an SPC chart's action) and held it out of the pool:
-        its tile shows the inhibit."""
+    def spc_acted(self, tool_id: str) -> None:
+        """A step's SPC chart on the tool had a violation (and may have inhibited the tool,
+        held out of the pool already): its tile shows it."""
         task = asyncio.get_running_loop().create_task(self.monitor.refresh_context(tool_id))
         self._refreshing.add(task)
         task.add_done_callback(self._refreshing.discard)

@@ -34,6 +34,7 @@ from controller.station.runtime import Station, StationConfig
 from controller.station.tool_report import ToolReport, aware, report
 from simulators.line import INSTANT
 from tests.station import fabline, station_env
+from tests.unit.controller.rows import add_lot
 
 T = TypeVar("T")
 
@@ -314,3 +315,29 @@ async def test_spc_list_show_baseline_and_clear_from_the_command_line(
         ("spc_clear", "refused"), ("spc_baseline", "refused"),
         ("spc_clear", "ok"), ("spc_baseline", "ok"),
     ]  # fmt: skip
+
+
+def _warned_lot(s: Session) -> None:
+    """A running lot whose piece tripped a chart that only warns."""
+    add_lot(s, "WARN-1", "running")
+    step = ToolStepPlan(
+        index=0, id="dice", template="dice", path=("steps", 0), name="dice", role=None,
+        tool="dicing", operation="dice",
+        spc=(ChartPlan("kerf_width", "µm", "nelson", "warn", 5, True),),
+    )  # fmt: skip
+    for n, v in enumerate([*CLI_BASELINE, 20.0]):
+        lot = "WARN-1" if n == 5 else f"W-{n}"
+        spc_hook.record(s, lot_id=lot, recipe_id="warn-flow", step=step, tool_id="DICE-2",
+                        run_id=n, job_id=f"WARN-J{n}", results={"kerf_width": v})  # fmt: skip
+
+
+async def test_fabline_lots_shows_a_warning_of_a_lot_that_runs_on(
+    tmp_path: Path, db_url: str
+) -> None:
+    await read_db(db_url, _warned_lot)
+    env = station_env(tmp_path, "spc-1", None)
+    code, text, err = await fabline("lots", "--state", "running", "--db", db_url, env={
+        **env, "COLUMNS": "250"})  # fmt: skip
+    assert code == 0, err
+    [row] = [line for line in text.splitlines() if "WARN-1" in line]
+    assert "[spc] warn-flow/dice/kerf_width@DICE-2: N1: point 6" in row

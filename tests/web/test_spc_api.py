@@ -51,6 +51,7 @@ def test_an_spc_inhibit_shows_on_the_tile_and_is_cleared_by_a_technician(
     # the station follows an inhibit another process wrote: the tool is blocked
     tile = until(lambda: (t := viewer.get(f"/api/tools/{TOOL}").json())["inhibits"] and t)
     assert tile["e116"] == "blocked" and tile["blocked"].startswith(f"inhibited: SPC {CHART}: N1")
+    assert tile["spc_open"] == 2  # N1 and R1 at the 6th point
 
     detail = viewer.get("/api/spc/chart", params={"name": CHART}).json()
     assert detail["values"] == [30.0, 31.0, 30.0, 31.0, 30.0, 45.0]
@@ -71,7 +72,8 @@ def test_an_spc_inhibit_shows_on_the_tile_and_is_cleared_by_a_technician(
     r = tech.post("/api/spc/clear", json={"chart": CHART, "note": "nozzle plate cleaned"})
     assert r.status_code == 200, r.text
     assert "violation(s) acknowledged" in r.json()["message"] and "released" in r.json()["message"]
-    until(lambda: viewer.get(f"/api/tools/{TOOL}").json()["e116"] == "idle")
+    tile = until(lambda: (t := viewer.get(f"/api/tools/{TOOL}").json())["e116"] == "idle" and t)
+    assert tile["spc_open"] == 0
     r = eng.post("/api/spc/baseline", json={"chart": CHART, "center": 30.5, "sigma": 0.6})
     assert r.status_code == 200 and "limits set by hand" in r.json()["message"], r.text
     [chart] = viewer.get("/api/spc/charts", params={"tool": TOOL}).json()
