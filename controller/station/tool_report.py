@@ -6,9 +6,10 @@ its commit. controller/equipment/e10.py adds them up.
 
 The monitor samples (once a second by default), so a short job between two looks would be
 lost: a tool the monitor saw up (standby or productive) is productive exactly while it holds
-a lot's job. A tool's own down states (an alarm, unreachable) are unscheduled down as a
-failure, with the reason `ALARM-<code>` or `OFFLINE`; a technician's entry carries its
-sub-state and note. Before the first state recorded for a tool its time is unrecorded.
+a lot's job. A tool's own down states (an alarm, unreachable, idle while inhibited) are
+unscheduled down as a failure, with the reason `ALARM-<code>`, `OFFLINE`, `SPC` or `INHIBIT`;
+a technician's entry carries its sub-state and note. Before the first state recorded for a
+tool its time is unrecorded.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ def state_change(tool_id: str, at: datetime, data: ToolStateData) -> StateChange
         reason = "OFFLINE"
     elif data.alarms:
         reason = f"ALARM-{data.alarms[0]}"
+    elif (data.blocked or "").startswith("inhibited: SPC "):
+        reason = "SPC"
+    elif (data.blocked or "").startswith("inhibited: "):
+        reason = "INHIBIT"
     return StateChange(tool_id, at, state, sub, reason, data.context or "")
 
 

@@ -31,6 +31,7 @@ from controller.lots import LotRequest
 from controller.mes.config import mes_config
 from controller.recipes import ChartPlan, LoadedRecipe, ToolStepPlan, load, load_text
 from controller.station.runtime import Station, StationConfig
+from controller.station.tool_monitor import Tile
 from controller.station.tool_report import ToolReport, aware, report
 from simulators.line import INSTANT
 from tests.station import fabline, station_env
@@ -120,6 +121,15 @@ async def test_a_wearing_blade_is_inhibited_before_a_piece_leaves_spec(
             done.setdefault((m.lot_id, m.index), asyncio.Event()).set()
 
     async with Station(config(db_url), notify) as station:
+        down: list[Tile] = []
+        saw_down = asyncio.Event()
+
+        def watch(tile: Tile) -> None:  # the saw's tile once it shows it is unavailable
+            if tile.tool_id == SAW and tile.data.e10 == "UNSCHEDULED_DOWN":
+                down.append(tile)
+                saw_down.set()
+
+        station.monitor.listeners.append(watch)
         held: str | None = None
         for n in range(MAX_LOTS):
             lot_id = await dispatch(station, r, n)
@@ -160,6 +170,12 @@ async def test_a_wearing_blade_is_inhibited_before_a_piece_leaves_spec(
         [inhibit] = inhibits
         assert (inhibit.source, inhibit.ref, inhibit.by) == ("spc", chart_name, "spc")
         assert inhibit.reason == reason
+
+        # its tile: blocked by the inhibit, E10 unscheduled down waiting for a technician
+        await asyncio.wait_for(saw_down.wait(), 30)
+        tile = down[0]
+        assert tile.data.e116 == "blocked" and tile.data.blocked == f"inhibited: {reason}"
+        assert tile.data.e10_substate == "maintenance-delay" and tile.context.spc_open >= 1
 
         # no job starts on the inhibited saw: the next lot waits for it ...
         waiting = await dispatch(station, r, MAX_LOTS)
