@@ -25,6 +25,7 @@ from controller.station.spc_ops import (
     chart_svg,
     list_charts,
 )
+from drivers.units import format_quantity
 
 app = typer.Typer(
     help="SPC control charts of the line's tools: list, show, baseline, clear.",
@@ -42,6 +43,14 @@ def _db(url: str | None) -> Database:
 
 def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.2f}"
+
+
+def _spec(spec: spc.SpecLimits, unit: str) -> str:
+    if spec.lsl is None:
+        return f"≤ {format_quantity(spec.usl or 0.0, unit)}"
+    if spec.usl is None:
+        return f"≥ {format_quantity(spec.lsl, unit)}"
+    return f"{format_quantity(spec.lsl, unit)} … {format_quantity(spec.usl, unit)}"
 
 
 def _limits(s: ChartSummary) -> str:
@@ -114,8 +123,9 @@ def spc_show(
             out.print(spc.render_terminal(d.definition, limits, d.points, d.spec))
         cap = d.capability
         if cap is not None and d.spec is not None:
-            out.print(f"spec {d.spec.lsl} … {d.spec.usl}: Cp {_fmt(cap.cp)}  Cpk {_fmt(cap.cpk)}"
-                      f"  Pp {_fmt(cap.pp)}  Ppk {_fmt(cap.ppk)}  (n={cap.n})")  # fmt: skip
+            out.print(f"spec {_spec(d.spec, d.definition.unit)}: Cp {_fmt(cap.cp)}"
+                      f"  Cpk {_fmt(cap.cpk)}  Pp {_fmt(cap.pp)}  Ppk {_fmt(cap.ppk)}"
+                      f"  (n={cap.n})")  # fmt: skip
         if svg is not None:
             out.print(f"chart written to {svg}")
         return EXIT_OK

@@ -105,7 +105,13 @@ async def read_db(url: str, fn: Callable[[Session], T]) -> T:
 
 def kerf_offsets(s: Session) -> list[tuple[str, float]]:
     runs = s.scalars(
-        select(StepRun).where(col(StepRun.step_id) == "dice", col(StepRun.state) == "done")
+        select(StepRun)
+        .where(
+            col(StepRun.step_id) == "dice",
+            col(StepRun.state) == "done",
+            col(StepRun.lot_id).like("SPC-%"),
+        )
+        .order_by(col(StepRun.id))
     ).all()
     return [(r.lot_id, float(r.results["kerf_offset"]["value"])) for r in runs]
 
@@ -197,6 +203,15 @@ async def test_a_wearing_blade_is_inhibited_before_a_piece_leaves_spec(
         assert outcome.state in ("completed", "held"), outcome
         runs = await station.db.run(lambda s: store.step_runs(s, waiting))
         assert [x.step_id for x in runs] == ["incoming", "dice"]
+
+    # the chart from the command line: its points, and the capability against the spec
+    env = station_env(tmp_path, "spc-1", None)
+    code, text, err = await fabline("spc", "show", chart_name, "--json", "--db", db_url, env=env)
+    assert code == 0, err
+    shown = json.loads(text)
+    assert shown["values"][: n + 1] == [v for _, v in offsets]
+    assert (shown["lsl"], shown["usl"]) == (None, USL)
+    assert shown["capability"]["cp"] is None and shown["capability"]["cpk"] > 1
 
 
 # -- the E10 report of a run --------------------------------------------------------------
