@@ -613,6 +613,9 @@ def step_view(s: PlannedStep) -> dict[str, Any]:
               "params": {k: str(v) for k, v in s.params.items()}}  # fmt: skip
         if s.spec:
             d["spec"] = {k: {"min": lo, "max": hi} for k, (lo, hi) in s.spec.items()}
+        if s.spc:
+            d["spc"] = {c.result: {"rules": c.rules, "action": c.action, "baseline": c.baseline}
+                        for c in s.spc}  # fmt: skip
     else:
         d |= {"external": s.external, "returns": list(s.returns)}
     return d
