@@ -36,7 +36,7 @@ class SpcOutcome:
 
     events: list[EventBase] = field(default_factory=list)
     hold: HoldReason | None = None
-    inhibited: bool = False  # an inhibit of the step's tool was written
+    inhibited: bool = False  # a chart inhibits the step's tool (written now, or in force)
     decisions: list[spc.OcapDecision] = field(default_factory=list)
 
 

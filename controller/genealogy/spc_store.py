@@ -82,10 +82,6 @@ def points(s: Session, chart_id: int, since: int = 0, *, last: int | None = None
     return list(s.scalars(q.order_by(col(SpcPoint.idx))).all())
 
 
-def add_point(s: Session, row: SpcPoint) -> None:
-    s.add(row)
-
-
 def add_violations(s: Session, rows: Sequence[SpcViolation]) -> list[int]:
     s.add_all(rows)
     s.flush()
