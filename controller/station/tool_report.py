@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -126,13 +126,22 @@ def state_change(tool_id: str, at: datetime, data: ToolStateData) -> StateChange
     return StateChange(tool_id, at, state, sub, reason, data.context or "")
 
 
-def _sampled(s: Session, tools: set[str] | None, until: datetime) -> dict[str, list[StateChange]]:
-    """Each tool's E10 states as the monitor saw them, in order."""
-    q = select(col(Outbox.payload), col(Outbox.created_at)).where(
-        col(Outbox.type) == "tool_state", col(Outbox.created_at) < until
-    )
-    if tools is not None:
-        q = q.where(_TOOL.in_(sorted(tools)))
+def _sampled(
+    s: Session, tools: set[str] | None, since: datetime | None, until: datetime
+) -> dict[str, list[StateChange]]:
+    """Each tool's E10 states as the monitor saw them from the one in force at `since` (all,
+    without it) to `until`, in order."""
+    states = col(Outbox.type) == "tool_state"
+    wanted = [_TOOL.in_(sorted(tools))] if tools is not None else []
+    rows = and_(states, col(Outbox.created_at) < until, *wanted)
+    if since is not None:  # the state in force at `since`: each tool's last before it
+        before = (
+            select(func.max(col(Outbox.id)))
+            .where(states, col(Outbox.created_at) < since, *wanted)
+            .group_by(_TOOL)
+        )
+        rows = or_(col(Outbox.id).in_(before), and_(rows, col(Outbox.created_at) >= since))
+    q = select(col(Outbox.payload), col(Outbox.created_at)).where(rows)
     out: dict[str, list[StateChange]] = {}
     for payload, created in s.execute(q.order_by(col(Outbox.id))):
         tool = payload.get("tool_id")
@@ -149,12 +158,15 @@ def _sampled(s: Session, tools: set[str] | None, until: datetime) -> dict[str, l
 
 
 def _jobs(
-    s: Session, tools: set[str] | None, until: datetime
+    s: Session, tools: set[str] | None, since: datetime | None, until: datetime
 ) -> dict[str, list[tuple[datetime, datetime]]]:
-    """Each tool's lot jobs, from intent to commit (a job still open: to `until`)."""
+    """Each tool's lot jobs that overlap [since, until), from intent to commit (a job still
+    open: to `until`)."""
     q = select(col(StepRun.tool_id), col(StepRun.started_at), col(StepRun.ended_at)).where(
         col(StepRun.kind) == "tool", col(StepRun.started_at) < until
     )
+    if since is not None:
+        q = q.where(or_(col(StepRun.ended_at).is_(None), col(StepRun.ended_at) > since))
     if tools is not None:
         q = q.where(col(StepRun.tool_id).in_(sorted(tools)))
     out: dict[str, list[tuple[datetime, datetime]]] = {}
@@ -203,12 +215,14 @@ def _merge(
 
 
 def state_changes(
-    s: Session, tools: Iterable[str] | None, until: datetime
+    s: Session, tools: Iterable[str] | None, until: datetime, since: datetime | None = None
 ) -> dict[str, list[StateChange]]:
-    """Each tool's E10 states up to `until`, in order, one change per new state (a new job
-    on a busy tool, a new alarm on a tool already down, is the same state)."""
+    """Each tool's E10 states up to `until` (from the one in force at `since`, if given), in
+    order, one change per new state (a new job on a busy tool, a new alarm on a tool already
+    down, is the same state)."""
     wanted = set(tools) if tools is not None else None
-    sampled, jobs = _sampled(s, wanted, until), _jobs(s, wanted, until)
+    sampled = _sampled(s, wanted, since, until)
+    jobs = _jobs(s, wanted, since, until)
     return {
         t: _merge(t, sampled.get(t, []), jobs.get(t, [])) for t in sorted(set(sampled) | set(jobs))
     }
@@ -217,7 +231,7 @@ def state_changes(
 def report(s: Session, period: Period, tools: Sequence[str] | None = None) -> list[ToolReport]:
     """E10 time in state and metrics of each tool (the named ones, else every tool with a
     recorded state) over the period."""
-    changes = state_changes(s, tools, period.end)
+    changes = state_changes(s, tools, period.end, period.start)
     out = []
     for tool in tools if tools is not None else sorted(changes):
         timeline = changes.get(tool)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from controller.equipment import E10State, Period, SubState
@@ -103,3 +104,23 @@ def test_a_tool_with_nothing_recorded_before_the_end_has_no_report(db: Database)
     [r] = db.run_sync(lambda s: report(s, Period(at("07:00"), at("08:00")), ["DICE-1"]))
     assert r.times is not None and r.times.unrecorded == timedelta(minutes=30)
     assert r.times.by_state[E10State.STANDBY] == timedelta(minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "minutes", "failures"),
+    [
+        # down since 09:45 (the alarm before the period is not its failure), idle from 10:15
+        ("10:00", "10:20", {E10State.UNSCHEDULED_DOWN: 15, E10State.STANDBY: 5}, 0),
+        # a job since 08:30 runs into the period
+        ("09:00", "09:40", {E10State.PRODUCTIVE: 30, E10State.STANDBY: 10}, 0),
+        ("09:40", "09:50", {E10State.STANDBY: 5, E10State.UNSCHEDULED_DOWN: 5}, 1),
+    ],
+)
+def test_a_period_starts_in_the_state_in_force_at_its_start(
+    db: Database, start: str, end: str, minutes: dict[E10State, int], failures: int
+) -> None:
+    _record(db)
+    [r] = db.run_sync(lambda s: report(s, Period(at(start), at(end)), ["DICE-1"]))
+    assert r.times is not None and r.times.unrecorded == timedelta(0)
+    got = {s: v / timedelta(minutes=1) for s, v in r.times.by_state.items() if v}
+    assert (got, r.times.failures) == (minutes, failures)
