@@ -199,18 +199,7 @@ def backward(s: Session, name: str) -> list[Node]:
             node = nodes[(r.id, r.depth)] = _node(r)
             node.material = r.material
         if r.step_id is not None:
-            node.steps.append(
-                {
-                    "step": r.step_id,
-                    "index": r.step_index,
-                    "tool": r.tool_id,
-                    "operation": r.operation,
-                    "job_id": r.job_id,
-                    "setpoints": r.setpoints,
-                    "results": r.results,
-                    "at": str(r.ended_at),
-                }
-            )
+            node.steps.append(lineage.step_entry(r))
     found = list(nodes.values())
     _lot_operations(s, found)
     return found
