@@ -10,7 +10,6 @@ The chart logic is controller/spc; controller/engine/spc_hook.py adds the points
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,17 +276,7 @@ class SpcService:
         self, actor: Actor, action: str, target: str, tool_id: str | None,
         work: Callable[[], Awaitable[T]],
     ) -> T:  # fmt: skip
-        try:
-            return await work()
-        except FablineError as e:
-            await self.db.run(
-                functools.partial(
-                    audit.record, station=self.station, actor=actor, action=action,
-                    target=shown(target, 128), result=audit.result_of(e), message=str(e),
-                    tool_id=tool_id,
-                )
-            )  # fmt: skip
-            raise
+        return await audit.attempted(self.db, self.station, actor, action, target, work, tool_id)
 
     async def baseline(
         self, name: str, actor: Actor, center: float | None = None, sigma: float | None = None

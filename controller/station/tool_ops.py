@@ -10,7 +10,6 @@ for it, and its tile says it is blocked and why.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -110,24 +109,11 @@ class ToolService:
         return tool_id
 
     async def _audited(
-        self,
-        actor: Actor,
-        action: str,
-        target: str,
-        tool_id: str | None,
+        self, actor: Actor, action: str, target: str, tool_id: str | None,
         work: Callable[[], Awaitable[T]],
-    ) -> T:
-        try:
-            return await work()
-        except FablineError as e:
-            await self.db.run(
-                functools.partial(
-                    audit.record, station=self.station, actor=actor, action=action,
-                    target=shown(target, 128), result=audit.result_of(e), message=str(e),
-                    tool_id=tool_id if tool_id in self.pool.drivers else None,
-                )
-            )  # fmt: skip
-            raise
+    ) -> T:  # fmt: skip
+        tool = tool_id if tool_id in self.pool.drivers else None
+        return await audit.attempted(self.db, self.station, actor, action, target, work, tool)
 
     def _ok(self, s: Session, actor: Actor, action: str, target: str, tool: str, msg: str) -> None:
         audit.record(
