@@ -32,7 +32,7 @@ from controller.engine.material import Material, UnitView
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, StepRun, utcnow
-from controller.lots import lifecycle
+from controller.lots import lease, lifecycle
 from controller.lots.lease import ME
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
 from controller.recipes import (
@@ -110,7 +110,15 @@ class LotRunner:
     async def run(self) -> Outcome:
         from controller.engine.engine import Outcome
 
-        ctx = await self._claim()
+        try:
+            ctx = await self._claim()
+        except BaseException:
+            # a lease taken for this runner (a station's pickup) is not driven by anyone:
+            # give it back, or at least stop renewing it (the database may be what failed)
+            with contextlib.suppress(Exception):
+                await self.db.run(lambda s: journal.disown(s, self.lot_id))
+            lease.forget({self.lot_id})
+            raise
         try:
             exp = ctx.expansion
             ctx.history = await self.db.run(self._history)
