@@ -31,6 +31,7 @@ from drivers.interface import (
     ToolState,
     Value,
     check_setup,
+    piece_job_id,
 )
 from drivers.protocols.modbus_map import Refusal
 from simulators.faults import FaultPlan
@@ -61,6 +62,8 @@ class Plan:
     wear: dict[str, float] = field(default_factory=dict)
     alarm: tuple[int, float] | None = None
     warnings: list[int] = field(default_factory=list)  # raised at completion; do not stop
+    # a batch job's pieces, in load order: each one's own results (its own noise)
+    pieces: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -380,6 +383,20 @@ class SimTool(abc.ABC):
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         """The job's duration, results, wear and warnings (each kind models its process)."""
 
+    def piece_plans(
+        self, op: Operation, values: Mapping[str, Value], base: str
+    ) -> list[dict[str, float]]:
+        """Each piece of a batch job measured on its own: the process of one piece at its
+        place in the batch, with noise seeded per piece (the whole job's plan still decides
+        the duration and the wear)."""
+        assert op.pieces.count is not None
+        one = {**values, op.pieces.count: 1.0}
+        out = []
+        for n in range(1, op.piece_count(values) + 1):
+            rng = random.Random(f"{self.seed}/{self.tool_id}/{base}/{n}")
+            out.append(self.plan(op, one, rng).results)
+        return out
+
     def refuse_reason(self, op: Operation, values: Mapping[str, Value]) -> str | None:
         """A tool-specific reason to refuse a job beyond ranges, rules and setup."""
         return None
@@ -412,8 +429,11 @@ class SimTool(abc.ABC):
         reason = self.refuse_reason(op, values)
         if reason:
             raise Refused(Refusal.RULE, reason)
-        rng = random.Random(f"{self.seed}/{self.tool_id}/{job.job_id.split('#')[0]}")
+        base = job.job_id.split("#")[0]
+        rng = random.Random(f"{self.seed}/{self.tool_id}/{base}")
         plan = self.plan(op, values, rng)
+        if not op.pieces.per_piece:
+            plan.pieces = self.piece_plans(op, values, base)
         self._check_consumables(plan)
         if self.faults.pending_alarms:
             code, at = self.faults.pending_alarms.pop(0)
@@ -470,6 +490,13 @@ class SimTool(abc.ABC):
         job.warnings = sorted(set(plan.warnings))
         job.results = plan.results
         job.state = JobState.COMPLETE
+        for n, results in enumerate(plan.pieces, start=1):
+            # each piece of a batch is queried like a job of its own, by `<job id>/<n>`
+            piece = SimJob(piece_job_id(job.job_id, n), job.op, job.values, state=JobState.COMPLETE)
+            piece.results = {**results, "duration": plan.results.get("duration", 0.0)}
+            piece.warnings, piece.stopped_at = job.warnings, 100.0
+            self.jobs[piece.job_id] = piece
+        self._forget_old_jobs()
         self.jobs_done += 1
         self.state = ToolState.COMPLETE
         self._emit(ToolEvent("completed", job))
