@@ -96,6 +96,10 @@ class StepInfo(_Data):
     job_id: str
     attempt: int
     role: str | None
+    pieces: list[str] = Field(
+        default_factory=list,
+        description="the work pieces of the job, in load order (none: the whole lot)",
+    )
 
 
 class TrackIn(EventBase):
@@ -140,6 +144,10 @@ class StepCompletedData(_Data):
     setpoints: dict[str, str] = Field(description="as the recipe wrote them")
     results: dict[str, Quantity] = Field(description="quantities")
     in_spec: bool
+    pieces: dict[str, dict[str, Quantity]] = Field(
+        default_factory=dict,
+        description="a job of several pieces: each piece's own results (results: the job's)",
+    )
 
 
 class StepCompleted(EventBase):

@@ -138,12 +138,15 @@ class Param:
 @dataclass(frozen=True)
 class Result:
     """One measured result a job reports, in `unit`. `defect`: a count of defective units
-    (or sites) of this kind, binned as rejects with that reason by the genealogy."""
+    (or sites) of this kind, binned as rejects with that reason by the genealogy; `at_edge`:
+    the defects lie at the work piece's edge (run-out, edge chipping), so the dies binned
+    for them are the outermost ones, not dies picked at random."""
 
     name: str
     unit: str = ""
     doc: str = ""
     defect: str | None = None
+    at_edge: bool = False
 
 
 @dataclass(frozen=True)

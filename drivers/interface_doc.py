@@ -64,6 +64,8 @@ def _operation(iface: ToolInterface, op: Operation) -> list[str]:
             else f"IR {mm.IR_QUERY_RESULTS + 2 * i}–{mm.IR_QUERY_RESULTS + 2 * i + 1} f32"
         )
         doc = f"{r.doc} (defects: rejected as “{r.defect}”)" if r.defect else r.doc
+        if r.at_edge:
+            doc += " at the edge"
         out.append(f"| `{r.name}` | {r.unit} | {doc} | {wire} |")
     return [*out, ""]
 

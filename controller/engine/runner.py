@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ from sqlalchemy.orm import Session
 from controller.engine import journal
 from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
+from controller.engine.piece_steps import PieceSteps
+from controller.engine.pieces import plan_jobs
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, utcnow
@@ -81,6 +84,7 @@ class Attempt:
     run_id: int
     job_id: str
     reattached: bool
+    pieces: tuple[str, ...] = ()  # the job's work pieces (none: the whole lot)
 
 
 @dataclass
@@ -206,7 +210,12 @@ class LotRunner:
     # -- tool steps -------------------------------------------------------------------------
 
     async def _tool_step(self, ctx: _Context, step: ToolStepPlan) -> None:
-        attempt = await self._attempt(ctx, step)
+        jobs = plan_jobs(ctx.material, step)
+        if len(jobs) > 1 or jobs[0].batch:
+            await PieceSteps(self, ctx, step, jobs).run()
+            return
+        job = jobs[0]
+        attempt = await self._attempt(ctx, step, job.names)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
         try:
@@ -219,9 +228,12 @@ class LotRunner:
         finally:
             self.engine.pool.give_back(attempt.driver)  # free again before the commit
         if result is not None:
-            await self._commit(ctx, step, attempt, result)
+            per_piece = {job.names[0]: result.results} if job.units else None
+            await self._commit(ctx, step, attempt, result, per_piece)
 
-    async def _attempt(self, ctx: _Context, step: ToolStepPlan) -> Attempt | None:
+    async def _attempt(
+        self, ctx: _Context, step: ToolStepPlan, pieces: list[str]
+    ) -> Attempt | None:
         """The step's attempt: the one the last commit wrote, a re-attached one, or a new
         one whose intent is committed here. None if the lot stopped instead."""
         begun, ctx.begun = ctx.begun, None
@@ -252,7 +264,7 @@ class LotRunner:
                     return None
                 if found:
                     return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
-            intent = self._intent(step, driver, prior)
+            intent = self._intent(step, driver, prior, tuple(pieces))
             run_id = await self._write_intent(ctx, intent)
         except BaseException:
             self.engine.pool.give_back(driver)
@@ -260,7 +272,7 @@ class LotRunner:
         if run_id is None:
             self.engine.pool.give_back(driver)
             return None
-        return Attempt(step, driver, run_id, intent.job_id, reattached=False)
+        return Attempt(step, driver, run_id, intent.job_id, False, intent.pieces)
 
     async def _write_intent(self, ctx: _Context, intent: Intent) -> int | None:
         def tx(s: Session) -> tuple[Lot, int | None]:
@@ -346,11 +358,19 @@ class LotRunner:
                 parts.append(f"{d.tool_id}: {why}" if why else d.tool_id)
         return "; ".join(parts)
 
-    def _intent(self, step: ToolStepPlan, driver: ToolDriver, prior: StepRun | None) -> Intent:
-        attempt = (prior.attempt + 1) if prior else 1
+    def _intent(
+        self,
+        step: ToolStepPlan,
+        driver: ToolDriver,
+        prior: StepRun | None,
+        pieces: tuple[str, ...] = (),
+        attempt: int | None = None,
+    ) -> Intent:
+        if attempt is None:
+            attempt = (prior.attempt + 1) if prior else 1
         # the nonce keeps ids unique on a tool across databases; simulators seed without it
         job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
-        return Intent(step, driver.tool_id, driver.kind, attempt, job_id)
+        return Intent(step, driver.tool_id, driver.kind, attempt, job_id, pieces)
 
     async def _start(self, ctx: _Context, step: ToolStepPlan, attempt: Attempt) -> bool:
         driver = attempt.driver
@@ -452,26 +472,36 @@ class LotRunner:
     # -- outcomes ---------------------------------------------------------------------------
 
     async def _commit(
-        self, ctx: _Context, step: ToolStepPlan, attempt: Attempt, result: JobResult
+        self,
+        ctx: _Context,
+        step: ToolStepPlan,
+        attempt: Attempt,
+        result: JobResult,
+        per_piece: dict[str, Mapping[str, float]] | None,
     ) -> None:
         """Record the step in one transaction; when the next step is a tool step and a tool
         for it is free right now, its intent is written in the same transaction."""
         steps = ctx.expansion.steps
         last = step.index + 1 >= len(steps)
         verdicts = tool_warnings.classify(step, result.warnings)
-        held = bool(journal.spec_violations(step, result.results)) or bool(
+        held = bool(journal.piece_violations(step, per_piece or {"": result.results})) or bool(
             tool_warnings.hold_reason(step, verdicts)
         )
         ctx.history.record(step.index, result.results, utcnow())  # feeds later setpoints
         area = self.settings.areas.at(steps, step.index + 1, ctx.lot.area)
         leaves = area != ctx.lot.area  # handed over to the area of the next step
-        intent = None if held or last or leaves else self._next_intent(ctx, steps[step.index + 1])
+        reshapes = step.genealogy.merge is not None or step.genealogy.split is not None
+        intent = (
+            None
+            if held or last or leaves or reshapes
+            else self._next_intent(ctx, steps[step.index + 1])
+        )
         tool_id = attempt.driver.tool_id
 
         def tx(s: Session) -> journal.Committed:
             return journal.commit(
                 s, self.lot_id, step, tool_id, attempt.run_id, result, ctx.material,
-                ctx.recipe, intent[1] if intent else None, verdicts, area,
+                ctx.recipe, intent[1] if intent else None, verdicts, area, per_piece,
             )  # fmt: skip
 
         try:
@@ -488,8 +518,9 @@ class LotRunner:
                 self.engine.pool.give_back(driver)
             else:
                 ctx.begun = Attempt(
-                    next_intent.step, driver, done.next_run, next_intent.job_id, reattached=False
-                )
+                    next_intent.step, driver, done.next_run, next_intent.job_id, False,
+                    next_intent.pieces,
+                )  # fmt: skip
         self.steps_run += 1
         self.engine.notify(StepDone(self.lot_id, step.index, step.id))
 
@@ -502,6 +533,10 @@ class LotRunner:
         step = g.step
         if not g.clear or not isinstance(step, ToolStepPlan):
             return None
+        jobs = plan_jobs(ctx.material, step)
+        if len(jobs) > 1 or jobs[0].batch:
+            return None  # a step of several jobs writes each job's intent itself
+        pieces = tuple(jobs[0].names)
         operation = step.operation
         try:
             driver = self.engine.pool.take_now(
@@ -509,7 +544,7 @@ class LotRunner:
             )
         except NoToolFits:
             return None  # the step itself holds the lot, with what each tool lacks
-        return None if driver is None else (driver, self._intent(step, driver, None))
+        return None if driver is None else (driver, self._intent(step, driver, None, pieces))
 
     async def _stop(
         self,

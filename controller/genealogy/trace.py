@@ -40,16 +40,20 @@ WITH RECURSIVE up(id, via, edge_kind, depth) AS (
 SELECT up.depth, up.edge_kind, up.via, u.id, u.name, u.kind, u.lot_id, u.slot,
        u.die_x, u.die_y, u.unit_x, u.unit_y, u.bin, u.bin_reason, u.material,
        sr.step_index, sr.step_id, sr.tool_id, sr.operation, sr.job_id, sr.state,
-       sr.setpoints, sr.results, sr.ended_at
+       sr.setpoints, sr.results, sr.ended_at, sr.piece_count, rp.position,
+       rp.results AS piece_results
 FROM up
 JOIN unit u ON u.id = up.id
 LEFT JOIN step_run sr ON sr.lot_id = u.lot_id
      AND sr.step_index > u.created_step
      AND (u.ended_step IS NULL OR sr.step_index <= u.ended_step)
      AND sr.state IN ('done', 'confirmed')
-ORDER BY up.depth, u.id, sr.step_index
+     AND (sr.piece_count = 0 OR EXISTS (
+         SELECT 1 FROM run_piece x WHERE x.step_run_id = sr.id AND x.unit_id = u.id))
+LEFT JOIN run_piece rp ON rp.step_run_id = sr.id AND rp.unit_id = u.id
+ORDER BY up.depth, u.id, sr.step_index, sr.attempt
 """).columns(  # typed, so SQLite hands back dicts like PostgreSQL does, not JSON text
-    setpoints=JSON, results=JSON, ended_at=DateTime(timezone=True)
+    setpoints=JSON, results=JSON, piece_results=JSON, ended_at=DateTime(timezone=True)
 )
 
 FORWARD = text("""
@@ -193,18 +197,20 @@ def backward(s: Session, name: str) -> list[Node]:
             node = nodes[(r.id, r.depth)] = _node(r)
             node.material = r.material
         if r.step_id is not None:
-            node.steps.append(
-                {
-                    "step": r.step_id,
-                    "index": r.step_index,
-                    "tool": r.tool_id,
-                    "operation": r.operation,
-                    "job_id": r.job_id,
-                    "setpoints": r.setpoints,
-                    "results": r.results,
-                    "at": str(r.ended_at),
-                }
-            )
+            step = {
+                "step": r.step_id,
+                "index": r.step_index,
+                "tool": r.tool_id,
+                "operation": r.operation,
+                "job_id": r.job_id,
+                "setpoints": r.setpoints,
+                # a job of several pieces: this unit's own results, and where it sat
+                "results": r.results if r.piece_results is None else r.piece_results,
+                "at": str(r.ended_at),
+            }
+            if r.piece_count and r.piece_count > 1 and r.position is not None:
+                step["piece"] = {"position": r.position, "of": r.piece_count}
+            node.steps.append(step)
     return list(nodes.values())
 
 

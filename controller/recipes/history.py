@@ -38,7 +38,7 @@ class History:
         h = cls()
         for run in sorted(runs, key=lambda r: (r.step_index, _utc(r.ended_at))):
             if run.state in ("done", "confirmed") and run.ended_at is not None:
-                h.record(run.step_index, _plain(run.results), run.ended_at)
+                h.record(run.step_index, plain(run.results), run.ended_at)
         for ev in events:
             data = ev.get("data") or {}
             if ev.get("type") == QTIME_EVENT and data.get("action") == "hold":
@@ -58,7 +58,7 @@ def _utc(when: datetime | None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _plain(results: Mapping[str, Any]) -> dict[str, float | str]:
+def plain(results: Mapping[str, Any]) -> dict[str, float | str]:
     """Stored results are {"value", "unit"} objects (tool steps) or returned fields (external
     steps, strings or numbers)."""
     out: dict[str, float | str] = {}
