@@ -434,6 +434,7 @@ class SimTool(abc.ABC):
         plan = self.plan(op, values, rng)
         if not op.pieces.per_piece:
             plan.pieces = self.piece_plans(op, values, base)
+            _place_defects(op, plan, random.Random(f"{self.seed}/{self.tool_id}/{base}/defects"))
         self._check_consumables(plan)
         if self.faults.pending_alarms:
             code, at = self.faults.pending_alarms.pop(0)
@@ -543,6 +544,21 @@ class SimTool(abc.ABC):
         if bad:
             raise ValueError(f"{self.tool_id}: setup {name}: unknown {bad} (choices: {f.choices})")
         self.setup[name] = tuple(values)
+
+
+def _place_defects(op: Operation, plan: Plan, rng: random.Random) -> None:
+    """A batch's defects as the tool counted them for the whole job, each at one piece's
+    position (a missing ball is missing in one unit of the boat): the pieces' defect counts
+    add up to the job's, whatever noise each piece's own measurements carry."""
+    n = len(plan.pieces)
+    for r in op.results:
+        if not r.defect or r.name not in plan.results:
+            continue
+        counts = [0] * n
+        for _ in range(max(0, round(plan.results[r.name]))):
+            counts[rng.randrange(n)] += 1
+        for piece, k in zip(plan.pieces, counts, strict=True):
+            piece[r.name] = float(k)
 
 
 def _coerce(param: Param, raw: object) -> Value:

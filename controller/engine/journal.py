@@ -185,8 +185,9 @@ def piece_violations(step: ToolStepPlan, per_piece: Mapping[str, Mapping[str, fl
     out = []
     for piece, results in per_piece.items():
         bad = spec_violations(step, results)
-        if bad:
-            out.append(f"{piece}: {', '.join(bad)}" if piece else "; ".join(bad))
+        if bad:  # a lot of one piece reads as before: the step's values
+            named = piece and len(per_piece) > 1
+            out.append(f"{piece}: {', '.join(bad)}" if named else "; ".join(bad))
     return out
 
 
@@ -360,6 +361,7 @@ def finish_step(
     recipe: LoadedRecipe,
     per_piece: Mapping[str, Mapping[str, float]],
     tools: Mapping[str, str],
+    runs: Mapping[str, int],
     warned: str | None,
     area: str | None,
 ) -> Committed:
@@ -379,7 +381,8 @@ def finish_step(
     known = {name: u.id for name, u in material.active.items() if u.id is not None}
     for loaded in by_tool.values():
         known |= {name: uid for name, uid in loaded.values()}
-    new_ids = write_change(s, lot.id, change, None, step.index, known)
+    last = max(runs.values(), default=None)
+    new_ids = write_change(s, lot.id, change, last, step.index, known, runs)
     where = {"lot_id": lot.id, "step_id": step.id}
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, [e.model_copy(update=where) for e in change.events], lot)

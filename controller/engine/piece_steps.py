@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ class _Done:
     per_piece: dict[str, Results]
     tool_id: str
     verdicts: list[tool_warnings.Verdict]
+    run_id: int
 
 
 class PieceSteps:
@@ -83,12 +85,17 @@ class PieceSteps:
             todo.append((job, pinned, None if pinned else self._number()))
         tasks = [asyncio.create_task(self._job(job, pinned, n)) for job, pinned, n in todo]
         stopped = False
+        pending: set[asyncio.Task[_Done | None]] = set(tasks)
         try:
-            for next_done in asyncio.as_completed(tasks):
-                if await next_done is None and not stopped:
-                    stopped = True  # the lot stopped: jobs not sent yet are not sent
-                    for t in list(self.waiting):
-                        t.cancel()
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=FIRST_COMPLETED)
+                for t in finished:
+                    if t.cancelled() or t.exception() is not None or t.result() is not None:
+                        continue  # raised below, after every job has ended
+                    if not stopped:
+                        stopped = True  # the lot stopped: jobs not sent yet are not sent
+                        for w in list(self.waiting):
+                            w.cancel()
         finally:
             for t in tasks:
                 if not t.done():
@@ -125,7 +132,7 @@ class PieceSteps:
             if key is None:
                 continue
             tool = latest[key].tool_id or ""
-            out.setdefault(key, _Done({}, tool, [])).per_piece[name] = {
+            out.setdefault(key, _Done({}, tool, [], run_id)).per_piece[name] = {
                 k: float(v) for k, v in plain(results).items() if not isinstance(v, str)
             }
         return out
@@ -167,7 +174,7 @@ class PieceSteps:
                 s, lot_id, step, tool_id, run_id, result, per_piece, ids, verdicts
             )
         )
-        return _Done(per_piece, tool_id, list(verdicts))
+        return _Done(per_piece, tool_id, list(verdicts), run_id)
 
     async def _attempt(
         self, step: ToolStepPlan, job: PieceJob, pinned: StepRun | None, number: int | None
@@ -228,6 +235,7 @@ class PieceSteps:
         r, ctx, step = self.runner, self.ctx, self.step
         per_piece: dict[str, Results] = {}
         tools: dict[str, str] = {}
+        runs: dict[str, int] = {}
         verdicts: list[tool_warnings.Verdict] = []
         for job in self.jobs:  # slot order
             d = done[job.key]
@@ -235,6 +243,7 @@ class PieceSteps:
                 if name in d.per_piece:
                     per_piece[name] = d.per_piece[name]
                     tools[name] = d.tool_id
+                    runs[name] = d.run_id
             verdicts += d.verdicts
         warned = tool_warnings.hold_reason(step, verdicts)
         steps = ctx.expansion.steps
@@ -244,7 +253,7 @@ class PieceSteps:
 
         def tx(s: Session) -> journal.Committed:
             return journal.finish_step(
-                s, lot_id, step, ctx.material, ctx.recipe, per_piece, tools, warned, area
+                s, lot_id, step, ctx.material, ctx.recipe, per_piece, tools, runs, warned, area
             )
 
         committed = await r.db.run(tx)

@@ -43,11 +43,15 @@ class PieceJob:
         return [u.name for u in self.units]
 
 
-def plan_jobs(material: Material, step: ToolStepPlan) -> list[PieceJob]:
-    """The jobs of `step` for the lot's material as it stands before the step."""
+def plan_jobs(
+    material: Material, step: ToolStepPlan, principal: str | None = None
+) -> list[PieceJob]:
+    """The jobs of `step` for the lot's material as it stands before the step. `principal`:
+    the recipe's first input, the material its steps work on; units of its other inputs
+    (panels waiting for their wafers) are not pieces until a merge makes them part of one."""
     op = step.op
     count = op.pieces.count
-    pieces = _pieces(material, step)
+    pieces = [u for u in _pieces(material, step) if u.source in (None, principal)]
     if pieces:
         size = 1 if count is None else max(1, int(float(step.values.get(count, 1))))
     elif count is not None and count in step.params:  # packages in boats of that many

@@ -100,6 +100,11 @@ class _Context:
     history: History = field(default_factory=History)  # measurements, end times, waivers
 
 
+def _principal(ctx: _Context) -> str | None:
+    """The recipe's first input: what its steps work on (controller/engine/pieces.py)."""
+    return next(iter(ctx.recipe.recipe.inputs), None)
+
+
 class LotRunner:
     def __init__(self, engine: Engine, lot_id: str) -> None:
         self.engine = engine
@@ -210,7 +215,7 @@ class LotRunner:
     # -- tool steps -------------------------------------------------------------------------
 
     async def _tool_step(self, ctx: _Context, step: ToolStepPlan) -> None:
-        jobs = plan_jobs(ctx.material, step)
+        jobs = plan_jobs(ctx.material, step, _principal(ctx))
         if len(jobs) > 1 or jobs[0].batch:
             await PieceSteps(self, ctx, step, jobs).run()
             return
@@ -533,7 +538,7 @@ class LotRunner:
         step = g.step
         if not g.clear or not isinstance(step, ToolStepPlan):
             return None
-        jobs = plan_jobs(ctx.material, step)
+        jobs = plan_jobs(ctx.material, step, _principal(ctx))
         if len(jobs) > 1 or jobs[0].batch:
             return None  # a step of several jobs writes each job's intent itself
         pieces = tuple(jobs[0].names)

@@ -89,7 +89,8 @@ async def test_rule_and_setup_refusals(line: Line) -> None:
 
 async def test_a_boat_of_units_reports_each_position(line: Line) -> None:
     """ball_place (op 1) of a boat of 4 units of 64 sites (work_pieces 4): the job places
-    256 balls; each position is queried as job `WIRE-B9/<n>` and accounts for its 64."""
+    256 balls; each position is queried as job `WIRE-B9/<n>`, and the job's missing balls
+    are each missing at one of them."""
     c = await client(line, "BALL-1")
     # alloy SAC305=1, ball_size D300=5, carrier BOAT=2, ball_count 64, work_pieces 4,
     # pitch 500, pad 250, hole 0 x 0, warpage 0, flux 120, missing_limit 10
@@ -104,9 +105,12 @@ async def test_a_boat_of_units_reports_each_position(line: Line) -> None:
     while (q := await query("WIRE-B9"))[16] != 3:
         assert q[16] == 2
     assert unf32(q[20:22]) + unf32(q[22:24]) == 256  # placed + missing, the whole boat
+    missing = 0.0
     for n in (1, 2, 3, 4):
         p = await query(f"WIRE-B9/{n}")
         assert p[16] == 3 and p[19] == 1  # COMPLETE, ball_place
-        assert unf32(p[20:22]) + unf32(p[22:24]) == 64  # this position's sites
+        assert 0 < unf32(p[20:22]) <= 64  # placed at this position, of its 64 sites
+        missing += unf32(p[22:24])
+    assert missing == unf32(q[22:24])  # each missing ball is missing at one position
     assert (await query("WIRE-B9/5"))[16] == 0  # UNKNOWN: the boat held 4
     c.close()
