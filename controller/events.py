@@ -366,6 +366,84 @@ class LotCompleted(EventBase):
     data: LotCompletedData
 
 
+# -- lot operations (controller/lots/operations.py) -------------------------------------------
+
+
+class LotSplitData(_Data):
+    parent: str = Field(description="the lot split")
+    child: str = Field(description="the new lot, with the parent's recipe and next step")
+    units: list[str] = Field(description="the units that moved to the child")
+    next_step: int = Field(description="index of the step both lots run next (0-based)")
+    state: str = Field(description="the state both lots are in (the child's is the parent's)")
+
+
+class LotSplit(EventBase):
+    """units of a lot moved into a new child lot (written on the parent's and the child's
+    topics)"""
+
+    type: Literal["lot_split"] = "lot_split"
+    data: LotSplitData
+
+
+class LotMergedData(_Data):
+    into: str = Field(description="the lot kept")
+    lots: list[str] = Field(description="the lots merged into it")
+    units: list[str] = Field(description="the units that joined it")
+    next_step: int = Field(description="index of the step it runs next (0-based)")
+
+
+class LotMerged(EventBase):
+    """other lots (same recipe version, same next step) were merged into this one"""
+
+    type: Literal["lot_merged"] = "lot_merged"
+    data: LotMergedData
+
+
+class LotMergedInto(EventBase):
+    """this lot was merged into another: its units are that lot's now, and it is final"""
+
+    type: Literal["lot_merged_into"] = "lot_merged_into"
+    data: LotMergedData
+
+
+class ScrapData(_Data):
+    code: str = Field(description="the scrap code")
+    reason: str = Field(description="the code's text and the comment")
+    units: list[str] = Field(description="the units scrapped")
+    remaining: int = Field(description="active units the lot still has")
+
+
+class LotScrapped(EventBase):
+    """the whole lot was scrapped (every unit it still had): final"""
+
+    type: Literal["lot_scrapped"] = "lot_scrapped"
+    data: ScrapData
+
+
+class UnitsScrapped(EventBase):
+    """some units of the lot were scrapped: they leave its counts, their bin says scrapped"""
+
+    type: Literal["units_scrapped"] = "units_scrapped"
+    data: ScrapData
+
+
+class ReworkData(_Data):
+    route: str = Field(description="the recipe's rework route")
+    from_index: int = Field(description="the step the lot was at (0-based)")
+    from_step: str
+    to_index: int = Field(description="the step it re-enters at (0-based)")
+    to_step: str
+    reason: str
+
+
+class LotReworked(EventBase):
+    """the lot re-enters its flow at an earlier step by a rework route of its recipe (e.g.
+    strip and recoat): it is queued there and the steps from there run again"""
+
+    type: Literal["lot_reworked"] = "lot_reworked"
+    data: ReworkData
+
+
 # -- tools --------------------------------------------------------------------------------
 
 E10State = Literal[
@@ -425,7 +503,9 @@ class AlarmCleared(EventBase):
 class OperatorActionData(_Data):
     actor: str = Field(description="user, mes:<client> or cli:<os user>")
     role: str
-    action: str = Field(description="dispatch, hold, release, abort, e10, inhibit, ack, ...")
+    action: str = Field(
+        description="dispatch, hold, release, abort, split, merge, scrap, rework, e10, ..."
+    )
     target: str = Field(description="lot, tool, alarm or user")
     reason_code: str | None
     comment: str | None
@@ -477,6 +557,12 @@ Event = Annotated[
     | QtimeExpired
     | StepSkipped
     | LotCompleted
+    | LotSplit
+    | LotMerged
+    | LotMergedInto
+    | LotScrapped
+    | UnitsScrapped
+    | LotReworked
     | ToolStateChanged
     | AlarmSet
     | AlarmCleared

@@ -7,13 +7,15 @@ again (`Actor.require`), so the MES and the command line obey the same table.
 
     role        adds the scopes
     viewer      read
-    operator    lots:dispatch lots:hold lots:pause lots:release lots:confirm alarms:ack
+    operator    lots:dispatch lots:hold lots:pause lots:release lots:confirm lots:split
+                alarms:ack
     technician  tools:state tools:inhibit
-    engineer    lots:abort recipes:approve
+    engineer    lots:abort lots:scrap lots:rework recipes:approve
     admin       users:admin
 
 `lots:release` lets a role release what the hold's code allows (controller/access/holds.py):
-by default only an engineer releases a hold.
+by default only an engineer releases a hold. `lots:split` covers split and merge (material
+stays in production); scrap and rework are an engineer's disposition.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ class Scope(StrEnum):
     PAUSE = "lots:pause"
     RELEASE = "lots:release"
     CONFIRM = "lots:confirm"
+    SPLIT = "lots:split"  # split and merge
     ACK_ALARMS = "alarms:ack"
     TOOL_STATE = "tools:state"
     INHIBIT = "tools:inhibit"
     ABORT = "lots:abort"
+    SCRAP = "lots:scrap"
+    REWORK = "lots:rework"
     APPROVE_RECIPES = "recipes:approve"
     USERS = "users:admin"
 
@@ -58,10 +63,18 @@ class Scope(StrEnum):
 _ADDS: dict[Role, frozenset[Scope]] = {
     Role.VIEWER: frozenset({Scope.READ}),
     Role.OPERATOR: frozenset(
-        {Scope.DISPATCH, Scope.HOLD, Scope.PAUSE, Scope.RELEASE, Scope.CONFIRM, Scope.ACK_ALARMS}
+        {
+            Scope.DISPATCH,
+            Scope.HOLD,
+            Scope.PAUSE,
+            Scope.RELEASE,
+            Scope.CONFIRM,
+            Scope.SPLIT,
+            Scope.ACK_ALARMS,
+        }
     ),
     Role.TECHNICIAN: frozenset({Scope.TOOL_STATE, Scope.INHIBIT}),
-    Role.ENGINEER: frozenset({Scope.ABORT, Scope.APPROVE_RECIPES}),
+    Role.ENGINEER: frozenset({Scope.ABORT, Scope.SCRAP, Scope.REWORK, Scope.APPROVE_RECIPES}),
     Role.ADMIN: frozenset({Scope.USERS}),
 }
 
@@ -113,7 +126,8 @@ class Actor:
     @classmethod
     def mes(cls, client: str) -> Actor:
         """An MES client: authorised by the broker's ACL and its HMAC secret to dispatch,
-        hold, release and abort (docs/mes.md), so an engineer's scopes."""
+        hold, release, abort, split, merge, scrap and rework (docs/mes.md), so an engineer's
+        scopes."""
         return cls(f"mes:{client}", Role.ENGINEER)
 
     @classmethod

@@ -1,5 +1,6 @@
 """Lots from a terminal: `fabline run`, `resume`, `lots`, `lot show`, `hold`, `release`,
-`pause`, `abort`, `confirm`; genealogy: `trace`, `die-map`.
+`pause`, `abort`, `confirm`; lot operations: `lot split`, `lot merge`, `lot scrap`, `lot
+rework`; genealogy: `trace`, `die-map`.
 
 `run` and `resume` open a station (controller/station/runtime.py) for the lot, on the embedded
 simulated line or on the tools of `--line`. When a live station already drives those tools
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
@@ -44,7 +46,7 @@ from controller.cli.options import (
     station_config,
 )
 from controller.engine import Outcome
-from controller.genealogy import store, trace
+from controller.genealogy import lineage, store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import LOT_STATES, Lot, StepRun
 from controller.lines import resolve_line
@@ -56,13 +58,16 @@ from controller.lots import (
     LotService,
     LotView,
     StepRunView,
+    plan,
+    sort_maps,
     stop_job_on,
 )
+from controller.lots.operations import Done
 from controller.lots.views import history, summarise
 from controller.recipes import find
 from controller.station import registry
 from controller.station.runtime import Station, StationConfig
-from drivers.errors import FablineError, ParameterError, ToolError, shown
+from drivers.errors import FablineError, ParameterError, ToolError, UnitNotFound, shown
 from drivers.registry import make_driver
 
 app = typer.Typer()
@@ -88,6 +93,19 @@ def run_lot(
         typer.Option("--input", "-i", help="NAME=COUNT or NAME=ID,ID,... (repeatable)."),
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    sort_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sort-map",
+            help="WAFER=FILE or WAFER:LAYER=FILE: an incoming wafer-sort map, E142 XML or"
+            " JSON (repeatable).",
+        ),
+    ] = None,
+    sort_yield: Annotated[
+        float | None,
+        typer.Option(help="Wafers without a map get one the simulated upstream generates."),
+    ] = None,
+    sort_seed: Annotated[int, typer.Option(help="Seed of the generated sort maps.")] = 0,
     line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -109,6 +127,8 @@ def run_lot(
             allow_draft=allow_draft, mqtt=mqtt, station=station,
         )  # fmt: skip
         request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
+        if sort_map or sort_yield is not None:
+            request = with_sort_maps(request, sort_map or [], sort_yield, sort_seed, allow_draft)
         return _run(config, request, as_json)
 
     run(work)
@@ -141,6 +161,33 @@ def lot_request(
         inputs=given,
         priority=priority,
     )
+
+
+def with_sort_maps(
+    request: LotRequest,
+    files: list[str],
+    sort_yield: float | None,
+    seed: int,
+    allow_draft: bool,
+) -> LotRequest:
+    """The request with `--sort-map WAFER=FILE` documents and `--sort-yield`, checked here so
+    an error names the file."""
+    paths = key_values(files, "sort map")
+    maps: dict[str, str] = {}
+    for key, path in paths.items():
+        try:
+            maps[key] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ParameterError(f"sort map {shown(key)}: cannot read {shown(path)}: {e}") from None
+    try:
+        request = request.model_copy(
+            update={"sort_maps": maps, "sort_yield": sort_yield, "sort_seed": seed}
+        )
+        LotRequest.model_validate(request.model_dump())  # the field limits, as a door checks
+    except ValidationError as e:
+        raise ParameterError(f"--sort-yield/--sort-seed: {e.errors()[0]['msg']}") from None
+    plan(request, allow_draft=allow_draft, labels={k: f"{p} ({k})" for k, p in paths.items()})
+    return request
 
 
 async def _run(config: StationConfig, request: LotRequest, as_json: bool) -> int:
@@ -293,6 +340,7 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool, pieces: bool = Fals
             units=store.count_units(s, lot_id),
             history=history(s, lot_id),
             events=store.lot_events(s, lot_id),
+            operations=[lineage.describe(k) for k in lineage.of_lot(s, lot_id)],
         )
 
     detail, _ = _read(db_url, read)
@@ -305,8 +353,11 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool, pieces: bool = Fals
         f"recipe {detail.recipe} v{detail.version} ({detail.hash}),"
         f" options {detail.options}; step {detail.step}/{detail.steps}"
     )
-    out.print("units: " + ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items())))
+    units = ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items()))
+    out.print("units: " + (units or "none (scrapped or moved to other lots)"))
     out.print(_piece_table(detail.history) if pieces else _step_table(detail.history))
+    for op in detail.operations:  # split, merge, rework loops (the events say the same)
+        out.print(_operation(op))
     last = detail.events[-1]["type"] if detail.events else "none"
     out.print(f"{len(detail.events)} MES events (last: {last})")
     return EXIT_OK
@@ -447,6 +498,79 @@ def confirm_lot(
     _lot_command(db, lambda s: s.confirm(lot, key_values(fields or [], "field"), actor=Actor.cli()))
 
 
+# -- split, merge, scrap, rework --------------------------------------------------------------
+
+UnitsArg = Annotated[list[str] | None, typer.Argument(metavar="UNIT...", help="Unit names.")]
+CommentOption = Annotated[
+    str | None, typer.Option("--comment", help="Why (recorded, sent to MES).")
+]
+
+
+@lot_app.command("split")
+def split_lot(
+    lot: Annotated[str, typer.Argument(help="The lot to split.")],
+    units: UnitsArg = None,
+    into: Annotated[
+        str | None, typer.Option("--into", help="Child lot id (default: LOT.1, LOT.2, ...).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Move units of a held, paused or queued lot into a new child lot at the same step."""
+    _lot_command(db, lambda s: _said(s.split(lot, units or [], into, Actor.cli())))
+
+
+@lot_app.command("merge")
+def merge_lots(
+    lot: Annotated[str, typer.Argument(help="The lot kept.")],
+    others: Annotated[list[str], typer.Argument(metavar="OTHER...", help="Lots merged into it.")],
+    db: DbOption = None,
+) -> None:
+    """Merge lots of the same recipe version, options, next step and state into LOT."""
+    _lot_command(db, lambda s: _said(s.merge(lot, others, Actor.cli())))
+
+
+@lot_app.command("scrap")
+def scrap_lot(
+    lot: Annotated[str, typer.Argument(help="The lot.")],
+    units: UnitsArg = None,
+    code: Annotated[
+        str | None, typer.Option("--code", help="Scrap code (BROKEN, CONTAMINATED, OOS, ...).")
+    ] = None,
+    comment: CommentOption = None,
+    db: DbOption = None,
+) -> None:
+    """Scrap the named units of a lot, or the whole lot when none are named."""
+    actor = Actor.cli().because(code, comment)
+    _lot_command(db, lambda s: _said(s.scrap(lot, units or [], code, comment, actor)))
+
+
+@lot_app.command("rework")
+def rework_lot(
+    lot: Annotated[str, typer.Argument(help="The lot.")],
+    route: Annotated[str, typer.Option("--route", help="A rework route of the lot's recipe.")],
+    units: Annotated[
+        list[str] | None,
+        typer.Option("--unit", "-u", help="Only these units: split into a child lot first."),
+    ] = None,
+    into: Annotated[str | None, typer.Option("--into", help="Child lot id (with --unit).")] = None,
+    comment: CommentOption = None,
+    db: DbOption = None,
+) -> None:
+    """Send a lot (or a child lot of some of its units) back by its recipe's rework route;
+    it is queued at the route's step (`fabline resume` runs it)."""
+    actor = Actor.cli().because(None, comment)
+    _lot_command(
+        db,
+        lambda s: _said(
+            s.rework(lot, route, units=units or [], child_id=into, comment=comment, actor=actor)
+        ),
+    )
+
+
+async def _said(done: Coroutine[Any, Any, Done]) -> str:
+    return (await done).message
+
+
 # -- genealogy -------------------------------------------------------------------------------
 
 
@@ -497,23 +621,41 @@ def render_tree(nodes: list[trace.Node], forward: bool, max_children: int = 12) 
 def _label(n: trace.Node, forward: bool) -> str:
     pos = " ".join(f"{k}={v}" for k, v in n.position.items())
     rel = f"[dim]{n.edge_kind}[/] " if n.edge_kind else ""
-    bin_ = f" [red]{n.bin}: {n.bin_reason}[/]" if n.bin == "reject" else ""
+    bin_ = f" [red]{n.bin}: {n.bin_reason}[/]" if n.bin in ("reject", "scrapped") else ""
     text = f"{rel}[bold]{n.name}[/] {n.kind}" + (f" lot {n.lot_id}" if n.lot_id else "")
     text += f" {pos}" if pos else ""
     text += bin_
     if n.steps and not forward:
         tools = ", ".join(f"{st['step']}@{st['tool'] or 'external'}" for st in n.steps)
         text += f"\n[dim]steps: {tools}[/]"
+    for op in n.operations if not forward else []:
+        text += f"\n[yellow]{_operation(op)}[/]"
     return text
+
+
+def _operation(op: dict[str, Any]) -> str:
+    """A lot operation a unit went through, as a trace line."""
+    if op["kind"] == "rework":
+        return (
+            f"rework loop in lot {op['to_lot']}: after step {op['from_step']} back to step"
+            f" {op['to_step']} ({op.get('reason', '')})"
+        )
+    return f"{op['kind']}: lot {op['from_lot']} → lot {op['to_lot']} before step {op['next_step']}"
 
 
 @app.command("die-map")
 def die_map_cmd(
-    unit: Annotated[str, typer.Argument(help="A diced wafer, stack, panel or strip.")],
+    unit: Annotated[
+        str,
+        typer.Argument(
+            help="A diced wafer, stack, panel or strip; or a wafer's incoming sort map."
+        ),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="xml (SEMI E142 style) or json.")] = "xml",
     db: DbOption = None,
 ) -> None:
-    """Which position of a diced unit became which package, with its bin."""
+    """Which position of a diced unit became which package, with its bin. Before dicing: the
+    wafer's (stack's) incoming sort map, good or reject by position."""
     if fmt not in ("xml", "json"):
         fail("--format is xml or json", EXIT_USAGE)
     run(lambda: die_map(db, unit, fmt))
@@ -522,7 +664,20 @@ def die_map_cmd(
 def die_map(db_url: str | None, name: str, fmt: str) -> int:
     from controller.genealogy import e142
 
-    (header, rows), _ = _read(db_url, lambda s: e142.load_die_map(s, name))
+    def read(s: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        try:
+            return e142.load_die_map(s, name)
+        except UnitNotFound:  # not diced yet: its incoming wafer-sort map, if it came with one
+            unit = store.unit_by_name(s, name)
+            if unit is not None:
+                incoming = sort_maps.incoming_die_map(
+                    unit.name, unit.kind, unit.lot_id, unit.attributes or {}
+                )
+                if incoming is not None:
+                    return incoming
+            raise
+
+    (header, rows), _ = _read(db_url, read)
     if fmt == "xml":
         print(e142.die_map_xml(header, rows))
     else:

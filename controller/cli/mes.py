@@ -115,7 +115,8 @@ def mes_serve(
     time_scale: TimeScaleOption = 2e4,
     retry_budget: RetryOption = 30.0,
 ) -> None:
-    """Serve the station: take MES commands (dispatch, hold, release, abort), run dispatched
+    """Serve the station: take MES commands (dispatch, hold, release, abort, split, merge,
+    scrap, rework), run dispatched
     lots on the line (embedded simulated line by default), publish every event."""
     configure_logging(None, default="info")  # a daemon's log is its record (-v or FABLINE_LOG)
     run(
@@ -151,13 +152,31 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 @app.command("send")
 def mes_send(
-    command: Annotated[str, typer.Argument(help="dispatch, hold, release or abort.")],
+    command: Annotated[
+        str,
+        typer.Argument(help="dispatch, hold, release, abort, split, merge, scrap or rework."),
+    ],
     lot: Annotated[str, typer.Option("--lot", help="Lot id.")],
     recipe: Annotated[str | None, typer.Option(help="dispatch: recipe id.")] = None,
     version: Annotated[int | None, typer.Option(help="dispatch: recipe version.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", "-o")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", "-i")] = None,
     reason: Annotated[str | None, typer.Option()] = None,
+    unit: Annotated[
+        list[str] | None, typer.Option("--unit", "-u", help="split, scrap, rework: a unit.")
+    ] = None,
+    into: Annotated[str | None, typer.Option(help="split, rework: the child lot id.")] = None,
+    merge: Annotated[
+        list[str] | None, typer.Option("--merge", help="merge: a lot merged into --lot.")
+    ] = None,
+    code: Annotated[str | None, typer.Option(help="scrap: the scrap code.")] = None,
+    route: Annotated[str | None, typer.Option(help="rework: the recipe's rework route.")] = None,
+    sort_map: Annotated[
+        list[str] | None, typer.Option("--sort-map", help="dispatch: WAFER=FILE (repeatable).")
+    ] = None,
+    sort_yield: Annotated[
+        float | None, typer.Option(help="dispatch: generated sort maps' yield.")
+    ] = None,
     client: Annotated[str, typer.Option(help="MES client id to sign as.")] = "mes",
     mqtt: MqttOption = None,
     station: StationOption = None,
@@ -181,12 +200,27 @@ def mes_send(
             }
         if reason:
             body["reason"] = reason
+        given = {"units": unit, "into": into, "lots": merge, "code": code, "route": route}
+        body |= {k: v for k, v in given.items() if v}
+        if sort_map:
+            body["sort_maps"] = {
+                k: _read_map(v) for k, v in key_values(sort_map, "sort map").items()
+            }
+        if sort_yield is not None:
+            body["sort_yield"] = sort_yield
         if not 0 < timeout < math.inf:
             raise ParameterError("--timeout must be a number of seconds > 0")
         config = mes_config(mqtt, station=station, site=site, ca_file=ca, clients_file=clients)
         return send_command(config, body, client, timeout)
 
     run(work)
+
+
+def _read_map(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParameterError(f"sort map: cannot read {path}: {e}") from None
 
 
 async def relay_command(

@@ -64,6 +64,7 @@ def station_config(path: Path | None, bind: str | None = None) -> StationConfig:
         serve=True,
         http=http,
         holds=file.holds(),
+        scrap_codes=file.scraps(),
         monitor_interval=file.monitor_interval,
         area=file.area,
         standby=file.standby,

@@ -24,12 +24,14 @@ from controller.events import (
 )
 from controller.genealogy.store import NewUnit
 from controller.genealogy.write import Change, EdgeRow
+from controller.lots import sort_maps
 from controller.lots.inputs import input_prefix
 from controller.recipes.expand import ToolStepPlan
 from controller.recipes.model import Merge, Split
 from drivers.errors import GenealogyError
 from drivers.interfaces.dicing import die_positions
 
+SORT_BIN = "sort_bin"  # a package's attribute: rejected by its wafer's incoming sort map
 KIND_PREFIX = {"stack": "STK", "assembly": "ASM", "strip": "S", "panel": "P", "wafer": "W"}
 
 
@@ -152,7 +154,7 @@ def _merge(
                 kind=into_kind,
                 created_step=step.index,
                 slot=a.slot,
-                attributes={"from": a.name},
+                attributes={"from": a.name, **sort_maps.stacked_from(a.attributes)},
             )
             change.units.append(unit)
             change.edges.append(EdgeRow(a.name, unit["name"], "merge"))
@@ -166,6 +168,12 @@ def _merge(
                 change.edges.append(EdgeRow(part.name, target.name, "merge"))
                 change.ended[part.name] = "merged"
                 merged += 1
+                # a wafer bonded on as the next layer: its sort map joins the target's
+                layered = per == 1 and part.kind == "wafer"
+                if layered and sort_maps.merged_layer(target.attributes, part.attributes):
+                    change.attributes[target.name] = target.attributes
+                    if "sort_map" in part.attributes:
+                        change.attributes[part.name] = part.attributes
             if per > 1 and parts:  # parts placed on sites: remember which went where
                 sites = target.attributes.setdefault("sites", {})
                 sites[source] = [*sites.get(source, []), *(p.name for p in parts)]
@@ -227,8 +235,16 @@ def _split(material: Material, step: ToolStepPlan, spec: Split, change: Change) 
     except KeyError as e:
         raise GenealogyError(f"step {step.id}: the cut's {e} is not set") from None
     rect = shape == "RECT"
+    on_grid = set(grid)
     for parent in parents:
         kids: list[str] = []
+        known_bad = sort_maps.bad_dies(parent.attributes)  # incoming wafer-sort maps
+        off = sorted(set(known_bad) - on_grid)
+        if off:  # refused at lot creation when the cut was known then
+            raise GenealogyError(
+                f"step {step.id}: {parent.name}'s wafer-sort map has position {off[0]},"
+                f" which is not on the die grid ({len(grid)} dies)"
+            )
         # parts placed on the parent's sites (chips on a strip) go into the package cut there
         placed = {
             i: names[i]
@@ -242,6 +258,11 @@ def _split(material: Material, step: ToolStepPlan, spec: Split, change: Change) 
             name = f"{parent.name}-X{x:03d}Y{y:03d}"
             if k in placed:
                 change.edges.append(EdgeRow(placed[k], name, "merge"))
+            attributes: dict[str, Any] = {"from": parent.name}
+            sort_reason = known_bad.get((x, y))
+            if sort_reason is not None:  # known bad: rejected, and later defects pass it by
+                attributes[SORT_BIN] = sort_reason
+                change.bins[name] = ("reject", sort_reason)
             change.units.append(
                 NewUnit(
                     name=name,
@@ -249,12 +270,13 @@ def _split(material: Material, step: ToolStepPlan, spec: Split, change: Change) 
                     created_step=step.index,
                     bin="good",
                     slot=parent.slot,
-                    attributes={"from": parent.name},
+                    attributes=attributes,
                     **pos,  # type: ignore[typeddict-item]
                 )
             )
             change.edges.append(EdgeRow(parent.name, name, "split"))
-            kids.append(name)
+            if sort_reason is None:
+                kids.append(name)
         change.ended[parent.name] = "split"
         defects = parent.attributes.get("defects", {})
         at_edge = set(parent.attributes.get("edge_defects", ()))
@@ -289,7 +311,9 @@ def _defects(
             continue
         packages = [u for u in processed if u.kind in ("package", "die")]
         if packages:
-            for name in _pick([u.name for u in packages], n, f"{step.id}/{key}"):
+            # a die its wafer's sort map rejected keeps that reason
+            good = [u.name for u in packages if SORT_BIN not in u.attributes]
+            for name in _pick(good, n, f"{step.id}/{key}"):
                 change.bins.setdefault(name, ("reject", reason))
             continue
         share, extra = divmod(n, len(processed))

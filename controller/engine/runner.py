@@ -33,7 +33,7 @@ from controller.engine.material import Material, UnitView
 from controller.engine.piece_steps import PieceSteps
 from controller.engine.pieces import plan_jobs
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
-from controller.genealogy import store
+from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, StepRun, utcnow
 from controller.lots import lifecycle
 from controller.lots.lease import ME
@@ -171,8 +171,9 @@ class LotRunner:
         return _Context(lot, loaded, exp, material, claimed.prior)
 
     def _history(self, s: Session) -> History:
+        # a child lot's history starts with its parent's measurements before the split
         return History.from_records(
-            store.step_runs(s, self.lot_id), store.lot_events(s, self.lot_id)
+            lineage.lineage_runs(s, self.lot_id), store.lot_events(s, self.lot_id)
         )
 
     async def _gate(self, ctx: _Context, step: PlannedStep) -> PlannedStep | None:

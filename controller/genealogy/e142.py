@@ -3,7 +3,8 @@
 Input is what `trace.die_map` returns — a header `{"name", "kind", "lot"}` and one row per
 position `{"package", "x", "y", "bin", "reason"}` — optionally with header keys `pitch`
 (`{"x": 4.9, "y": 5.3, "units": "mm"}`) and `shape` (`ROUND` / `RECT`), which `load_die_map`
-adds from the dicing step's setpoints.
+adds from the dicing step's setpoints. Rows without a package (a wafer's incoming sort map
+before it is diced) are written without the DeviceIdMap overlay.
 
 XML: namespace `urn:semi-org:xsd.E142-1.V1005.SubstrateMap` (the E142-1 XML schema's), written
 with the stdlib ElementTree. The subset fabline writes, and `parse_die_map_xml` reads back:
@@ -222,20 +223,19 @@ def die_map_xml(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
             BinDescription=d.description,
         )
     grid = [[NULL_BIN] * cols for _ in range(nrows)]
-    codes: dict[str, str] = {}
     for r in rows:
-        code = code_of[(str(r["bin"] or "good"), r["reason"] or None)]
-        grid[r["y"]][r["x"]] = codes[r["package"]] = code
+        grid[r["y"]][r["x"]] = code_of[(str(r["bin"] or "good"), r["reason"] or None)]
     for line in grid:
         ET.SubElement(bcm, "BinCode").text = "".join(line)
 
-    overlay = ET.SubElement(smap, "Overlay", MapName="DeviceIdMap", MapVersion="1")
-    ids = ET.SubElement(overlay, "DeviceIdMap")
-    for r in sorted(rows, key=lambda r: (r["y"], r["x"])):
-        el = ET.SubElement(
-            ids, "DeviceId", X=str(r["x"]), Y=str(r["y"]), BinCode=codes[r["package"]]
-        )
-        el.text = str(r["package"])
+    if all(r["package"] is not None for r in rows):  # diced: which die became which package
+        overlay = ET.SubElement(smap, "Overlay", MapName="DeviceIdMap", MapVersion="1")
+        ids = ET.SubElement(overlay, "DeviceIdMap")
+        for r in sorted(rows, key=lambda r: (r["y"], r["x"])):
+            el = ET.SubElement(
+                ids, "DeviceId", X=str(r["x"]), Y=str(r["y"]), BinCode=grid[r["y"]][r["x"]]
+            )
+            el.text = str(r["package"])
     ET.indent(root, space=" ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
@@ -251,7 +251,8 @@ def _e142_units(unit: str) -> str:
 def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read an E142 map of the subset above back: (header, rows in row-major order). The header
     has name, lot, substrate_type, dimension {x, y} and pitch (or None); each row package (None
-    without a DeviceIdMap), x, y, bin, reason. Raises E142Error on a structural mismatch."""
+    without a DeviceIdMap), x, y, bin, reason, code (the BinCode character) and quality (the
+    definition's BinQuality, None when it has none). Raises E142Error on a structural mismatch."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as e:
@@ -293,12 +294,14 @@ def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise E142Error(f"{name}: no ASCII BinCodeMap overlay")
     null = bcm.get("NullBin", NULL_BIN)
     defs: dict[str, BinDef] = {}
+    quality: dict[str, str | None] = {}  # Pass / Fail, when the definition says
     for el in bcm.iterfind(f"{_Q}BinDefinitions/{_Q}BinDefinition"):
         code = _attr(el, "BinCode")
         if len(code) != 1 or code == null or code in defs:
             raise E142Error(f"{name}: bin code {code!r} is not one unique character")
         bin_, _, reason = _attr(el, "BinDescription").partition(": ")
         defs[code] = BinDef(code, bin_, reason or None, _int(el, "BinCount"))
+        quality[code] = el.get("BinQuality")
     lines = [el.text or "" for el in bcm.iterfind(f"{_Q}BinCode")]
     if len(lines) != nrows:
         raise E142Error(f"{name}: {len(lines)} BinCode rows, Dimension Y is {nrows}")
@@ -316,7 +319,8 @@ def parse_die_map_xml(xml: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 raise E142Error(f"{name}: bin code {code!r} at ({x}, {y}) is not defined")
             found[code] += 1
             row: dict[str, Any] = {"package": None, "x": x, "y": y, "bin": d.bin,
-                                   "reason": d.reason}  # fmt: skip
+                                   "reason": d.reason, "code": code,
+                                   "quality": quality[code]}  # fmt: skip
             rows.append(row)
             where[(x, y)] = row
     for code, d in defs.items():

@@ -28,8 +28,12 @@ from sqlmodel import Field, SQLModel
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid
 BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
-LOT_STATES = ("queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped")
-"""waiting: at an external step until its confirmation arrives (not a problem, not a hold)."""
+LOT_STATES = (
+    "queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped",
+    "merged",
+)  # fmt: skip
+"""waiting: at an external step until its confirmation arrives (not a problem, not a hold);
+merged: its units joined another lot (a lot operation)."""
 
 STEP_STATES = ("started", "done", "alarm", "failed", "aborted", "lost", "waiting", "confirmed")
 """started: intent persisted (the job may or may not have reached the tool); lost: the tool
@@ -119,6 +123,24 @@ class Edge(SQLModel, table=True):
     child_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("unit.id"), nullable=False))
     kind: str = Field(max_length=8)  # merge, split, consume
     step_run_id: int | None = Field(default=None, foreign_key="step_run.id")
+
+
+class LotLink(SQLModel, table=True):
+    """A lot operation between lots, for genealogy: a split (parent -> its child lot), a
+    merge (each lot merged -> the lot kept) or a rework loop (the lot -> itself, from step
+    `step_index` back to `to_step`). `units` are the ids of the units that moved: a trace
+    reads a moved unit's earlier steps from the lot it came from, up to `step_index`."""
+
+    __tablename__ = "lot_link"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)  # split, merge, rework
+    parent_lot: str = Field(foreign_key="lot.id", max_length=64, index=True)
+    child_lot: str = Field(foreign_key="lot.id", max_length=64, index=True)
+    step_index: int  # the lots' next step when it happened (rework: the step it left)
+    to_step: int | None = None  # rework: the step it re-entered at
+    units: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class StepRun(SQLModel, table=True):

@@ -265,9 +265,10 @@ def unit_by_name(s: Session, name: str) -> Unit | None:
 
 
 def count_units(s: Session, lot_id: str) -> dict[str, int]:
+    """The lot's units by kind (scrapped units leave the counts)."""
     rows = s.execute(
         select(col(Unit.kind), func.count())
-        .where(col(Unit.lot_id) == lot_id)
+        .where(col(Unit.lot_id) == lot_id, col(Unit.state) != "scrapped")
         .group_by(col(Unit.kind))
     )
     return {kind: n for kind, n in rows}

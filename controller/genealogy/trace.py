@@ -27,7 +27,10 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, text
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
+from controller.genealogy import lineage
+from controller.genealogy.models import LotLink, Unit
 from drivers.errors import UnitNotFound
 
 BACKWARD = text("""
@@ -114,6 +117,7 @@ class Node:
     bin_reason: str | None = None
     material: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)  # split, merge, rework
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -131,6 +135,8 @@ class Node:
             d["material"] = self.material
         if self.steps:
             d["steps"] = self.steps
+        if self.operations:
+            d["operations"] = self.operations
         return d
 
 
@@ -211,7 +217,32 @@ def backward(s: Session, name: str) -> list[Node]:
             if r.piece_count and r.piece_count > 1 and r.position is not None:
                 step["piece"] = {"position": r.position, "of": r.piece_count}
             node.steps.append(step)
-    return list(nodes.values())
+    found = list(nodes.values())
+    _lot_operations(s, found)
+    return found
+
+
+def _lot_operations(s: Session, nodes: list[Node]) -> None:
+    """Units a split or merge moved between lots: their steps from each lot they were in
+    (controller/genealogy/lineage.py); every node: the lot operations it went through."""
+    links = lineage.links(s, {n.lot_id for n in nodes if n.lot_id})
+    if not links:
+        return
+    moved = {n.id: lineage.moves_of(links, n.id) for n in nodes}
+    ids = [uid for uid, moves in moved.items() if moves]
+    units = {u.id: u for u in s.scalars(select(Unit).where(col(Unit.id).in_(ids)))} if ids else {}
+    for n in nodes:
+        moves = moved[n.id]
+        if moves:
+            n.steps = lineage.unit_steps(s, units[n.id], moves, n.steps)
+        loops = [k for k in links if k.kind == "rework" and n.id in (k.units or [])]
+        n.operations = [lineage.describe(k) for k in sorted([*moves, *loops], key=_link_order)]
+        if loops:  # a step run again reads after the steps before it, not next to its first run
+            n.steps.sort(key=lambda st: lineage.step_time(st["at"]))
+
+
+def _link_order(link: LotLink) -> int:
+    return link.id or 0
 
 
 def forward(s: Session, name: str) -> list[Node]:

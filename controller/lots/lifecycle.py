@@ -12,8 +12,18 @@ transaction.
     abort      queued running paused waiting held    aborted    abort
     complete   queued running                        completed  lot_completed
     hand_over  queued running                        queued     lot_handed_over (another area)
+    split      queued paused held                    same       lot_split (parent and child)
+    merge      queued paused held                    same       lot_merged (the lot kept)
+    merge_into queued paused held                    merged     lot_merged_into (the others)
+    scrap      queued paused held                    scrapped   lot_scrapped (every unit)
+    scrap_units queued paused held                   same       units_scrapped (some units)
+    rework     queued paused held                    queued     lot_reworked
 
-Completed, aborted and scrapped are final. A hold, pause or abort asked of a lot that a live
+Completed, aborted, scrapped and merged are final; `same` leaves the lot's state as it is
+(`operate`). The lot operations (split, merge, scrap, rework: controller/lots/operations.py)
+apply only to a lot no live controller drives, so never between a job's start and its end.
+
+A hold, pause or abort asked of a lot that a live
 controller drives is not applied here but left as the lot's `request`, which its runner
 applies at the next step boundary (abort: at once, stopping the running job).
 """
@@ -52,9 +62,10 @@ class LotState(StrEnum):
     COMPLETED = "completed"
     ABORTED = "aborted"
     SCRAPPED = "scrapped"
+    MERGED = "merged"  # its units joined another lot
 
 
-FINAL = frozenset({LotState.COMPLETED, LotState.ABORTED, LotState.SCRAPPED})
+FINAL = frozenset({LotState.COMPLETED, LotState.ABORTED, LotState.SCRAPPED, LotState.MERGED})
 STOPPED = FINAL | {LotState.HELD, LotState.PAUSED, LotState.WAITING}  # a runner ends here
 HOLD_KINDS: tuple[str, ...] = get_args(HoldKind)
 
@@ -70,7 +81,7 @@ _Q, _R, _P, _W, _H = (
 @dataclass(frozen=True)
 class Transition:
     sources: frozenset[LotState]
-    target: LotState
+    target: LotState | None  # None: the state stays (a lot operation that keeps the lot)
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -83,7 +94,14 @@ TRANSITIONS: dict[str, Transition] = {
     "abort": Transition(frozenset({_Q, _R, _P, _W, _H}), LotState.ABORTED),
     "complete": Transition(frozenset({_Q, _R}), LotState.COMPLETED),
     "hand_over": Transition(frozenset({_Q, _R}), LotState.QUEUED),
+    "split": Transition(frozenset({_Q, _P, _H}), None),
+    "merge": Transition(frozenset({_Q, _P, _H}), None),
+    "merge_into": Transition(frozenset({_Q, _P, _H}), LotState.MERGED),
+    "scrap": Transition(frozenset({_Q, _P, _H}), LotState.SCRAPPED),
+    "scrap_units": Transition(frozenset({_Q, _P, _H}), None),
+    "rework": Transition(frozenset({_Q, _P, _H}), LotState.QUEUED),
 }
+OPERATIONS = ("split", "merge", "merge_into", "scrap", "scrap_units", "rework")
 REQUESTS = ("hold", "pause", "abort")  # what may be asked of a lot another controller drives
 # A pending request gives way to the same or a stronger one only: a pause replacing a hold
 # would let the next runner resume the lot, a hold replacing an abort leave its job running.
@@ -130,6 +148,7 @@ def apply(
     cleared; the event of hold, pause, abort or release (with `reason` / `note`) followed by
     `events`, all with the lot's next sequence numbers."""
     t = check(lot, action)
+    assert t.target is not None, f"{action} keeps the state: lifecycle.operate"
     where = {"lot_id": lot.id, "step_id": step_id, "tool_id": tool_id}
     said: list[EventBase] = []
     hold: dict[str, str | None]
@@ -156,6 +175,16 @@ def apply(
     )
     if said or events:
         store.add_events(s, lot.station, [*said, *events], lot)
+
+
+def operate(s: Session, lot: Lot, action: str, events: Sequence[EventBase]) -> None:
+    """A lot operation that leaves `lot`'s state as it is (split, merge, partial scrap):
+    checked against the table like `apply`, and its events written with the lot's next
+    sequence numbers."""
+    t = check(lot, action)
+    assert t.target is None, f"{action} changes the state: lifecycle.apply"
+    store.set_lot(lot)
+    store.add_events(s, lot.station, events, lot)
 
 
 def ask(lot: Lot, action: str, reason: HoldReason) -> None:

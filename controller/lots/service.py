@@ -1,4 +1,5 @@
-"""The one lot service every front door calls: create, hold, pause, release, abort, confirm.
+"""The one lot service every front door calls: create, hold, pause, release, abort, confirm,
+and the lot operations split, merge, scrap and rework (controller/lots/operations.py).
 
 A lot a live controller drives (a runner in this process or another) gets hold, pause and
 abort as requests its runner applies — hold and pause between steps, abort at once, stopping
@@ -16,23 +17,24 @@ one (the engine's own calls, tests) nothing is checked or audited.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
 
-from controller.access import Actor, HoldCodes, Role, Scope, article
+from controller.access import Actor, HoldCodes, Role, Scope, ScrapCodes, article
 from controller.events import ExternalConfirmed, ExternalConfirmedData, LotCreated, LotCreatedData
 from controller.genealogy import store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Lot, utcnow
-from controller.lots import areas, audit, lease, lifecycle
+from controller.lots import areas, audit, lease, lifecycle, operations
 from controller.lots.lease import ME, driven
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.lots.request import LotPlan, LotRequest, plan
 from controller.recipes import LoadedRecipe
 from controller.recipes.cache import Expansions
+from controller.recipes.expand import Expansion
 from drivers.base import ToolDriver
 from drivers.errors import FablineError, Forbidden, LotStateError, ParameterError, ToolError, shown
 from drivers.interface import ToolState
@@ -60,9 +62,11 @@ class LotService:
         allow_draft: bool = False,
         wake: Callable[[str], None] = lambda lot_id: None,
         holds: HoldCodes | None = None,
+        scrap_codes: ScrapCodes | None = None,
     ) -> None:
         self.db = db
         self.holds = holds or HoldCodes()
+        self.scrap_codes = scrap_codes or ScrapCodes()
         self.station = station
         self.stop_job = stop_job
         self.expansions = expansions
@@ -286,6 +290,150 @@ class LotService:
             return message
 
         return await self._audited(actor, "confirm", lot_id, lambda: self.db.run(tx))
+
+    # -- split, merge, scrap, rework ----------------------------------------------------------
+
+    async def split(
+        self,
+        lot_id: str,
+        units: Sequence[str],
+        child_id: str | None = None,
+        actor: Actor | None = None,
+    ) -> operations.Done:
+        """Move `units` of a lot nobody drives into a new child lot (`child_id`, else the
+        parent's id with the next free `.N`) at the same step, in the same state."""
+
+        def tx(s: Session) -> operations.Done:
+            child = child_id or _next_child(s, lot_id)
+            parent, new = operations.split(s, lot_id, child, units)
+            message = (
+                f"lot {parent.id}: {len(set(units))} unit(s) split into lot {new.id}"
+                f" ({new.state}, {_position(new)})"
+            )
+            self._audit_ok(s, actor, "split", parent, message)
+            return operations.Done(message, _queued(parent, new))
+
+        return await self._operation(actor, Scope.SPLIT, "split", lot_id, tx)
+
+    async def merge(
+        self, into_id: str, others: Sequence[str], actor: Actor | None = None
+    ) -> operations.Done:
+        """Merge lots with the same recipe version, options, next step and state into
+        `into_id`; they end `merged`."""
+
+        def tx(s: Session) -> operations.Done:
+            into, units = operations.merge(s, into_id, others)
+            message = (
+                f"lot {into.id}: merged {', '.join(others)} ({len(units)} unit(s));"
+                f" {into.state}, {_position(into)}"
+            )
+            self._audit_ok(s, actor, "merge", into, message)
+            return operations.Done(message, _queued(into))
+
+        return await self._operation(actor, Scope.SPLIT, "merge", into_id, tx)
+
+    async def scrap(
+        self,
+        lot_id: str,
+        units: Sequence[str],
+        code: str | None,
+        comment: str | None = None,
+        actor: Actor | None = None,
+    ) -> operations.Done:
+        """Scrap some units of a lot (none named: the whole lot) with a scrap code."""
+
+        def tx(s: Session) -> operations.Done:
+            if not code:
+                raise ParameterError(
+                    f"scrap of lot {shown(lot_id)} needs a reason code"
+                    f" (codes: {self.scrap_codes.names()})"
+                )
+            known = self.scrap_codes.get(code)
+            if known is None:
+                raise ParameterError(
+                    f"unknown scrap code {shown(code)!r} (codes: {self.scrap_codes.names()})"
+                )
+            reason = f"{known.code}: {comment or known.text}"
+            lot = operations.scrap(s, lot_id, units, known.code, reason)
+            whole = lot.state == LotState.SCRAPPED
+            what = "lot scrapped" if whole else f"{len(set(units))} unit(s)"
+            message = f"lot {lot.id}: {what} ({reason})"
+            self._audit_ok(s, actor, "scrap", lot, message)
+            return operations.Done(message, ())
+
+        return await self._operation(actor, Scope.SCRAP, "scrap", lot_id, tx)
+
+    async def rework(
+        self,
+        lot_id: str,
+        route: str,
+        *,
+        units: Sequence[str] = (),
+        child_id: str | None = None,
+        comment: str | None = None,
+        actor: Actor | None = None,
+    ) -> operations.Done:
+        """Send the lot back by its recipe's rework route `route` (queued at the route's
+        step); with `units`, those are split into a child lot first and the child is sent."""
+
+        def tx(s: Session) -> operations.Done:
+            target, note = lot_id, ""
+            if units:
+                target = child_id or _next_child(s, lot_id)
+                operations.split(s, lot_id, target, units)
+                note = f" (split from {lot_id}: {len(set(units))} unit(s))"
+            exp = self._expansion(s, target)
+            lot = operations.rework(s, target, route, exp, comment)
+            message = (
+                f"lot {lot.id}{note}: rework route {route}, queued at step"
+                f" {lot.next_step + 1}/{lot.step_count} {exp.steps[lot.next_step].id}"
+            )
+            self._audit_ok(s, actor, "rework", lot, message)
+            return operations.Done(message, _queued(lot))
+
+        return await self._operation(actor, Scope.REWORK, "rework", lot_id, tx)
+
+    def _expansion(self, s: Session, lot_id: str) -> Expansion:
+        lot = store.get_lot(s, lot_id)
+        cache = self.expansions or Expansions()
+        label = f"<lot {lot.id}: {lot.recipe_id} v{lot.recipe_version}>"
+        text = store.recipe_text(s, lot.recipe_hash)
+        return cache.get(lot.recipe_hash, text, label, lot.options)[1]
+
+    async def _operation(
+        self,
+        actor: Actor | None,
+        scope: Scope,
+        action: str,
+        lot_id: str,
+        tx: Callable[[Session], operations.Done],
+    ) -> operations.Done:
+        async def work() -> operations.Done:
+            if actor is not None:
+                actor.require(scope, f"{action} lot {shown(lot_id)}")
+            return await self.db.run(tx)
+
+        done = await self._audited(actor, action, lot_id, work)
+        log.info(f"lots.{action}", lot_id=lot_id, message=done.message)
+        return done
+
+
+def _next_child(s: Session, lot_id: str) -> str:
+    """`<lot>.1`, `<lot>.2`, ...: the first id no lot has."""
+    n = 1
+    while s.get(Lot, f"{lot_id}.{n}") is not None:
+        n += 1
+    return f"{lot_id}.{n}"
+
+
+def _position(lot: Lot) -> str:
+    if lot.next_step >= lot.step_count:
+        return "after its last step"
+    return f"next step {lot.next_step + 1}/{lot.step_count}"
+
+
+def _queued(*lots: Lot) -> tuple[str, ...]:
+    return tuple(lot.id for lot in lots if lot.state == LotState.QUEUED)
 
 
 def _outside_spec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from controller.genealogy import store
@@ -175,6 +175,8 @@ class LotDetail(LotView):
     units: dict[str, int]
     history: list[StepRunView]
     events: list[dict[str, Any]]
+    # splits, merges and rework loops the lot is in (controller/genealogy/lineage.py describe)
+    operations: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class AlarmView(_View):

@@ -22,10 +22,15 @@ from controller.genealogy.models import MesCommand
 from controller.lots import HoldReason, LotService
 from controller.mes.commands import (
     Abort,
+    AnyCommand,
     Dispatch,
     Hold,
+    Merge,
     Rejected,
     Release,
+    Rework,
+    Scrap,
+    Split,
     authenticate,
     check_fresh,
     parse,
@@ -86,7 +91,7 @@ class CommandHandler:
             status, reason = "rejected", f"internal error ({type(e).__name__}); see station log"
         return await self._reply(cmd, status, reason, record=True)
 
-    async def _execute(self, command: Dispatch | Hold | Release | Abort) -> str:
+    async def _execute(self, command: AnyCommand) -> str:
         lot_id = command.lot_id
         actor = Actor.mes(command.client)  # audited like a person's action
         try:
@@ -105,6 +110,23 @@ class CommandHandler:
                 case Hold():
                     why = HoldReason("mes", command.reason or "MES hold")
                     return await self.lots.hold(lot_id, why, actor=actor)
+                case Split():
+                    done = await self.lots.split(lot_id, command.units, command.into, actor)
+                case Merge():
+                    done = await self.lots.merge(lot_id, command.lots, actor)
+                case Scrap():
+                    who = actor.because(command.code, command.reason)
+                    done = await self.lots.scrap(
+                        lot_id, command.units, command.code, command.reason, who
+                    )
+                case Rework():
+                    done = await self.lots.rework(
+                        lot_id, command.route, units=command.units, child_id=command.into,
+                        comment=command.reason, actor=actor.because(None, command.reason),
+                    )  # fmt: skip
+            for queued in done.lots:  # a lot queued by the operation runs on
+                self.take_up(queued)
+            return done.message
         except RecipeError as e:
             raise Rejected(e.problems[0]) from None
         except FablineError as e:

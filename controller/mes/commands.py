@@ -123,6 +123,13 @@ class Dispatch(_Command):
         default_factory=dict, max_length=64
     )
     priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    # incoming wafer-sort maps (controller/lots/sort_maps.py): wafer or `WAFER:LAYER` -> an
+    # E142 XML or JSON map; without a DeviceIdMap a 300 mm wafer's map fits the 64 KiB limit
+    sort_maps: dict[Annotated[str, Field(min_length=1, max_length=72)], str] = Field(
+        default_factory=dict, max_length=64
+    )
+    sort_yield: Annotated[float, Field(gt=0, le=1)] | None = None
+    sort_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     def request(self) -> LotRequest:
         return LotRequest(
@@ -133,6 +140,9 @@ class Dispatch(_Command):
             options=dict(self.options),
             inputs={k: [v] if isinstance(v, str) else v for k, v in self.inputs.items()},
             priority=self.priority,
+            sort_maps=dict(self.sort_maps),
+            sort_yield=self.sort_yield,
+            sort_seed=self.sort_seed,
         )
 
 
@@ -154,9 +164,48 @@ class Abort(_Command):
     command: Literal["abort"]
 
 
-Command = Annotated[Dispatch | Hold | Release | Abort, Field(discriminator="command")]
-COMMANDS = ("dispatch", "hold", "release", "abort")
-_ADAPTER: TypeAdapter[Dispatch | Hold | Release | Abort] = TypeAdapter(Command)
+LotId = Annotated[str, Field(pattern=LOT_ID)]
+UnitId = Annotated[str, Field(pattern=UNIT_ID)]
+UnitIds = Annotated[list[UnitId], Field(max_length=MAX_UNITS)]
+
+
+class Split(_Command):
+    """Move `units` of the lot into a new child lot (`into`, else `<lot>.N`) at the same step."""
+
+    command: Literal["split"]
+    units: Annotated[list[UnitId], Field(min_length=1, max_length=MAX_UNITS)]
+    into: LotId | None = None
+
+
+class Merge(_Command):
+    """Merge `lots` (same recipe version, options, next step and state) into the lot."""
+
+    command: Literal["merge"]
+    lots: Annotated[list[LotId], Field(min_length=1, max_length=50)]
+
+
+class Scrap(_Command):
+    """Scrap `units` of the lot (none: the whole lot) with a scrap `code`; `reason` is the
+    comment."""
+
+    command: Literal["scrap"]
+    units: UnitIds = Field(default_factory=list)
+    code: Annotated[str, Field(max_length=32)] | None = None
+
+
+class Rework(_Command):
+    """Send the lot (with `units`: a child lot of them) back by its recipe's rework `route`."""
+
+    command: Literal["rework"]
+    route: Name
+    units: UnitIds = Field(default_factory=list)
+    into: LotId | None = None
+
+
+AnyCommand = Dispatch | Hold | Release | Abort | Split | Merge | Scrap | Rework
+Command = Annotated[AnyCommand, Field(discriminator="command")]
+COMMANDS = ("dispatch", "hold", "release", "abort", "split", "merge", "scrap", "rework")
+_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(Command)
 
 
 def command_json_schema() -> dict[str, Any]:
@@ -241,7 +290,7 @@ def authenticate(
             )
 
 
-def validate(cmd: Mapping[str, Any]) -> Dispatch | Hold | Release | Abort:
+def validate(cmd: Mapping[str, Any]) -> AnyCommand:
     """The typed command, or Rejected naming the first bad field."""
     kind = cmd.get("command")
     if kind not in COMMANDS:
@@ -252,9 +301,7 @@ def validate(cmd: Mapping[str, Any]) -> Dispatch | Hold | Release | Abort:
         raise Rejected(validation_text(e)) from None
 
 
-def check_fresh(
-    command: Dispatch | Hold | Release | Abort, now: datetime, ttl: timedelta = TTL
-) -> None:
+def check_fresh(command: AnyCommand, now: datetime, ttl: timedelta = TTL) -> None:
     issued = command.issued_at
     if issued.tzinfo is None:
         raise Rejected("issued_at must carry a time zone (e.g. 2026-12-06T10:00:00Z)")

@@ -41,8 +41,9 @@ log = structlog.get_logger("fabline.mes")
 _CLIENT_LOG = logging.getLogger("fabline.mes.mqtt")
 _CLIENT_LOG.setLevel(logging.ERROR)
 
-# the lot state an event leaves a lot in (published retained on lots/<lot>/state)
-LOT_STATE_AFTER = {
+# the lot state an event leaves a lot in (published retained on lots/<lot>/state); None:
+# the event's `data.state` says (a split child starts in its parent's state)
+LOT_STATE_AFTER: dict[str, str | None] = {
     "lot_created": "queued",
     "track_in": "running",
     "hold": "held",
@@ -53,6 +54,10 @@ LOT_STATE_AFTER = {
     "external_waiting": "waiting",
     "external_confirmed": "queued",
     "lot_handed_over": "handed_over",  # the next station's topics say what follows
+    "lot_split": None,
+    "lot_merged_into": "merged",
+    "lot_scrapped": "scrapped",
+    "lot_reworked": "queued",
 }
 
 CommandSink = Callable[[bytes], Awaitable[None]]
@@ -134,7 +139,7 @@ def messages(config: MesConfig, row: PendingRow) -> list[tuple[str, bytes, bool]
             event = json.loads(row.payload)
             state = {
                 "lot_id": row.lot_id,
-                "state": LOT_STATE_AFTER[row.type],
+                "state": LOT_STATE_AFTER[row.type] or event["data"]["state"],
                 "since": event["time"],
                 "event_id": event["event_id"],
                 "seq": event.get("seq"),

@@ -244,11 +244,32 @@ def _process_control_problems(r: Recipe) -> list[Problem]:
                         f"step {q.rework} is not marked `rework: true` (it would run anyway)",
                     )
                 )
-    routed = {q.rework for q in r.queue_times}
+    order = [step.id for step, _ in _walk(r.steps, ("steps",)) if not isinstance(step, RepeatStep)]
+    seen_routes: set[str] = set()
+    for i, route in enumerate(r.rework_routes):
+        if route.id in seen_routes:
+            out.append(Problem(("rework_routes", i, "id"), f"rework route {route.id} twice"))
+        seen_routes.add(route.id)
+        if route.to not in written:
+            out.append(Problem(("rework_routes", i, "to"), f"no step with id {route.to!r}"))
+        for j, step_id in enumerate(route.at):
+            if step_id not in written:
+                out.append(Problem(("rework_routes", i, "at", j), f"no step with id {step_id!r}"))
+            elif route.to in written and order.index(route.to) > order.index(step_id):
+                out.append(
+                    Problem(
+                        ("rework_routes", i, "at", j),
+                        f"step {step_id} comes before {route.to}: a rework route goes back",
+                    )
+                )
+    routed = {q.rework for q in r.queue_times} | {route.to for route in r.rework_routes}
     for step, path in _walk(r.steps, ("steps",)):
         if isinstance(step, ToolStep) and step.rework and step.id not in routed:
             out.append(
-                Problem((*path, "rework"), f"no queue_times entry routes to rework step {step.id}")
+                Problem(
+                    (*path, "rework"),
+                    f"no queue_times entry or rework route goes to rework step {step.id}",
+                )
             )
     every = set().union(*(_warning_names(k) for k in kinds)) if kinds else set()
     for j, name in enumerate(r.warning_policy.hold):

@@ -1,12 +1,13 @@
 """The checks a step passes when it is about to start, in one pure function for the engine.
 
-In order: a rework step runs only when a queue-time limit through it has run out (else it is
-skipped); an expired queue-time limit ending at the step holds the lot; fed-forward setpoints
-are computed from the lot's measurements (a missing measurement or a setpoint the tool would
-refuse holds the lot); the interlocks that read the step's own setpoints are checked on those
-values (e.g. the CTE run-out of a lamination with the film's measured artwork scale). A
-returned field of an external step outside its spec held the lot when it was confirmed; a
-lot released from that hold runs on with the value, as after any out-of-spec result.
+In order: a rework step runs only when a queue-time limit through it has run out or a rework
+route sent the lot back to it (else it is skipped); an expired queue-time limit ending at the
+step holds the lot; fed-forward setpoints are computed from the lot's measurements (a missing
+measurement or a setpoint the tool would refuse holds the lot); the interlocks that read the
+step's own setpoints are checked on those values (e.g. the CTE run-out of a lamination with
+the film's measured artwork scale). A returned field of an external step outside its spec
+held the lot when it was confirmed; a lot released from that hold runs on with the value, as
+after any out-of-spec result.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _expired(e: qtime.Expired, action: str) -> QtimeExpired:
 
 def gate(exp: Expansion, step: PlannedStep, history: History, now: datetime) -> Gate:
     events: list[QtimeExpired] = []
-    if step.rework:
+    if step.rework and not history.rework_pending(step.index):
         due = qtime.rework_due(step, history, now)
         if not due:
             return Gate(

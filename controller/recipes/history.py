@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 QTIME_EVENT = "qtime_expired"
+REWORK_EVENT = "lot_reworked"
 
 
 class RunRecord(Protocol):
@@ -30,6 +31,9 @@ class History:
     # (limit's step index, its from-step index) a queue-time hold was already raised for: the
     # lot runs again only after an engineer released it, which waives that expiry
     waived: set[tuple[int, int]] = field(default_factory=set)
+    # step index -> when a rework route last sent the lot back to it (a `rework: true` step
+    # there runs once after that, although no queue time routes to it)
+    reentered: dict[int, datetime] = field(default_factory=dict)
 
     @classmethod
     def from_records(
@@ -43,7 +47,15 @@ class History:
             data = ev.get("data") or {}
             if ev.get("type") == QTIME_EVENT and data.get("action") == "hold":
                 h.waived.add((int(data["step_index"]), int(data["from_index"])))
+            if ev.get("type") == REWORK_EVENT and ev.get("time"):
+                at = datetime.fromisoformat(str(ev["time"]).replace("Z", "+00:00"))
+                h.reentered[int(data["to_index"])] = _utc(at)
         return h
+
+    def rework_pending(self, step_index: int) -> bool:
+        """A rework route sent the lot back to this step and it has not run since."""
+        sent = self.reentered.get(step_index)
+        return sent is not None and self.ended.get(step_index, sent) <= sent
 
     def record(self, step_index: int, results: Mapping[str, float | str], ended: datetime) -> None:
         """A step finished (the latest run of an index wins)."""

@@ -311,6 +311,24 @@ class QueueTime(Strict):
         return [v] if isinstance(v, str) else v
 
 
+class ReworkRoute(Strict):
+    """A disposition for a lot stopped after one of the `at` steps (a litho CD out of spec, a
+    boat with missing balls): an engineer sends the lot, or a child lot split from it, back
+    to step `to`, written earlier in the flow, and the steps from there run again (`fabline
+    lot rework`). `to` may be a step marked `rework: true` (a strip, a ball removal), which
+    then runs although no queue time routes there."""
+
+    id: Annotated[str, Field(pattern=ID)]
+    at: StepRefs
+    to: Annotated[str, Field(pattern=ID)]
+    reason: str
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _listed(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 class WarningPolicy(Strict):
     """Tool warnings that hold the lot at any step (every warning is recorded as an event)."""
 
@@ -329,8 +347,12 @@ class Recipe(Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     interlocks: list[Interlock] = Field(default_factory=list)
     queue_times: list[QueueTime] = Field(default_factory=list)
+    rework_routes: list[ReworkRoute] = Field(default_factory=list)
     warning_policy: WarningPolicy = Field(default_factory=WarningPolicy)
     steps: list[Step] = Field(min_length=1)
+
+    def rework_route(self, route_id: str) -> ReworkRoute | None:
+        return next((r for r in self.rework_routes if r.id == route_id), None)
 
     def claimed(self) -> set[tuple[str, int]]:
         return {(c.seed, n) for c in self.claims for n in c.claims}

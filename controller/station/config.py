@@ -26,6 +26,8 @@ pydantic model; every problem is one line `FILE: path: reason`.
     hold_codes:                         # default: controller/access/holds.py
       - {code: QA-SUSPECT, category: quality, text: suspect quality, release_role: engineer}
     hold_kinds: {out_of_spec: QA-SUSPECT, ...}
+    scrap_codes:                        # default: controller/access/scrap.py
+      - {code: BROKEN, category: handling, text: broken or cracked}
 
 Relative paths are taken from the file's folder.
 """
@@ -39,8 +41,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from controller.access import HoldCode, HoldCodes
+from controller.access import HoldCode, HoldCodes, ScrapCode, ScrapCodes
 from controller.access.holds import DEFAULT_CODES, DEFAULT_KINDS
+from controller.access.scrap import DEFAULT_SCRAP_CODES
 from controller.events import HoldKind
 from controller.lots.areas import Areas
 from drivers.errors import ParameterError
@@ -107,6 +110,7 @@ class StationFile(_Model):
     monitor_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     hold_codes: list[HoldCode] = Field(default_factory=lambda: list(DEFAULT_CODES))
     hold_kinds: dict[HoldKind, str] = Field(default_factory=lambda: dict(DEFAULT_KINDS))  # type: ignore[arg-type]
+    scrap_codes: list[ScrapCode] = Field(default_factory=lambda: list(DEFAULT_SCRAP_CODES))
     area: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     standby: bool = False
     areas: dict[str, list[str]] | Path = Field(default_factory=dict)
@@ -119,6 +123,9 @@ class StationFile(_Model):
 
     def holds(self) -> HoldCodes:
         return HoldCodes(codes=self.hold_codes, kinds=self.hold_kinds)
+
+    def scraps(self) -> ScrapCodes:
+        return ScrapCodes(codes=self.scrap_codes)
 
     def http_settings(self, base: Path) -> HttpSettings:
         h = self.http

@@ -24,7 +24,7 @@ from types import TracebackType
 import structlog
 from sqlalchemy.orm import Session
 
-from controller.access import HoldCodes
+from controller.access import HoldCodes, ScrapCodes
 from controller.engine import Engine, EngineSettings, Notify, Outcome, quiet
 from controller.genealogy.db import Database
 from controller.lines import resolve_line
@@ -60,6 +60,7 @@ class StationConfig:
     serve: bool = False  # register, take MES commands, pick up lots nobody drives
     http: HttpSettings | None = None  # serving: the operator page and API too
     holds: HoldCodes = field(default_factory=HoldCodes)
+    scrap_codes: ScrapCodes = field(default_factory=ScrapCodes)
     monitor_interval: float = 1.0  # seconds between two looks at each tool
     area: str | None = None  # the line area it serves (None: the lots given to this station)
     standby: bool = False  # serves its area only once the station serving it is gone
@@ -144,6 +145,7 @@ class Station:
             allow_draft=cfg.allow_draft,
             wake=self.engine.wake,
             holds=cfg.holds,
+            scrap_codes=cfg.scrap_codes,
         )
         commands = (
             CommandHandler(self.lots, cfg.mes, self.take_up, wake=self.wake_outbox)

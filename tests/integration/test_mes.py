@@ -365,6 +365,16 @@ async def test_commands_dispatch_reject_and_answer_repeats_once(
             "impossible option combination",
         ),
         (signed(command="launch", lot_id="C1"), "rejected", "unknown command 'launch'"),
+        (
+            signed(
+                command="dispatch",
+                lot_id="C5",
+                recipe={"id": "substrate-first-fc-003-1"},
+                sort_yield=0.9,
+            ),
+            "rejected",
+            "takes no wafers: a wafer-sort map has nowhere to go",
+        ),
     ]
     async with (
         Subscriber(1883, mes.replies) as sub,

@@ -173,6 +173,10 @@ def test_errors_come_with_their_category_status_and_one_message(web_station: Run
         (op.post("/api/lots/X/hold", content=b"{not json", headers=JSON), 400, ""),
         (op.post("/api/lots", json={"lot_id": "B1", "recipe": "no-such"}), 404, "no-such"),
         (op.post("/api/lots", json={**LOT, "inputs": {"wafers": 99}}), 400, "wafers"),
+        (op.post("/api/lots", json={**LOT, "sort_maps": {"W01": "{"}}), 400,
+         "sort map W01: not JSON"),
+        (op.post("/api/lots", json={**LOT, "sort_maps": {"W09": "{}"}}), 400, "no wafer 'W09'"),
+        (op.post("/api/lots", json={**LOT, "sort_yield": 2}), 400, "sort_yield"),
         (op.get("/api/tools/NOPE-1"), 404, "no tool"),
         (op.get("/api/die-map/NOPE"), 404, "no unit"),
         (op.post("/api/tools/SPUT-1/inhibit", json={"reason": "x"}), 403, "technician"),
@@ -300,3 +304,77 @@ def _events(stream: httpx.Response) -> Any:
             if ident is not None and kind is not None:
                 yield {"id": ident, "type": kind, "data": json.loads("\n".join(data))}
             ident, kind, data = None, None, []
+
+
+def test_lot_operations_by_role_with_one_error_each(web_station: Running) -> None:
+    op, eng = web_station.client("operator"), web_station.client("engineer")
+    lot = f"S{next(_ids)}-{int(time.time() * 1000) % 100000}"
+    r = op.post("/api/lots", json={"lot_id": lot, "recipe": "wlcsp-002-42",
+                                   "inputs": {"wafers": 2}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    _made.append(lot)
+    assert op.post(f"/api/lots/{lot}/hold", json={"code": "OP-CHECK"}).status_code == 200
+    until(lambda: row(op, lot)["state"] == "held")
+    codes = [c["code"] for c in op.get("/api/scrap-codes").json()]
+    assert codes[:3] == ["BROKEN", "DROPPED", "CONTAMINATED"]
+    cases = [  # (who, route, body, status, text): each refused, nothing changed
+        (op, "split", {"units": [f"{lot}-W09"]}, 400, f"lot {lot} has no active unit {lot}-W09"),
+        (op, "split", {"units": []}, 400, "body.units"),
+        (op, "scrap", {"code": "BROKEN"}, 403, "needs an engineer"),
+        (eng, "scrap", {"units": [f"{lot}-W01"]}, 400, "needs a reason code"),
+        (op, "rework", {"route": "plate-recoat"}, 403, "needs an engineer"),
+        (eng, "rework", {"route": "plate-recoat"}, 409, "rework route plate-recoat applies after"),
+        (op, "merge", {"lots": ["NO-SUCH"]}, 404, "no lot 'NO-SUCH'"),
+    ]  # fmt: skip
+    before = row(op, lot)
+    for who, route, body, status, text in cases:
+        r = who.post(f"/api/lots/{lot}/{route}", json=body)
+        assert r.status_code == status, (route, r.text)
+        assert text in r.json()["error"], (route, r.json())
+    after = row(op, lot)
+    assert (after["state"], after["units"], after["events"]) == (
+        before["state"], before["units"], before["events"]
+    )  # fmt: skip
+    r = op.post(f"/api/lots/{lot}/split", json={"units": [f"{lot}-W02"], "into": f"{lot}.C"})
+    assert r.status_code == 200, r.text
+    assert r.json()["message"].startswith(f"lot {lot}: 1 unit(s) split into lot {lot}.C (held,")
+    assert row(op, lot)["units"]["wafer"] == 1 and row(op, f"{lot}.C")["units"]["wafer"] == 1
+    [link] = row(op, f"{lot}.C")["operations"]
+    assert (link["kind"], link["from_lot"], link["to_lot"]) == ("split", lot, f"{lot}.C")
+    r = eng.post(f"/api/lots/{lot}.C/scrap", json={"code": "DROPPED", "comment": "W02 fell"})
+    assert r.status_code == 200, r.text
+    assert row(eng, f"{lot}.C")["state"] == "scrapped"
+    o, e = USERS["operator"][0], USERS["engineer"][0]
+    kinds = ("split", "merge", "scrap", "rework", "lots:scrap", "lots:rework")
+    assert [t for t in audit(eng, lot) if t[1] in kinds] == [  # a bad body never reaches it
+        (o, "split", "refused"), (o, "lots:scrap", "denied"), (e, "scrap", "refused"),
+        (o, "lots:rework", "denied"), (e, "rework", "refused"), (o, "merge", "refused"),
+        (o, "split", "ok"),
+    ]  # fmt: skip
+
+
+def test_lot_operations_from_the_page(web_station: Running) -> None:
+    op, eng = web_station.client("operator"), web_station.client("engineer")
+    lot = f"P{next(_ids)}-{int(time.time() * 1000) % 100000}"
+    r = op.post("/api/lots", json={"lot_id": lot, "recipe": "wlcsp-002-42",
+                                   "inputs": {"wafers": 3}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    _made.append(lot)
+    assert op.post(f"/api/lots/{lot}/hold", json={"code": "OP-CHECK"}).status_code == 200
+    until(lambda: row(op, lot)["state"] == "held")
+    # the forms a role may use, for a held lot
+    forms = {role: web_station.client(role).get(f"/ui/lots/{lot}/actions").text
+             for role in ("viewer", "operator", "engineer")}  # fmt: skip
+    assert "split-form" not in forms["viewer"]
+    assert "split-form" in forms["operator"] and "scrap-form" not in forms["operator"]
+    assert "scrap-form" in forms["engineer"] and "rework-form" in forms["engineer"]
+    assert '<option value="BROKEN">' in forms["engineer"]
+    r = op.post(f"/ui/lots/{lot}/split", data={"units": f"{lot}-W02, {lot}-W03"})
+    assert r.status_code == 200 and "split into lot" in r.text, r.text
+    r = op.post(f"/ui/lots/{lot}/merge", data={"lots": f"{lot}.1"})
+    assert r.status_code == 200 and f"merged {lot}.1 (2 unit(s))" in r.text, r.text
+    r = eng.post(f"/ui/lots/{lot}/scrap", data={"units": f"{lot}-W01", "code": "BROKEN"})
+    assert r.status_code == 200 and "(BROKEN: broken or cracked)" in r.text, r.text
+    r = eng.post(f"/ui/lots/{lot}/rework", data={"route": "reball"})
+    assert r.status_code == 400 and "no rework route 'reball'" in r.text, r.text
+    assert row(eng, lot)["units"]["wafer"] == 2

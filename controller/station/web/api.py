@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.access import HoldCode, Role, Scope
+from controller.access import HoldCode, Role, Scope, ScrapCode
 from controller.genealogy import e142, trace
-from controller.lots import HoldReason, LotDetail, LotRequest
+from controller.lots import HoldReason, LotDetail, LotRequest, operations
 from controller.recipes import find
 from controller.recipes.expand import PlannedStep
 from controller.station import users
@@ -64,6 +64,35 @@ class AbortBody(_Body):
 
 class ConfirmBody(_Body):
     fields: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=200)]]
+
+
+UnitName = Annotated[str, Field(min_length=1, max_length=96)]
+LotName = Annotated[str, Field(min_length=1, max_length=64)]
+Units = Annotated[list[UnitName], Field(max_length=1000)]
+
+
+class SplitBody(_Body):
+    units: Annotated[list[UnitName], Field(min_length=1, max_length=1000)]
+    into: LotName | None = None
+    comment: Comment | None = None
+
+
+class MergeBody(_Body):
+    lots: Annotated[list[LotName], Field(min_length=1, max_length=50)]
+    comment: Comment | None = None
+
+
+class ScrapBody(_Body):
+    units: Units = Field(default_factory=list, description="none: the whole lot")
+    code: Annotated[str, Field(max_length=32, description="a scrap code")] | None = None
+    comment: Comment | None = None
+
+
+class ReworkBody(_Body):
+    route: Annotated[str, Field(min_length=1, max_length=64)]
+    units: Units = Field(default_factory=list, description="only these: a child lot")
+    into: LotName | None = None
+    comment: Comment | None = None
 
 
 class E10Body(_Body):
@@ -337,6 +366,64 @@ async def confirm(
     w.station.take_up(lot_id)
     w.wrote()
     return Done(message=message)
+
+
+def _ran_on(w: WebContext, done: operations.Done) -> Done:
+    """The lots an operation left queued run on; the page hears of it."""
+    for queued in done.lots:
+        w.station.take_up(queued)
+    w.wrote()
+    return Done(message=done.message)
+
+
+@router.post("/lots/{lot_id}/split", response_model=Done)
+async def split(
+    lot_id: str, body: SplitBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.SPLIT, "split lots"))],
+) -> Done:  # fmt: skip
+    """Move units of a held, paused or queued lot into a new child lot at the same step."""
+    actor = p.actor(comment=body.comment)
+    return _ran_on(w, await w.station.lots.split(lot_id, body.units, body.into, actor))
+
+
+@router.post("/lots/{lot_id}/merge", response_model=Done)
+async def merge(
+    lot_id: str, body: MergeBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.SPLIT, "merge lots"))],
+) -> Done:  # fmt: skip
+    """Merge lots (same recipe version, options, next step and state) into this one."""
+    actor = p.actor(comment=body.comment)
+    return _ran_on(w, await w.station.lots.merge(lot_id, body.lots, actor))
+
+
+@router.post("/lots/{lot_id}/scrap", response_model=Done)
+async def scrap(
+    lot_id: str, body: ScrapBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.SCRAP, "scrap lots"))],
+) -> Done:  # fmt: skip
+    """Scrap units of a lot (none named: the whole lot) with a scrap code (GET
+    /api/scrap-codes)."""
+    actor = p.actor(body.code, body.comment)
+    done = await w.station.lots.scrap(lot_id, body.units, body.code, body.comment, actor)
+    return _ran_on(w, done)
+
+
+@router.post("/lots/{lot_id}/rework", response_model=Done)
+async def rework(
+    lot_id: str, body: ReworkBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.REWORK, "rework lots"))],
+) -> Done:  # fmt: skip
+    """Send a lot (or a child lot of `units`) back by its recipe's rework route."""
+    done = await w.station.lots.rework(
+        lot_id, body.route, units=body.units, child_id=body.into, comment=body.comment,
+        actor=p.actor(comment=body.comment),
+    )  # fmt: skip
+    return _ran_on(w, done)
+
+
+@router.get("/scrap-codes", response_model=list[ScrapCode])
+async def scrap_codes(_: Reading, w: Ctx) -> list[ScrapCode]:
+    return list(w.station.lots.scrap_codes.codes)
 
 
 @router.get("/hold-codes", response_model=list[HoldCode])

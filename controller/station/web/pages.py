@@ -25,7 +25,7 @@ from controller.access import SCOPES, Role, Scope
 from controller.equipment import SUBSTATES, E10State
 from controller.genealogy import e142, trace
 from controller.genealogy.models import Unit
-from controller.lots import HoldReason, LotRequest
+from controller.lots import HoldReason, LotRequest, operations
 from controller.station import users
 from controller.station.tool_monitor import Tile
 from controller.station.web import reads
@@ -408,6 +408,63 @@ async def ui_abort(
     return flash(message)
 
 
+Names = Annotated[str, Form(max_length=20_000)]  # unit or lot names, space- or comma-separated
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in text.replace(",", " ").split() if n]
+
+
+def _operated(w: WebContext, done: operations.Done) -> HTMLResponse:
+    for queued in done.lots:  # a lot the operation left queued runs on
+        w.station.take_up(queued)
+    w.wrote()
+    return flash(done.message)
+
+
+@router.post("/ui/lots/{lot_id}/split")
+async def ui_split(
+    lot_id: str, w: Ctx,
+    p: Annotated[Principal, _need(Scope.SPLIT, "split lots")],
+    units: Names, into: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse:  # fmt: skip
+    done = await w.station.lots.split(lot_id, _names(units), into.strip() or None, p.actor())
+    return _operated(w, done)
+
+
+@router.post("/ui/lots/{lot_id}/merge")
+async def ui_merge(
+    lot_id: str, w: Ctx,
+    p: Annotated[Principal, _need(Scope.SPLIT, "merge lots")],
+    lots: Names,
+) -> HTMLResponse:  # fmt: skip
+    return _operated(w, await w.station.lots.merge(lot_id, _names(lots), p.actor()))
+
+
+@router.post("/ui/lots/{lot_id}/scrap")
+async def ui_scrap(
+    lot_id: str, w: Ctx,
+    p: Annotated[Principal, _need(Scope.SCRAP, "scrap lots")],
+    code: Annotated[str, Form(max_length=32)], units: Names = "", comment: Text = "",
+) -> HTMLResponse:  # fmt: skip
+    actor = p.actor(code, comment or None)
+    done = await w.station.lots.scrap(lot_id, _names(units), code, comment or None, actor)
+    return _operated(w, done)
+
+
+@router.post("/ui/lots/{lot_id}/rework")
+async def ui_rework(
+    lot_id: str, w: Ctx,
+    p: Annotated[Principal, _need(Scope.REWORK, "rework lots")],
+    route: Annotated[str, Form(max_length=64)], units: Names = "", comment: Text = "",
+) -> HTMLResponse:  # fmt: skip
+    done = await w.station.lots.rework(
+        lot_id, route.strip(), units=_names(units), comment=comment or None,
+        actor=p.actor(comment=comment or None),
+    )  # fmt: skip
+    return _operated(w, done)
+
+
 @router.post("/ui/alarms/{event}/ack")
 async def ui_ack(
     event: EventId, w: Ctx, p: Annotated[Principal, _need(Scope.ACK_ALARMS, "acknowledge alarms")],
@@ -483,6 +540,7 @@ async def ui_lot_actions(lot_id: str, w: Ctx, p: Viewer) -> HTMLResponse:
     html = render(
         "_lot_actions_body.html", r={"lot": lot.id, "state": lot.state},
         can={s.value for s in SCOPES[p.user.role]}, hold_codes=w.station.lots.holds.codes,
+        scrap_codes=w.station.lots.scrap_codes.codes,
     )  # fmt: skip
     return HTMLResponse(html)
 

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from controller.genealogy import store
+from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, Outbox, StepRun
 from controller.genealogy.station_models import AlarmAck, Audit
 from controller.lots import FINAL, LotDetail, LotView, ToolStatusView
@@ -190,6 +190,7 @@ def lot_detail(s: Session, lot_id: str) -> LotDetail:
         units=store.count_units(s, lot_id),
         history=history(s, lot_id),
         events=store.lot_events(s, lot_id),
+        operations=[lineage.describe(k) for k in lineage.of_lot(s, lot_id)],
     )
 
 

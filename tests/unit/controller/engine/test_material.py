@@ -403,3 +403,60 @@ def test_defects_ride_on_a_wafer_until_dicing_bins_its_packages() -> None:
     material.apply(diced, {n["name"]: i for i, n in enumerate(diced.units)})
     assert list(material.active) == [f"L1-STK01-X{x:03d}Y{y:03d}" for x, y in PLUS]
     assert material.active["L1-STK01-X002Y001"].id == 1
+
+
+# -- incoming wafer-sort maps --------------------------------------------------------------------
+
+
+def _sort_map(*bad: tuple[int, int, str]) -> dict[str, Any]:
+    return {"source": "w.xml", "substrate": None, "dies": 5, "bad": [list(b) for b in bad]}
+
+
+def test_known_bad_dies_are_rejected_at_the_split_with_their_sort_bin() -> None:
+    attributes = {"sort_map": _sort_map((2, 2, "7")), "defects": {"missing ball": 5}}
+    wafer = UnitView("L1-W01", "wafer", 9, 1, "wafers", attributes)
+    change = _plan(_material(wafer), _step(genealogy=_split("wafer"), **ROUND))
+    assert change.bins["L1-W01-X002Y002"] == ("reject", "wafer sort bin 7")
+    bad = next(u for u in change.units if u["name"] == "L1-W01-X002Y002")
+    assert bad["attributes"] == {"from": "L1-W01", "sort_bin": "wafer sort bin 7"}
+    # the wafer's own defects fall on the other dies: a known-bad die keeps its reason
+    assert len(change.bins) == 5
+    assert {n for n, b in change.bins.items() if b[1] == "missing ball"} == {
+        n for n in change.bins if n != "L1-W01-X002Y002"
+    }
+
+
+def test_a_later_defect_passes_a_sort_reject_by() -> None:
+    rejected = UnitView("L1-W01-X002Y002", "package", 11, 1, None,
+                        {"from": "L1-W01", "sort_bin": "wafer sort bin 7"})  # fmt: skip
+    good = UnitView("L1-W01-X001Y002", "package", 12, 1, None, {"from": "L1-W01"})
+    step = _step(name="bump", tool=("ball", "ball_place"))
+    defect = next(r for r in step.op.results if r.defect)
+    change = _plan(_material(rejected, good), step, {defect.name: 2})
+    assert change.bins == {"L1-W01-X001Y002": ("reject", defect.defect)}
+
+
+def test_a_stack_rejects_the_union_of_its_layers_bad_dies() -> None:
+    wafer = UnitView(
+        "L1-W01", "wafer", 101, 1, "wafers",
+        {"input": "wafers", "sort_map": _sort_map((1, 2, "2")),
+         "sort_layers": {"2": _sort_map((3, 2, "3"), (1, 2, "2"))}},
+    )  # fmt: skip
+    bond = _plan(_material(wafer), _step(genealogy=_merge("stack", "wafers", "blanks")))
+    stack = next(u for u in bond.units if u["kind"] == "stack")
+    blank = next(u for u in bond.units if u["kind"] == "wafer")
+    assert blank["attributes"]["sort_map"]["bad"] == [[3, 2, "3"], [1, 2, "2"]]
+    assert stack["attributes"]["layers"] == 2
+    material = _material()
+    material.apply(bond, {})
+    cut = _plan(material, _step(index=9, genealogy=_split("stack"), **ROUND))
+    assert cut.bins == {
+        "L1-STK01-X001Y002": ("reject", "wafer sort bin 2 (layer 1)"),
+        "L1-STK01-X003Y002": ("reject", "wafer sort bin 3 (layer 2)"),
+    }
+
+
+def test_a_sort_map_off_the_die_grid_stops_the_split_naming_unit_and_position() -> None:
+    wafer = UnitView("L1-W01", "wafer", 9, 1, "wafers", {"sort_map": _sort_map((0, 0, "2"))})
+    with pytest.raises(GenealogyError, match=r"L1-W01's wafer-sort map has position \(0, 0\)"):
+        _plan(_material(wafer), _step(genealogy=_split("wafer"), **ROUND))

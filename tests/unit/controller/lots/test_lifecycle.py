@@ -37,15 +37,30 @@ EXPECTED: dict[str, tuple[set[str], str]] = {
     "abort": ({"queued", "running", "paused", "waiting", "held"}, "aborted"),
     "complete": ({"queued", "running"}, "completed"),
     "hand_over": ({"queued", "running"}, "queued"),
+    "split": ({"queued", "paused", "held"}, "same"),
+    "merge": ({"queued", "paused", "held"}, "same"),
+    "merge_into": ({"queued", "paused", "held"}, "merged"),
+    "scrap": ({"queued", "paused", "held"}, "scrapped"),
+    "scrap_units": ({"queued", "paused", "held"}, "same"),
+    "rework": ({"queued", "paused", "held"}, "queued"),
 }
-STATES = ["queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped"]
+STATES = [
+    "queued", "running", "paused", "waiting", "held", "completed", "aborted", "scrapped", "merged"
+]  # fmt: skip
+FINALS = ("completed", "aborted", "scrapped", "merged")
+KEEPS = [a for a, (_, to) in EXPECTED.items() if to == "same"]  # lifecycle.operate
 OWN_EVENT = {"hold": "hold", "abort": "abort", "pause": "pause", "release": "release"}
 """The event `apply` itself writes for an action; the others write only what they are given
 (track_in, wait, confirm, complete and hand_over carry their events from the runner or the
 service)."""
 
 EVERY_PAIR = [(state, action) for state in LotState for action in TRANSITIONS]
-ALLOWED = [(state, action) for action, (src, _) in EXPECTED.items() for state in sorted(src)]
+ALLOWED = [
+    (state, action)
+    for action, (src, to) in EXPECTED.items()
+    if to != "same"
+    for state in sorted(src)
+]
 
 OLD_HOLD = ("alarm", "alarm 12 on DICE-1")
 REASON = HoldReason("mes", "MES hold 7")
@@ -76,11 +91,13 @@ def _apply(db: Database, lot_id: str, action: str, **options: object) -> None:
 
 def test_the_table_is_the_one_written_here() -> None:
     assert [s.value for s in LotState] == STATES
-    assert {a: ({s.value for s in t.sources}, t.target.value) for a, t in TRANSITIONS.items()} == (
-        EXPECTED
-    )
-    assert {"completed", "aborted", "scrapped"} == FINAL
-    assert {"completed", "aborted", "scrapped", "held", "paused", "waiting"} == STOPPED
+    table = {
+        a: ({s.value for s in t.sources}, t.target.value if t.target else "same")
+        for a, t in TRANSITIONS.items()
+    }
+    assert table == EXPECTED
+    assert set(FINALS) == FINAL
+    assert {*FINALS, "held", "paused", "waiting"} == STOPPED
     assert REQUESTS == ("hold", "pause", "abort")
     assert HOLD_KINDS == (
         "alarm", "out_of_spec", "warning", "qtime", "interlock", "feed_forward", "unreachable",
@@ -112,14 +129,14 @@ def test_check_allows_exactly_the_table(state: LotState, action: str) -> None:
     lot = _lot(state)
     if state in sources:
         t = lifecycle.check(lot, action)
-        assert t is TRANSITIONS[action] and t.target == target
+        assert t is TRANSITIONS[action] and (t.target or "same") == target
         return
     with pytest.raises(LotStateError) as refused:
         lifecycle.check(lot, action)
     text = str(refused.value)
     if state is LotState.HELD and action == "hold":
         assert text == "lot L7 is already held (alarm 12 on DICE-1)"
-    elif state in ("completed", "aborted", "scrapped"):
+    elif state in FINALS:
         assert text == f"lot L7 is {state}: nothing to {action}"
     else:
         assert text == f"lot L7 is {state}: only a lot {', '.join(sorted(sources))} can {action}"
@@ -174,6 +191,33 @@ def test_apply_moves_the_lot_and_writes_its_events(db: Database, state: str, act
                 "release": {"was": "alarm 12 on DICE-1", "note": "checked"},
             }[action]
         )
+
+
+@pytest.mark.parametrize("action", KEEPS)
+def test_operate_keeps_the_state_and_writes_the_events_it_is_given(
+    db: Database, action: str
+) -> None:
+    new_lot(db, "L1", "held", hold_kind="mes", hold_reason="MES hold 7", event_seq=2)
+    given = TrackOut(lot_id="L1", data=TrackOutData(step_index=2, job_id="J9"))
+
+    def tx(s: Session) -> None:
+        lifecycle.operate(s, store.get_lot(s, "L1", for_update=True), action, [given])
+
+    db.run_sync(tx)
+    lot = get_lot(db, "L1")
+    assert (lot.state, lot.hold_reason, lot.event_seq) == ("held", "MES hold 7", 3)
+    assert [(e["seq"], e["event_id"]) for e in events(db, "L1")] == [(3, given.event_id)]
+
+
+def test_operate_is_checked_like_apply(db: Database) -> None:
+    new_lot(db, "L1", "running")
+
+    def tx(s: Session) -> None:
+        lifecycle.operate(s, store.get_lot(s, "L1", for_update=True), "split", [])
+
+    with pytest.raises(LotStateError) as refused:
+        db.run_sync(tx)
+    assert str(refused.value) == "lot L1 is running: only a lot held, paused, queued can split"
 
 
 def test_a_lot_s_events_are_numbered_without_gaps_across_transactions(db: Database) -> None:

@@ -238,8 +238,37 @@ def test_more_problems_are_counted_not_listed() -> None:
 @pytest.mark.parametrize("kind", ["x", None, 5, "Dispatch"])
 def test_an_unknown_command_lists_the_commands(kind: Any) -> None:
     assert _refused(validate, _signed(command=kind)) == (
-        f"unknown command {kind!r} (commands: dispatch, hold, release, abort)"
+        f"unknown command {kind!r} (commands: dispatch, hold, release, abort, split, merge,"
+        " scrap, rework)"
     )
+
+
+def test_the_lot_operations_are_typed_commands() -> None:
+    split = validate(_signed("split", units=["L1-W02"], into="L1.9"))
+    assert (split.command, split.units, split.into) == ("split", ["L1-W02"], "L1.9")  # type: ignore[union-attr]
+    merge = validate(_signed("merge", lots=["L2", "L3"]))
+    assert merge.lots == ["L2", "L3"]  # type: ignore[union-attr]
+    scrap = validate(_signed("scrap", code="BROKEN", reason="edge crack"))
+    assert (scrap.units, scrap.code, scrap.reason) == ([], "BROKEN", "edge crack")  # type: ignore[union-attr]
+    rework = validate(_signed("rework", route="reball", units=["B1"]))
+    assert (rework.route, rework.units, rework.into) == ("reball", ["B1"], None)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("command", "fields", "reason"),
+    [
+        ("split", {}, "units: Field required"),
+        ("split", {"units": []}, "units: List should have at least 1 item after validation, not 0"),
+        ("split", {"units": ["bad unit"]}, "units.0: String should match pattern"),
+        ("merge", {}, "lots: Field required"),
+        ("rework", {}, "route: Field required"),
+        ("scrap", {"units": "L1-W01"}, "units: Input should be a valid list"),
+    ],
+)
+def test_a_bad_lot_operation_is_refused_naming_the_field(
+    command: str, fields: dict[str, Any], reason: str
+) -> None:
+    assert _refused(validate, _signed(command, **fields)).startswith(reason)
 
 
 def test_a_refused_value_is_never_echoed_whole() -> None:
@@ -345,3 +374,24 @@ def test_a_dispatch_is_the_lot_request_it_names() -> None:
         inputs={"wafers": ["W1", "W2"], "panels": 2, "dies": ["DIELOT7"]},  # one id: a list
         priority=-5,
     )
+
+
+def test_a_dispatch_carries_its_incoming_sort_maps_into_the_lot_request() -> None:
+    doc = '{"dimension": {"x": 1, "y": 1}, "dies": [{"x": 0, "y": 0, "bin": "good"}]}'
+    dispatch = validate(
+        _signed("dispatch", recipe={"id": "unit-flow"}, sort_maps={"W01": doc, "W01:2": doc},
+                sort_yield=0.93, sort_seed=7)
+    )  # fmt: skip
+    assert isinstance(dispatch, Dispatch)
+    request = dispatch.request()
+    assert (request.sort_maps, request.sort_yield, request.sort_seed) == (
+        {"W01": doc, "W01:2": doc}, 0.93, 7,
+    )  # fmt: skip
+    for bad in (
+        {"sort_yield": 1.5},
+        {"sort_yield": 0},
+        {"sort_seed": -1},
+        {"sort_maps": {"": doc}},
+    ):
+        with pytest.raises(Rejected, match="sort_"):
+            validate(_signed("dispatch", recipe={"id": "unit-flow"}, **bad))
