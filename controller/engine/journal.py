@@ -43,7 +43,7 @@ from controller.events import (
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, Unit, utcnow
 from controller.genealogy.write import Change, write_change
-from controller.lots import lease, lifecycle
+from controller.lots import lease, lifecycle, operations
 from controller.lots.lease import ME, driven_elsewhere
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.recipes import (
@@ -236,6 +236,7 @@ class Committed:
     change: Change
     new_ids: dict[str, int]
     next_run: int | None  # the next step's run, when its intent was written too
+    split_off: tuple[str, ...] = ()  # pieces moved to a held child lot (out of spec)
 
 
 def commit(
@@ -387,18 +388,55 @@ def finish_step(
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, [e.model_copy(update=where) for e in change.events], lot)
     out_of_spec = piece_violations(step, per_piece)
+    failing = [p for p, r in per_piece.items() if spec_violations(step, r)]
+    reshaped = bool(change.ended)  # pieces merged or diced: nothing left to split off
+    split_off: tuple[str, ...] = ()
     if lot.state not in (LotState.QUEUED, LotState.RUNNING):
         pass  # a request took effect between the jobs: the lot stays as it was asked
     elif out_of_spec:
         n = len(out_of_spec)
         reason = f"out of spec at step {step.id} ({n} of {len(per_piece)} pieces): "
         reason += "; ".join(out_of_spec)
-        lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
+        hold = HoldReason("out_of_spec", reason)
+        if step.out_of_spec == "split" and len(failing) < len(per_piece) and not reshaped:
+            lot = split_failing(s, lot, step, failing, hold)
+            split_off = tuple(failing)
+        else:
+            lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id)
     elif warned is not None:
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif area is not None and area != lot.area:
         hand_over(s, lot, area)
-    return Committed(lot, change, new_ids, None)
+    return Committed(lot, change, new_ids, None, split_off)
+
+
+def split_failing(
+    s: Session, lot: Lot, step: ToolStepPlan, failing: Sequence[str], hold: HoldReason
+) -> Lot:
+    """The recipe's `out_of_spec: split`: the failing pieces go to a new child lot, held with
+    the reason, by the lot operation an operator would use (its events and lot link); the
+    lot runs on with the rest. In the trail: held, split, released by the engine."""
+    lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id)
+    station = lot.station
+    lease.give_up(lot)  # a lot operation happens on a lot no controller drives
+    store.write_lots(s)
+    child_id = _child_id(s, lot.id)
+    parent, _child = operations.split(s, lot.id, child_id, failing)
+    note = f"out-of-spec pieces {', '.join(failing)} split to held lot {child_id}"
+    lifecycle.apply(s, parent, "release", note=note)
+    lease.take(s, parent, station)
+    return parent
+
+
+def _child_id(s: Session, lot_id: str) -> str:
+    """A new lot id for pieces split off `lot_id`: LOT.X1, LOT.X2, ... (32 characters)."""
+    k = 1
+    while True:
+        suffix = f".X{k}"
+        candidate = lot_id[: 32 - len(suffix)] + suffix
+        if s.get(Lot, candidate) is None:
+            return candidate
+        k += 1
 
 
 def hand_over(s: Session, lot: Lot, area: str) -> None:

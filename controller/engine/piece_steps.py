@@ -259,5 +259,7 @@ class PieceSteps:
         committed = await r.db.run(tx)
         ctx.lot = committed.lot
         ctx.material.apply(committed.change, committed.new_ids)
+        for name in committed.split_off:  # out of spec, now in a held child lot
+            ctx.material.active.pop(name, None)
         r.steps_run += 1
         r.engine.notify(StepDone(r.lot_id, step.index, step.id))

@@ -119,6 +119,12 @@ def _write_changed_lots(s: Session) -> None:
             s.connection().execute(_UPDATE_LOT, {**changed, "lot_key": lot.id})
 
 
+def write_lots(s: Session) -> None:
+    """Write the changes to lots read in this transaction now, so a statement that reads a
+    lot's row again (a lot operation inside a step's commit) sees them."""
+    _write_changed_lots(s)
+
+
 def list_lots(s: Session, states: Sequence[str] | None = None) -> list[Lot]:
     q = select(Lot).order_by(col(Lot.created_at))
     if states:
