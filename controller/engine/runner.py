@@ -465,8 +465,10 @@ class LotRunner:
             wake.clear()
             lot = await self.db.run(lambda s: store.get_lot(s, self.lot_id))
             asked = lifecycle.requested(lot)
-            if asked is not None and asked[0] == "abort":
-                self._abort_reason = asked[1]
+            # aborted already: another job of the step took the request; this one stops too
+            if (asked is not None and asked[0] == "abort") or lot.state == LotState.ABORTED:
+                if asked is not None:
+                    self._abort_reason = asked[1]
                 try:
                     st = await driver.status()
                     if st.job_id == job_id:

@@ -4,6 +4,7 @@ out-of-spec piece split off into a held child lot."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +16,11 @@ from sqlalchemy import text
 
 from controller.engine import Engine
 from controller.genealogy import store, trace
+from controller.lots import HoldReason
 from controller.recipes import find
 from simulators.line import INSTANT, SimLine, default_line
 from tests.integration.test_flows import close, make_engine
-from tests.lots import create, run
+from tests.lots import create, run, service
 
 WAFER_SITES = 4101 * 49  # wlcsp-002-24: 4,101 dies of 7 x 7 bumps on a 300 mm wafer
 
@@ -34,7 +36,8 @@ def _runs(engine: Engine, lot: str) -> list[Any]:
         return list(
             s.execute(
                 text(
-                    "SELECT step_index, step_id, piece, piece_count, tool_id, job_id, results"
+                    "SELECT step_index, step_id, piece, piece_count, tool_id, job_id, results,"
+                    " state"
                     " FROM step_run WHERE lot_id = :l AND kind = 'tool' ORDER BY id"
                 ),
                 {"l": lot},
@@ -181,3 +184,61 @@ async def test_an_out_of_spec_wafer_splits_into_a_held_child_lot(
         assert types[held : held + 3] == ["hold", "lot_split", "release"]
     finally:
         await close(engine)
+
+
+async def _cures_running(engine: Engine, lot: str, n: int) -> list[Any]:
+    """Wait until `n` jobs of the lot's post-mould cure are on their presses."""
+    while True:
+        runs = [r for r in _runs(engine, lot) if r.step_id == "post-mold-cure"]
+        started = [r for r in runs if r.job_id]
+        if len(started) >= n:
+            return started
+        await asyncio.sleep(0.02)
+
+
+async def test_hold_takes_effect_between_jobs_and_abort_stops_every_running_job(
+    tmp_path: Path,
+) -> None:
+    """Three strips over the line's two presses, an 8 h cure lasting ~1.5 s: a hold asked while
+    two cures run lets them finish and be recorded, and starts no third; after release the
+    third runs and the step finishes once. An abort asked while two run stops both jobs on
+    their presses."""
+    async with SimLine(default_line(), time_scale=20_000, seed=5) as slow:
+        engine = await make_engine(slow, f"sqlite:///{tmp_path / 'g.db'}")
+        try:
+            lots = service(engine)
+            lot = await create(engine, find("substrate-first-fc-003-1"), "PAR-1", None, strips=3)
+            running = asyncio.create_task(engine.run_lot(lot))
+            first = await _cures_running(engine, lot, 2)
+            assert len({r.tool_id for r in first}) == 2  # at once, one strip on each press
+            assert [r.piece for r in first] == ["PAR-1-S01", "PAR-1-S02"]  # slot order
+            await lots.hold(lot, HoldReason("operator", "check the presses"))
+            out = await running
+            assert out.state == "held" and "check the presses" in (out.hold_reason or "")
+            cures = [r for r in _runs(engine, lot) if r.step_id == "post-mold-cure"]
+            assert [(r.piece, _value(r.results, "cure") > 0) for r in cures] == [
+                ("PAR-1-S01", True),
+                ("PAR-1-S02", True),
+            ]  # both finished and recorded; the third never went out
+            await lots.release(lot)
+            out = await engine.run_lot(lot)
+            assert out.state == "completed", out.hold_reason
+            cures = [r for r in _runs(engine, lot) if r.step_id == "post-mold-cure"]
+            assert sorted(r.piece for r in cures) == ["PAR-1-S01", "PAR-1-S02", "PAR-1-S03"]
+
+            lot = await create(engine, find("substrate-first-fc-003-1"), "PAR-2", None, strips=3)
+            running = asyncio.create_task(engine.run_lot(lot))
+            jobs = await _cures_running(engine, lot, 2)
+            await lots.abort(lot, HoldReason("operator", "wrong compound"))
+            out = await running
+            assert out.state == "aborted"
+            for r in jobs:
+                st = await engine.pool.drivers[r.tool_id].result(r.job_id)
+                assert st.state.name == "ABORTED", r.job_id
+            cures = [r for r in _runs(engine, lot) if r.step_id == "post-mold-cure"]
+            assert [(r.piece, r.state) for r in cures] == [
+                ("PAR-2-S01", "aborted"),
+                ("PAR-2-S02", "aborted"),
+            ]
+        finally:
+            await close(engine)
