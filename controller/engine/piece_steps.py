@@ -83,7 +83,11 @@ class PieceSteps:
             if pinned is not None and not pinned.job_id:
                 pinned = None
             todo.append((job, pinned, None if pinned else self._number()))
-        tasks = [asyncio.create_task(self._job(job, pinned, n)) for job, pinned, n in todo]
+        tools = self._tools()
+        tasks = [
+            asyncio.create_task(self._job(job, pinned, n, tools[i % len(tools)] if tools else None))
+            for i, (job, pinned, n) in enumerate(todo)
+        ]
         stopped = False
         pending: set[asyncio.Task[_Done | None]] = set(tasks)
         try:
@@ -113,6 +117,18 @@ class PieceSteps:
             return
         await self._finish(done)
 
+    def _tools(self) -> list[str]:
+        """The tools of the step's kind set up for it, by id: the jobs go round them in slot
+        order (job k to tool k mod n), so the same lot on the same line runs each piece on
+        the same tool — and a seeded simulated run measures the same — whatever finishes
+        first."""
+        step = self.step
+        return sorted(
+            d.tool_id
+            for d in self.runner.engine.pool.drivers.values()
+            if d.kind == step.tool and d.setup_problem(step.operation, step.values) is None
+        )
+
     def _number(self) -> int:
         """The next run number of the step (job ids and runs are numbered per step, in slot
         order for a first pass, so a rerun with the same seed measures the same)."""
@@ -137,7 +153,9 @@ class PieceSteps:
             }
         return out
 
-    async def _job(self, job: PieceJob, pinned: StepRun | None, number: int | None) -> _Done | None:
+    async def _job(
+        self, job: PieceJob, pinned: StepRun | None, number: int | None, tool: str | None
+    ) -> _Done | None:
         r, ctx = self.runner, self.ctx
         step = self.step
         if job.values is not step.values:
@@ -146,7 +164,7 @@ class PieceSteps:
         assert task is not None
         self.waiting.add(task)
         try:
-            attempt = await self._attempt(step, job, pinned, number)
+            attempt = await self._attempt(step, job, pinned, number, tool)
         finally:
             self.waiting.discard(task)
         if attempt is None:
@@ -177,7 +195,12 @@ class PieceSteps:
         return _Done(per_piece, tool_id, list(verdicts), run_id)
 
     async def _attempt(
-        self, step: ToolStepPlan, job: PieceJob, pinned: StepRun | None, number: int | None
+        self,
+        step: ToolStepPlan,
+        job: PieceJob,
+        pinned: StepRun | None,
+        number: int | None,
+        tool: str | None,
     ) -> Attempt | None:
         """The job's tool and run: re-attached to the job a run left on its tool, or a new
         run whose intent is committed here. None if the lot stopped instead."""
@@ -186,7 +209,7 @@ class PieceSteps:
         r, ctx = self.runner, self.ctx
         pieces = tuple(job.names)
         try:
-            driver = await r._take_tool(ctx, step, pinned.tool_id if pinned else None)
+            driver = await r._take_tool(ctx, step, pinned.tool_id if pinned else tool)
         except NoToolFits as e:
             reason = HoldReason("no_tool", f"step {step.id}: {e} ({r._setups(step)})")
             await r._stop(ctx, step, reason)
