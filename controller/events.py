@@ -261,6 +261,7 @@ HoldKind = Literal[
     "refused",
     "operator",
     "mes",
+    "spc",
 ]
 """Why a lot stopped, as a category a page or an MES can filter on (the text says the rest)."""
 
@@ -269,13 +270,13 @@ class HoldData(_Data):
     reason: str
     kind: HoldKind = Field(
         description="alarm, out_of_spec, warning, qtime, interlock, feed_forward, unreachable,"
-        " lost_job, no_tool, refused, operator, mes"
+        " lost_job, no_tool, refused, operator, mes, spc"
     )
 
 
 class Hold(EventBase):
     """the lot is held: tool alarm, out-of-spec result, unreachable tool, lost job, operator,
-    MES"""
+    MES, SPC rule violation"""
 
     type: Literal["hold"] = "hold"
     data: HoldData
@@ -444,6 +445,25 @@ class LotReworked(EventBase):
     data: ReworkData
 
 
+class SpcViolationData(_Data):
+    chart: str = Field(description="the chart: recipe/step/result@tool")
+    point: int = Field(description="the point's number on the chart (1-based)")
+    value: float = Field(description="the plotted value, in the result's unit")
+    unit: str
+    rules: list[str] = Field(description="rule ids that fired: N1..N8, WE1..WE4, R1 (spread)")
+    texts: list[str] = Field(description="one line per rule")
+    action: Literal["none", "warn", "hold", "inhibit"] = Field(
+        description="the chart's OCAP action: none, warn, hold (the lot), inhibit (the tool too)"
+    )
+
+
+class SpcViolation(EventBase):
+    """a piece's result violated a run rule of its SPC control chart (docs/spc.md)"""
+
+    type: Literal["spc_violation"] = "spc_violation"
+    data: SpcViolationData
+
+
 # -- tools --------------------------------------------------------------------------------
 
 E10State = Literal[
@@ -563,6 +583,7 @@ Event = Annotated[
     | LotScrapped
     | UnitsScrapped
     | LotReworked
+    | SpcViolation
     | ToolStateChanged
     | AlarmSet
     | AlarmCleared

@@ -47,6 +47,7 @@ DEFAULT_CODES = (
     HoldCode(code="LOST-JOB", category="engineering", text="tool lost the lot's job"),
     HoldCode(code="MES", category="mes", text="held by the MES", release_role=Role.OPERATOR),
     HoldCode(code="OPERATOR", category="operator", text="held from a terminal"),
+    HoldCode(code="SPC", category="quality", text="SPC rule violation: engineer decides"),
 )  # fmt: skip
 DEFAULT_KINDS: dict[str, str] = {
     "out_of_spec": "OOS",
@@ -57,6 +58,7 @@ DEFAULT_KINDS: dict[str, str] = {
     "lost_job": "LOST-JOB",
     "mes": "MES",
     "operator": "OPERATOR",
+    "spc": "SPC",
 }
 
 

@@ -10,7 +10,7 @@ again (`Actor.require`), so the MES and the command line obey the same table.
     operator    lots:dispatch lots:hold lots:pause lots:release lots:confirm lots:split
                 alarms:ack
     technician  tools:state tools:inhibit
-    engineer    lots:abort lots:scrap lots:rework recipes:approve
+    engineer    lots:abort lots:scrap lots:rework recipes:approve spc:limits
     admin       users:admin
 
 `lots:release` lets a role release what the hold's code allows (controller/access/holds.py):
@@ -57,6 +57,7 @@ class Scope(StrEnum):
     SCRAP = "lots:scrap"
     REWORK = "lots:rework"
     APPROVE_RECIPES = "recipes:approve"
+    SPC_LIMITS = "spc:limits"  # freeze a chart's limits or restart its baseline
     USERS = "users:admin"
 
 
@@ -74,7 +75,9 @@ _ADDS: dict[Role, frozenset[Scope]] = {
         }
     ),
     Role.TECHNICIAN: frozenset({Scope.TOOL_STATE, Scope.INHIBIT}),
-    Role.ENGINEER: frozenset({Scope.ABORT, Scope.SCRAP, Scope.REWORK, Scope.APPROVE_RECIPES}),
+    Role.ENGINEER: frozenset(
+        {Scope.ABORT, Scope.SCRAP, Scope.REWORK, Scope.APPROVE_RECIPES, Scope.SPC_LIMITS}
+    ),
     Role.ADMIN: frozenset({Scope.USERS}),
 }
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from controller.cli import demo, lots, mes, recipes, sim, station, tools, users
+from controller.cli import demo, lots, mes, recipes, sim, spc, station, tools, users
 from controller.logs import configure_logging
 
 app = typer.Typer(
@@ -36,12 +36,14 @@ def _main(
 
 app.add_typer(sim.app)
 app.add_typer(tools.app, name="tool")
+app.add_typer(tools.app, name="tools", hidden=True)  # `fabline tools report` reads naturally
 app.add_typer(recipes.app, name="recipes")
 app.add_typer(lots.app)
 app.add_typer(demo.app)
 app.add_typer(mes.app, name="mes")
 app.add_typer(station.app)
 app.add_typer(users.app, name="users")
+app.add_typer(spc.app, name="spc")
 
 
 def main() -> None:

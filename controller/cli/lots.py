@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
@@ -46,7 +47,7 @@ from controller.cli.options import (
     station_config,
 )
 from controller.engine import Outcome
-from controller.genealogy import lineage, store, trace
+from controller.genealogy import lineage, spc_store, store, trace
 from controller.genealogy.db import Database
 from controller.genealogy.models import LOT_STATES, Lot, StepRun
 from controller.lines import resolve_line
@@ -303,7 +304,12 @@ def list_lots(db_url: str | None, states: list[str], as_json: bool) -> int:
         raise ParameterError(
             f"unknown lot state {shown(unknown[0])!r} (states: {', '.join(LOT_STATES)})"
         )
-    found, where = _read(db_url, lambda s: store.list_lots(s, states or None))
+
+    def read(s: Session) -> tuple[list[Lot], dict[str, list[str]]]:
+        lots = store.list_lots(s, states or None)
+        return lots, spc_store.open_violations_by_lot(s, [lot.id for lot in lots])
+
+    (found, spc), where = _read(db_url, read)
     if as_json:
         print(json.dumps([LotView.of(lot).dump() for lot in found]))
         return EXIT_OK
@@ -312,8 +318,12 @@ def list_lots(db_url: str | None, states: list[str], as_json: bool) -> int:
         t.add_column(col, overflow="fold")
     for lot in found:
         reason = f"[{lot.hold_kind}] {lot.hold_reason}" if lot.hold_reason else ""
+        warned = spc.get(lot.id, [])
+        if warned and lot.hold_kind != "spc":  # a warning: the lot runs on
+            more = f" (+{len(warned) - 1} more)" if len(warned) > 1 else ""
+            reason = "; ".join([*([reason] if reason else []), f"[spc] {warned[0]}{more}"])
         t.add_row(lot.id, f"{lot.recipe_id} v{lot.recipe_version}", lot.state,
-                  f"{lot.next_step}/{lot.step_count}", reason,
+                  f"{lot.next_step}/{lot.step_count}", escape(reason),
                   lot.updated_at.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
     out.print(t)
     return EXIT_OK

@@ -126,6 +126,9 @@ def _step_dict(s: PlannedStep) -> dict[str, Any]:
             }  # fmt: skip
         if s.spec:
             d["spec"] = {k: {"min": lo, "max": hi} for k, (lo, hi) in s.spec.items()}
+        if s.spc:
+            d["spc"] = {c.result: {"rules": c.rules, "action": c.action, "baseline": c.baseline,
+                                   "spread": c.spread} for c in s.spc}  # fmt: skip
         if s.consume:
             d["consume"] = list(s.consume)
         if s.rework:
@@ -187,6 +190,8 @@ def show_recipe(recipe_id: str, options: list[str], version: int | None, as_json
             extra.append(f"≤ {q['max_s'] / 3600:g} h after {q['from']}{rework}")
         if s.get("hold_on_warnings"):
             extra.append("holds on " + " ".join(s["hold_on_warnings"]))
+        for name, c in s.get("spc", {}).items():
+            extra.append(f"SPC {name}: {c['rules']}, {c['action']} (baseline {c['baseline']})")
         if "genealogy" in s:
             extra.append(json.dumps(s["genealogy"]))
         t.add_row(str(s["index"]), s["id"], what, params, "; ".join(extra))

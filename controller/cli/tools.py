@@ -1,5 +1,6 @@
-"""`fabline tool ...`: an equipment engineer's direct access to one tool, or every tool of a
-line: status, operations, a job by hand, alarms, consumables, a qualification run."""
+"""`fabline tool ...` (alias `fabline tools`): an equipment engineer's direct access to one
+tool, or every tool of a line: status, operations, a job by hand, alarms, consumables, a
+qualification run; and the E10 report of the tools' recorded states."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,11 +17,14 @@ from rich.table import Table
 
 from controller.cli.command import run
 from controller.cli.display import EXIT_FAILED, EXIT_OK, error, job_progress, out, results_table
-from controller.cli.options import JsonOption, LineOption, key_values
+from controller.cli.options import DbOption, JsonOption, LineOption, key_values
+from controller.equipment import E10State, Period
+from controller.genealogy.db import Database
 from controller.lines import resolve_line
 from controller.lots.views import ToolStatusView
+from controller.station.tool_report import E10ReportView, aware, report
 from drivers.base import Job, JobResult, ToolDriver
-from drivers.errors import ParameterError, ToolError
+from drivers.errors import ParameterError, ToolError, shown
 from drivers.interface import ToolInterface
 from drivers.interfaces import KINDS, interface_for
 from drivers.line import Line
@@ -101,6 +106,70 @@ def tool_replace(tool: str, consumable: str, line: LineOption = None) -> None:
 def tool_qualify(line: LineOption = None, as_json: JsonOption = False) -> None:
     """Run one representative operation on every tool of a line, printing what each measured."""
     run(lambda: qualify(resolve_line(line), as_json))
+
+
+@app.command("report")
+def tool_report(
+    start: Annotated[str, typer.Option("--from", help="Period start, ISO 8601 (UTC if no zone).")],
+    end: Annotated[str | None, typer.Option("--to", help="Period end (default: now).")] = None,
+    tool: Annotated[str | None, typer.Option(help="Only this tool.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """SEMI E10 time in state and metrics per tool over a period, from the tool states the
+    station recorded: availability, utilisation, MTBF, MTTR, MTBA."""
+    run(lambda: e10_report(db, start, end, tool, as_json))
+
+
+def _when(text: str, what: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(f"{what} {shown(text)!r} is not an ISO 8601 time") from None
+    return aware(at)
+
+
+def _hours(d: timedelta | None) -> str:
+    if d is None:
+        return "—"
+    s = d.total_seconds()
+    return f"{s:.3g} s" if s < 120 else f"{s / 60:.3g} min" if s < 7200 else f"{s / 3600:.3g} h"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1%}"
+
+
+def e10_report(
+    db_url: str | None, start: str, end: str | None, tool: str | None, as_json: bool
+) -> int:
+    period = Period(_when(start, "--from"), _when(end, "--to") if end else datetime.now(UTC))
+    database = Database(db_url)
+    try:
+        database.migrate()
+        rows = database.run_sync(lambda s: report(s, period, [tool] if tool else None))
+    finally:
+        database.close()
+    if as_json:
+        print(json.dumps([E10ReportView.of(r, period).model_dump(mode="json") for r in rows]))
+        return EXIT_OK
+    title = f"E10 {period.start:%Y-%m-%d %H:%M:%S} – {period.end:%Y-%m-%d %H:%M:%S} UTC"
+    table = Table(title=title, title_justify="left")
+    cols = ("tool", *(s.value for s in E10State), "unrecorded", "availability", "utilisation",
+            "MTBF(p)", "MTTR", "MTBA(p)", "failures")  # fmt: skip
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        if r.times is None or r.metrics is None:
+            table.add_row(r.tool_id, *([""] * (len(cols) - 2)), "no state recorded")
+            continue
+        t, m = r.times, r.metrics
+        table.add_row(r.tool_id, *(_hours(t.by_state[s]) for s in E10State),
+                      _hours(t.unrecorded), _pct(m.operational_uptime),
+                      _pct(m.operational_utilization), _hours(m.mtbf_p), _hours(m.mttr),
+                      _hours(m.mtba_p), str(t.failures))  # fmt: skip
+    out.print(table)
+    return EXIT_OK
 
 
 async def _connect(line: Line, tool_id: str, timeout: float) -> ToolDriver:

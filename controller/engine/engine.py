@@ -8,7 +8,7 @@ run at once; a tool runs one job at a time (pool.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -59,6 +59,9 @@ class Engine:
         self.notify = notify
         self.expansions = expansions or Expansions()
         self._wakeups: dict[str, asyncio.Event] = {}
+        # told after a step's SPC charts acted on a tool (an inhibit holds it out of the pool
+        # first): the station refreshes what its tile shows
+        self.on_spc: Callable[[str], None] = lambda _tool_id: None
 
     async def connect(self) -> dict[str, str | None]:
         """Connect every tool; a tool that is down now is retried when a step needs it."""

@@ -9,12 +9,14 @@ together. State changes go through the lifecycle (controller/lots/lifecycle.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from controller.engine import spc_hook
 from controller.engine.material import Material, plan_change
+from controller.engine.spc_hook import SpcOutcome
 from controller.events import (
     EventBase,
     ExternalConfirmed,
@@ -236,6 +238,7 @@ class Committed:
     change: Change
     new_ids: dict[str, int]
     next_run: int | None  # the next step's run, when its intent was written too
+    spc: SpcOutcome = field(default_factory=SpcOutcome)  # what the step's SPC charts decided
     split_off: tuple[str, ...] = ()  # pieces moved to a held child lot (out of spec)
 
 
@@ -254,8 +257,9 @@ def commit(
     per_piece: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Committed:
     """A step's results, genealogy and events (the tool's warnings among them), and the next
-    step's intent if given. A result out of spec, or a warning the recipe holds on, holds
-    the lot after the step. `per_piece`: the job's work pieces with their own results."""
+    step's intent if given; the results' SPC points (spc_hook.py). A result out of spec, an
+    SPC violation whose chart holds, or a warning the recipe holds on, holds the lot after
+    the step. `per_piece`: the job's work pieces with their own results."""
     results = quantities(step, result.results)
     out_of_spec = piece_violations(step, per_piece or {"": result.results})
     store.finish_step_run(
@@ -292,6 +296,11 @@ def commit(
         *(e.model_copy(update=where) for e in change.events),
         *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
     ]
+    charted = spc_hook.record(
+        s, lot_id=lot.id, recipe_id=recipe.recipe.id, step=step, tool_id=tool_id,
+        run_id=run_id, job_id=result.job_id, results=result.results,
+    )  # fmt: skip
+    events += charted.events
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, events, lot)
     next_run = None
@@ -299,13 +308,15 @@ def commit(
     if out_of_spec:
         reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
         lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
+    elif charted.hold is not None:
+        lifecycle.apply(s, lot, "hold", reason=charted.hold, step_id=step.id, tool_id=tool_id)
     elif warned is not None:
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif area is not None and area != lot.area:
         hand_over(s, lot, area)
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
-    return Committed(lot, change, new_ids, next_run)
+    return Committed(lot, change, new_ids, next_run, charted)
 
 
 def commit_job(
@@ -318,9 +329,11 @@ def commit_job(
     per_piece: Mapping[str, Mapping[str, float]],
     ids: Mapping[str, int],
     verdicts: Sequence[tool_warnings.Verdict] = (),
+    recipe_id: str = "",
 ) -> Lot:
-    """One job of a step of several: its run, its pieces with their own results, and its
-    events. The step's genealogy and its spec verdict wait for its last job (`finish_step`)."""
+    """One job of a step of several: its run, its pieces with their own results, its events
+    and each piece's SPC points (a chart that holds holds the lot now: no more jobs start).
+    The step's genealogy and its spec verdict wait for its last job (`finish_step`)."""
     results = quantities(step, result.results)
     store.finish_step_run(
         s,
@@ -350,7 +363,17 @@ def commit_job(
         TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
         *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
     ]
+    hold: HoldReason | None = None
+    for piece_results in per_piece.values():
+        charted = spc_hook.record(
+            s, lot_id=lot.id, recipe_id=recipe_id, step=step, tool_id=tool_id,
+            run_id=run_id, job_id=result.job_id, results=piece_results,
+        )  # fmt: skip
+        events += charted.events
+        hold = hold or charted.hold
     store.add_events(s, lot.station, events, lot)
+    if hold is not None and lot.state in (LotState.QUEUED, LotState.RUNNING):
+        lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id, tool_id=tool_id)
     return lot
 
 
@@ -407,7 +430,7 @@ def finish_step(
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif area is not None and area != lot.area:
         hand_over(s, lot, area)
-    return Committed(lot, change, new_ids, None, split_off)
+    return Committed(lot, change, new_ids, None, split_off=split_off)
 
 
 def split_failing(

@@ -189,7 +189,16 @@ class PieceSteps:
         run_id, tool_id, lot_id = attempt.run_id, driver.tool_id, r.lot_id
         ctx.lot = await r.db.run(
             lambda s: journal.commit_job(
-                s, lot_id, step, tool_id, run_id, result, per_piece, ids, verdicts
+                s,
+                lot_id,
+                step,
+                tool_id,
+                run_id,
+                result,
+                per_piece,
+                ids,
+                verdicts,
+                ctx.recipe.recipe.id,
             )
         )
         return _Done(per_piece, tool_id, list(verdicts), run_id)

@@ -1,5 +1,6 @@
 """Tools pooled by kind: a tool runs one job at a time; waiting lots get tools in order of
-priority (higher first), then age (older first)."""
+priority (higher first), then age (older first). An inhibited tool is held out: no lot gets
+it until it is let in again (a job running on it finishes first)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ class ToolPool:
             self._free.setdefault(d.kind, []).append(d)
         self._waiting: dict[str, list[_Waiter]] = {}
         self._order = itertools.count()
+        self._out: set[str] = set()  # inhibited: given to no lot
+
+    def hold_out(self, tool_id: str) -> None:
+        """Give the tool to no lot from now on (a job running on it is not stopped)."""
+        self._out.add(tool_id)
+
+    def let_in(self, tool_id: str) -> None:
+        """The tool serves lots again: a waiting lot gets it at once if it is free."""
+        if tool_id not in self._out:
+            return
+        self._out.discard(tool_id)
+        driver = self.drivers[tool_id]
+        free = self._free.get(driver.kind, [])
+        if driver in free:
+            free.remove(driver)
+            self.give_back(driver)
+
+    def held_out(self, tool_id: str) -> bool:
+        return tool_id in self._out
 
     def kinds(self) -> set[str]:
         return {d.kind for d in self.drivers.values()}
@@ -85,12 +105,12 @@ class ToolPool:
     def _take(self, kind: str, waiter: _Waiter) -> ToolDriver | None:
         free = self._free.get(kind, [])
         for i, d in enumerate(free):
-            if waiter.wants(d):
+            if d.tool_id not in self._out and waiter.wants(d):
                 return free.pop(i)
         return None
 
     def give_back(self, driver: ToolDriver) -> None:
-        waiters = self._waiting.get(driver.kind, [])
+        waiters = [] if driver.tool_id in self._out else self._waiting.get(driver.kind, [])
         for w in sorted(waiters):
             if w.future.done():
                 continue

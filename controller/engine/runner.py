@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy.orm import Session
 
-from controller.engine import journal
+from controller.engine import journal, spc_hook
 from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
 from controller.engine.piece_steps import PieceSteps
@@ -224,6 +224,10 @@ class LotRunner:
         attempt = await self._attempt(ctx, step, job.names)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
+        # a chart that may inhibit the tool decides in the commit: until then no other lot
+        # may start a job on it
+        keep = spc_hook.may_inhibit(step)
+        result: JobResult | None = None
         try:
             total = len(ctx.expansion.steps)
             tool = attempt.driver.tool_id
@@ -232,10 +236,15 @@ class LotRunner:
             self.engine.notify(StepBegan(self.lot_id, step.index, total, step.id, tool))
             result = await self._wait(ctx, step, attempt)
         finally:
-            self.engine.pool.give_back(attempt.driver)  # free again before the commit
+            if result is None or not keep:
+                self.engine.pool.give_back(attempt.driver)  # free again before the commit
         if result is not None:
             per_piece = {job.names[0]: result.results} if job.units else None
-            await self._commit(ctx, step, attempt, result, per_piece)
+            try:
+                await self._commit(ctx, step, attempt, result, per_piece)
+            finally:
+                if keep:
+                    self.engine.pool.give_back(attempt.driver)
 
     async def _attempt(
         self, ctx: _Context, step: ToolStepPlan, pieces: list[str]
@@ -520,6 +529,13 @@ class LotRunner:
             raise
         ctx.lot = done.lot
         ctx.material.apply(done.change, done.new_ids)
+        if done.spc.inhibited:  # before the tool is given back: no new job starts on it
+            self.engine.pool.hold_out(tool_id)
+        for d in done.spc.decisions:
+            log.warning("engine.spc_violation", chart=str(d.key), action=d.action.value,
+                        reason=d.reason)  # fmt: skip
+        if done.spc.decisions:
+            self.engine.on_spc(tool_id)
         if intent is not None:
             driver, next_intent = intent
             if done.next_run is None:  # a request stopped the lot between the steps

@@ -46,11 +46,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from drivers.errors import FablineError
+from drivers.errors import UsageError
 
 
-class E10Error(FablineError):
-    """A state change, period or inhibit that E10 accounting refuses (the message says which)."""
+class E10Error(UsageError):
+    """A state change, period or inhibit that E10 accounting refuses (the message says which):
+    bad input, exit 2 / HTTP 400."""
 
 
 class E10State(StrEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -76,9 +76,38 @@ def moves_of(all_links: Sequence[LotLink], unit_id: int) -> list[LotLink]:
     return [k for k in all_links if k.kind in ("split", "merge") and unit_id in (k.units or [])]
 
 
-def step_entry(r: StepRun) -> dict[str, Any]:
-    """A step run as a trace node lists it (the shape controller/genealogy/trace.py uses)."""
-    return {
+class RunRow(Protocol):
+    """A step run as the trace queries and the ORM both give it (read only)."""
+
+    @property
+    def step_id(self) -> str | None: ...
+
+    @property
+    def step_index(self) -> int | None: ...
+
+    @property
+    def tool_id(self) -> str | None: ...
+
+    @property
+    def operation(self) -> str | None: ...
+
+    @property
+    def job_id(self) -> str | None: ...
+
+    @property
+    def setpoints(self) -> Any: ...
+
+    @property
+    def results(self) -> Any: ...
+
+    @property
+    def ended_at(self) -> Any: ...
+
+
+def step_entry(r: RunRow, lot: str | None = None) -> dict[str, Any]:
+    """A step run as a trace node lists it; `lot` names the lot it ran in when the unit
+    came from another lot (split, merge)."""
+    entry = {
         "step": r.step_id,
         "index": r.step_index,
         "tool": r.tool_id,
@@ -87,8 +116,10 @@ def step_entry(r: StepRun) -> dict[str, Any]:
         "setpoints": r.setpoints,
         "results": r.results,
         "at": str(r.ended_at),
-        "lot": r.lot_id,
     }
+    if lot is not None:
+        entry["lot"] = lot
+    return entry
 
 
 def unit_steps(
@@ -112,7 +143,7 @@ def unit_steps(
             if r.piece_count and r.id not in mine:
                 continue  # another piece's job
             if r.step_index > unit.created_step and since <= _utc(r.ended_at) <= until:
-                entry = step_entry(r)
+                entry = step_entry(r, r.lot_id)
                 if r.id in mine:
                     entry["results"] = mine[r.id]
                 out.append(entry)

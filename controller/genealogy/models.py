@@ -267,4 +267,5 @@ class Lease(SQLModel, table=True):
     expires: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
+import controller.genealogy.spc_models  # noqa: E402  (registers the SPC tables)
 import controller.genealogy.station_models  # noqa: E402, F401  (registers the station's tables)

@@ -98,7 +98,9 @@ class ToolInhibit(SQLModel, table=True):
     tool_id: str = Field(max_length=64, index=True)
     reason: str
     by: str = Field(max_length=128)
-    source: str = Field(default="manual", max_length=8)
+    source: str = Field(default="manual", max_length=8)  # manual, spc
+    ref: str | None = Field(default=None, max_length=300)  # what raised it: the SPC chart key
+    violation_id: int | None = None  # the SPC violation that raised it
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     released_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     released_by: str | None = Field(default=None, max_length=128)

@@ -203,17 +203,9 @@ def backward(s: Session, name: str) -> list[Node]:
             node = nodes[(r.id, r.depth)] = _node(r)
             node.material = r.material
         if r.step_id is not None:
-            step = {
-                "step": r.step_id,
-                "index": r.step_index,
-                "tool": r.tool_id,
-                "operation": r.operation,
-                "job_id": r.job_id,
-                "setpoints": r.setpoints,
-                # a job of several pieces: this unit's own results, and where it sat
-                "results": r.results if r.piece_results is None else r.piece_results,
-                "at": str(r.ended_at),
-            }
+            step = lineage.step_entry(r)
+            if r.piece_results is not None:  # a job of several pieces: this unit's own
+                step["results"] = r.piece_results
             if r.piece_count and r.piece_count > 1 and r.position is not None:
                 step["piece"] = {"position": r.position, "of": r.piece_count}
             node.steps.append(step)

@@ -4,17 +4,21 @@ own, so the attempt is on record although nothing changed)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
 from controller.access import Actor
 from controller.events import OperatorAction, OperatorActionData
 from controller.genealogy import store
+from controller.genealogy.db import Database
 from controller.genealogy.models import Lot
 from controller.genealogy.station_models import Audit
-from drivers.errors import FablineError, Forbidden, Unauthorized
+from drivers.errors import FablineError, Forbidden, Unauthorized, shown
 
+T = TypeVar("T")
 Result = Literal["ok", "denied", "refused"]
 MESSAGE_MAX = 500
 
@@ -68,3 +72,29 @@ def record(
         )
     )
     store.add_events(s, lot.station if lot is not None else station, [event], lot)
+
+
+async def attempted(
+    db: Database,
+    station: str,
+    actor: Actor | None,
+    action: str,
+    target: str,
+    work: Callable[[], Awaitable[T]],
+    tool_id: str | None = None,
+) -> T:
+    """Run an action (`work` writes its own audit row with its effect); when it fails and
+    someone asked for it, the attempt is audited in a transaction of its own (denied or
+    refused, with the message), then the error goes on to the front door."""
+    try:
+        return await work()
+    except FablineError as e:
+        if actor is not None:
+            await db.run(
+                functools.partial(
+                    record, station=station, actor=actor, action=action,
+                    target=shown(target, 128), result=result_of(e), message=str(e),
+                    tool_id=tool_id,
+                )
+            )  # fmt: skip
+        raise

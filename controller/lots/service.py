@@ -16,7 +16,6 @@ one (the engine's own calls, tests) nothing is checked or audited.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -119,18 +118,7 @@ class LotService:
     async def _audited(
         self, actor: Actor | None, action: str, target: str, work: Callable[[], Awaitable[T]]
     ) -> T:
-        """Run `work`; when it fails and an actor asked for it, the attempt is audited."""
-        try:
-            return await work()
-        except FablineError as e:
-            if actor is not None:
-                await self.db.run(
-                    functools.partial(
-                        audit.record, station=self.station, actor=actor, action=action,
-                        target=shown(target, 128), result=audit.result_of(e), message=str(e),
-                    )
-                )  # fmt: skip
-            raise
+        return await audit.attempted(self.db, self.station, actor, action, target, work)
 
     def _code(self, actor: Actor | None) -> str | None:
         """The actor's hold reason code, checked against the station's codes."""

@@ -12,6 +12,7 @@ from controller.recipes.catalog import (
     recipes_dir,
 )
 from controller.recipes.expand import (
+    ChartPlan,
     Expansion,
     ExternalStepPlan,
     PlannedStep,
@@ -22,6 +23,7 @@ from controller.recipes.expand import (
 from drivers.errors import RecipeError
 
 __all__ = [
+    "ChartPlan",
     "Expansion",
     "ExternalStepPlan",
     "LoadedRecipe",

@@ -97,6 +97,19 @@ class QueueLimit:
         )
 
 
+@dataclass(frozen=True)
+class ChartPlan:
+    """An SPC chart a tool step declares on one of its results (recipe `spc:`), in the
+    result's canonical unit; the engine keys it by recipe, step template, result and tool."""
+
+    result: str
+    unit: str
+    rules: str = "nelson"
+    action: str = "warn"
+    baseline: int = 20
+    spread: bool = True
+
+
 @dataclass(frozen=True, kw_only=True)
 class StepPlan:
     """What every expanded step has: where it is in the recipe and the lot's flow."""
@@ -137,6 +150,7 @@ class ToolStepPlan(StepPlan):
     warnings_hold: frozenset[str] = frozenset()  # tool warnings that hold the lot
     out_of_spec: str = "hold"  # or "split": failing pieces go to a held child lot
     warnings_expected: frozenset[str] = frozenset()
+    spc: tuple[ChartPlan, ...] = ()  # SPC charts on its results
 
     @property
     def op(self) -> Operation:
@@ -409,6 +423,7 @@ class _Expander:
         if fed and len(values) == len(op.params):
             self._check_corners(op, fed, values, path)
         spec = self._spec(op, step, path, loop)
+        charts = self._charts(op, step, path)
         consume = tuple(
             str(self.resolve(c, (*path, "consume", i), loop)) for i, c in enumerate(step.consume)
         )
@@ -440,6 +455,7 @@ class _Expander:
                 warnings_hold=frozenset(hold - expected),
                 warnings_expected=frozenset(expected),
                 out_of_spec=step.out_of_spec,
+                spc=charts,
             )
         )
 
@@ -661,6 +677,22 @@ class _Expander:
                     bounds.append(None)
             out[name] = (bounds[0], bounds[1])
         return out
+
+    def _charts(self, op: Operation, step: ToolStep, path: Path) -> tuple[ChartPlan, ...]:
+        results = {r.name: r for r in op.results}
+        out = []
+        for name, chart in step.spc.items():
+            r = results.get(name)
+            if r is None:
+                self.problem(
+                    (*path, "spc", name),
+                    f"{op.name} reports no result {name!r} to chart"
+                    f" (results: {', '.join(results)})",
+                )
+                continue
+            out.append(ChartPlan(name, r.unit, chart.rules, chart.action, chart.baseline,
+                                 chart.spread))  # fmt: skip
+        return tuple(out)
 
     # -- ${...} references ----------------------------------------------------------------
 

@@ -201,6 +201,18 @@ class StepWarnings(Strict):
     expected: list[Annotated[str, Field(pattern=WARNING_NAME)]] = Field(default_factory=list)
 
 
+class ChartSpec(Strict):
+    """An SPC control chart on one result of a tool step (docs/spc.md): one chart per tool
+    that runs the step, an individuals / moving-range chart of the result, limits frozen
+    from its first `baseline` pieces, `rules` checked on every later piece, and `action` when
+    one fires: none (recorded), warn (shown), hold (the lot), inhibit (the tool and the lot)."""
+
+    rules: Literal["nelson", "western-electric"] = "nelson"
+    action: Literal["none", "warn", "hold", "inhibit"] = "warn"
+    baseline: int = Field(default=20, ge=5, le=1000)
+    spread: bool = True  # also flag a moving range above its upper control limit
+
+
 class StepBase(Strict):
     id: Annotated[str, Field(pattern=ID)]
     name: str = ""
@@ -221,6 +233,8 @@ class ToolStep(StepBase):
     # a work piece out of spec holds the lot (hold), or goes with the others out of spec to
     # a held child lot while the rest run on (split)
     out_of_spec: Literal["hold", "split"] = "hold"
+    # result -> its SPC chart (`{}` takes every default)
+    spc: dict[Annotated[str, Field(pattern=NAME)], ChartSpec] = Field(default_factory=dict)
     consume: list[str] = Field(default_factory=list)
     warnings: StepWarnings | None = None
     # a re-clean / re-bake that runs only when an expired queue-time limit routes the lot to it

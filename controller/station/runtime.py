@@ -36,6 +36,7 @@ from controller.mes.hook import Hook, mes_hook
 from controller.recipes.cache import Expansions
 from controller.station import pickup, registry
 from controller.station.config import HttpSettings
+from controller.station.spc_ops import SpcService
 from controller.station.tool_monitor import ToolMonitor
 from controller.station.tool_ops import ToolService
 from drivers.errors import ParameterError
@@ -162,6 +163,8 @@ class Station:
         )
         self._tasks.append(asyncio.create_task(self.monitor.run(self._stop)))
         self.tools = ToolService(self.db, self.name, self.engine.pool, self.monitor)
+        self.engine.on_spc = self.tools.spc_acted
+        self.spc = SpcService(self.db, self.name, released=self.tools.sync)
         stack.push_async_callback(self.tools.close)
         await self.tools.start()
         self._tasks.append(asyncio.create_task(self._renew_leases()))

@@ -5,11 +5,12 @@ changes.
 Every tool is polled by a task of its own, so an unreachable tool (a status call bounded by
 the driver's timeout) never delays another tool's report. E10 is the tool's own (running:
 productive, idle: standby, alarm or unreachable: unscheduled down) unless a technician
-entered one (controller/station/tool_ops.py); E116 says whether the tool is idle, busy (it
-runs a job) or blocked, and why (unreachable, an alarm, an inhibit, a technician's down
-state). A change writes `tool_state` (and `alarm_set` / `alarm_cleared`) to the outbox;
-progress and consumable levels, which change on every poll, only go to the listeners (the
-live page).
+entered one (controller/station/tool_ops.py); an idle tool with an inhibit in force is
+unscheduled down (maintenance delay: waiting for a technician). E116 says whether the tool
+is idle, busy (it runs a job) or blocked, and why (unreachable, an alarm, an inhibit, a
+technician's down state). A change writes `tool_state` (and `alarm_set` / `alarm_cleared`)
+to the outbox; progress and consumable levels, which change on every poll, only go to the
+listeners (the live page).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from controller.events import (
     ToolStateChanged,
     ToolStateData,
 )
-from controller.genealogy import store
+from controller.genealogy import spc_store, store
 from controller.genealogy.db import Database
 from controller.genealogy.models import Outbox, StepRun, utcnow
 from controller.genealogy.station_models import ToolContext, ToolInhibit
@@ -76,6 +77,7 @@ class Context:
     note: str | None = None
     by: str | None = None
     inhibits: tuple[Inhibit, ...] = ()  # in force, oldest first
+    spc_open: int = 0  # SPC violations on the tool's charts not yet acknowledged
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,12 @@ def derive(tool_id: str, status: ToolStatusView, ctx: Context) -> ToolStateData:
             blocked = (
                 f"{E10_NAMES[e10]}: {ctx.substate or ctx.reason or 'entered by ' + str(ctx.by)}"
             )
+    substate = ctx.substate if ctx.e10 else None
     if ctx.inhibits and blocked is None:
         blocked = f"inhibited: {ctx.inhibits[0].reason}"
+        if ctx.e10 is None and state == "idle":
+            # not available, waiting for a technician (a job running on it finishes first)
+            e10, substate = "UNSCHEDULED_DOWN", "maintenance-delay"
     e116: E116 = "blocked" if blocked else ("busy" if state == "busy" else "idle")
     return ToolStateData(
         state=state,
@@ -128,7 +134,7 @@ def derive(tool_id: str, status: ToolStatusView, ctx: Context) -> ToolStateData:
         alarms=alarms,
         e116=e116,
         blocked=blocked,
-        e10_substate=ctx.substate if ctx.e10 else None,
+        e10_substate=substate,
         context=ctx.note if ctx.e10 else None,
     )
 
@@ -170,7 +176,10 @@ def load_contexts(s: Session, tools: Iterable[str]) -> dict[str, Context]:
             .where(col(ToolInhibit.tool_id) == t, col(ToolInhibit.released_at).is_(None))
             .order_by(col(ToolInhibit.id))
         ).all()
-        ctx = Context(inhibits=tuple(Inhibit(i.id or 0, i.reason, i.by, i.at) for i in inhibits))
+        ctx = Context(
+            inhibits=tuple(Inhibit(i.id or 0, i.reason, i.by, i.at) for i in inhibits),
+            spc_open=spc_store.open_violations_of_tool(s, t),
+        )
         if row is not None and row.e10 is not None:
             ctx = replace(
                 ctx,

@@ -10,7 +10,6 @@ for it, and its tile says it is blocked and why.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -37,6 +36,7 @@ from drivers.errors import (
 
 T = TypeVar("T")
 AUTO = "AUTO"  # hand the E10 state back to the tool's own
+INHIBIT_POLL = 2.0  # seconds between looks for inhibits another process set or released
 
 
 class ToolService:
@@ -45,10 +45,12 @@ class ToolService:
         self.station = station
         self.pool = pool
         self.monitor = monitor
-        self._held: dict[str, asyncio.Task[None]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Keep the tools inhibited before this start out of the pool."""
+        """Keep the tools inhibited before this start (by a person or by SPC) out of the
+        pool."""
 
         def open_inhibits(s: Session) -> set[str]:
             q = select(col(ToolInhibit.tool_id)).where(col(ToolInhibit.released_at).is_(None))
@@ -56,12 +58,50 @@ class ToolService:
 
         for tool_id in await self.db.run(open_inhibits):
             if tool_id in self.pool.drivers:
-                self._hold_out(tool_id)
+                self.pool.hold_out(tool_id)
+        self._watch = asyncio.create_task(self._follow_inhibits(open_inhibits))
+
+    async def _follow_inhibits(self, open_inhibits: Callable[[Session], set[str]]) -> None:
+        """Inhibits released or set by another process (`fabline spc clear` on the station's
+        database): the pool follows the database."""
+        while True:
+            await asyncio.sleep(INHIBIT_POLL)
+            try:
+                inhibited = await self.db.run(open_inhibits)
+            except FablineError:
+                continue  # the database is back later
+            for tool_id in self.pool.drivers:
+                if (tool_id in inhibited) != self.pool.held_out(tool_id):
+                    await self.sync(tool_id)
+
+    async def sync(self, tool_id: str) -> None:
+        """Hold the tool out of the pool while an inhibit of it is in force, else let it in;
+        its tile shows which."""
+
+        def live(s: Session) -> bool:
+            q = select(col(ToolInhibit.id)).where(
+                col(ToolInhibit.tool_id) == tool_id, col(ToolInhibit.released_at).is_(None)
+            )
+            return s.scalars(q).first() is not None
+
+        if await self.db.run(live):
+            self.pool.hold_out(tool_id)
+        else:
+            self.pool.let_in(tool_id)
+        await self.monitor.refresh_context(tool_id)
 
     async def close(self) -> None:
-        for task in self._held.values():
+        tasks = [*self._refreshing, *([self._watch] if self._watch else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._held.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def spc_acted(self, tool_id: str) -> None:
+        """A step's SPC chart on the tool had a violation (and may have inhibited the tool,
+        held out of the pool already): its tile shows it."""
+        task = asyncio.get_running_loop().create_task(self.monitor.refresh_context(tool_id))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
 
     def _tool(self, tool_id: str) -> str:
         if tool_id not in self.pool.drivers:
@@ -69,24 +109,11 @@ class ToolService:
         return tool_id
 
     async def _audited(
-        self,
-        actor: Actor,
-        action: str,
-        target: str,
-        tool_id: str | None,
+        self, actor: Actor, action: str, target: str, tool_id: str | None,
         work: Callable[[], Awaitable[T]],
-    ) -> T:
-        try:
-            return await work()
-        except FablineError as e:
-            await self.db.run(
-                functools.partial(
-                    audit.record, station=self.station, actor=actor, action=action,
-                    target=shown(target, 128), result=audit.result_of(e), message=str(e),
-                    tool_id=tool_id if tool_id in self.pool.drivers else None,
-                )
-            )  # fmt: skip
-            raise
+    ) -> T:  # fmt: skip
+        tool = tool_id if tool_id in self.pool.drivers else None
+        return await audit.attempted(self.db, self.station, actor, action, target, work, tool)
 
     def _ok(self, s: Session, actor: Actor, action: str, target: str, tool: str, msg: str) -> None:
         audit.record(
@@ -141,7 +168,7 @@ class ToolService:
                 return row.id
 
             ident = await self.db.run(tx)
-            self._hold_out(tool_id)
+            self.pool.hold_out(tool_id)
             await self.monitor.refresh_context(tool_id)
             return ident
 
@@ -173,28 +200,11 @@ class ToolService:
 
             text, free = await self.db.run(tx)
             if free:
-                task = self._held.pop(tool_id, None)
-                if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                self.pool.let_in(tool_id)
             await self.monitor.refresh_context(tool_id)
             return text
 
         return await self._audited(actor, "release_inhibit", tool_id, tool_id, work)
-
-    def _hold_out(self, tool_id: str) -> None:
-        if tool_id in self._held:
-            return
-        driver = self.pool.drivers[tool_id]
-
-        async def hold() -> None:
-            taken = await self.pool.take(driver.kind, tool_id=tool_id, priority=1_000_000)
-            try:
-                await asyncio.Event().wait()  # until the last inhibit is released
-            finally:
-                self.pool.give_back(taken)
-
-        self._held[tool_id] = asyncio.create_task(hold())
 
     # -- alarms ---------------------------------------------------------------------------
 

@@ -241,6 +241,18 @@ BASE = recipe_data  # alias for readability below
         (lambda d: d["steps"][-1]["params"].update(feed="10 µm"), "is a length, expected a speed"),
         (lambda d: d["steps"][-1].update(id="heat-layer"), "duplicate step id 'heat-layer'"),
         (lambda d: d.pop("title"), ":1: title: missing key"),
+        (
+            lambda d: d["steps"][-1].update(spc={"kerf_bogus": {}}),
+            " steps.7.spc.kerf_bogus: dice reports no result 'kerf_bogus' to chart",
+        ),
+        (
+            lambda d: d["steps"][-1].update(spc={"kerf_offset": {"action": "explode"}}),
+            " steps.7.spc.kerf_offset.action: ",
+        ),
+        (
+            lambda d: d["steps"][-1].update(spc={"kerf_offset": {"baseline": 3}}),
+            " steps.7.spc.kerf_offset.baseline: ",
+        ),
     ],
 )
 def test_bad_recipe_gives_one_clear_line(tmp_path: Path, mutate: Any, expect: str) -> None:
@@ -248,6 +260,19 @@ def test_bad_recipe_gives_one_clear_line(tmp_path: Path, mutate: Any, expect: st
     mutate(data)
     line = _one_line(tmp_path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     assert expect in line
+
+
+def test_a_chart_on_a_step_s_result_takes_the_defaults(tmp_path: Path) -> None:
+    from controller.recipes import ChartPlan, ToolStepPlan, load
+
+    data = BASE("stacked-wlp-000-11")
+    data["steps"][-1]["spc"] = {"kerf_offset": {"action": "inhibit"}, "chipping_back": {}}
+    step = load(write(tmp_path, data)).expand({}).step("dice")
+    assert isinstance(step, ToolStepPlan)
+    assert step.spc == (
+        ChartPlan("kerf_offset", "µm", "nelson", "inhibit", 20, True),
+        ChartPlan("chipping_back", "µm", "nelson", "warn", 20, True),
+    )
 
 
 def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:

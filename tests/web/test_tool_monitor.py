@@ -110,4 +110,12 @@ def test_e10_and_e116_follow_the_tool_and_the_technician() -> None:
     spc = Inhibit(1, "SPC kerf drift", "spc", datetime.now(UTC))
     inhibited = derive("T-1", idle, Context(inhibits=(spc,)))
     assert (inhibited.e116, inhibited.blocked) == ("blocked", "inhibited: SPC kerf drift")
+    # idle and inhibited: not available, waiting for a technician; a job running finishes
+    assert (inhibited.e10, inhibited.e10_substate) == ("UNSCHEDULED_DOWN", "maintenance-delay")
+    finishing = derive("T-1", running, Context(inhibits=(spc,)))
+    assert (finishing.e10, finishing.e116) == ("PRODUCTIVE", "blocked")
+    repair = derive(
+        "T-1", idle, Context(e10="UNSCHEDULED_DOWN", substate="repair", inhibits=(spc,))
+    )
+    assert (repair.e10, repair.e10_substate) == ("UNSCHEDULED_DOWN", "repair")
     assert derive("T-1", status("OFFLINE"), Context()).e10 == "UNSCHEDULED_DOWN"

@@ -5,17 +5,21 @@ as `{"error": "...", "category": "..."}` with the status of their category."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.access import HoldCode, Role, Scope, ScrapCode
+from controller.equipment import Period
 from controller.genealogy import e142, trace
 from controller.lots import HoldReason, LotDetail, LotRequest, operations
 from controller.recipes import find
 from controller.recipes.expand import PlannedStep
-from controller.station import users
+from controller.station import spc_ops, tool_report, users
+from controller.station.spc_ops import ChartDetailView, ChartView
+from controller.station.tool_report import E10ReportView, aware
 from controller.station.web import reads
 from controller.station.web.auth import COOKIE, EventId, Principal, RowId, current, needs, web
 from controller.station.web.context import WebContext
@@ -113,6 +117,19 @@ class InhibitReleaseBody(_Body):
     note: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class SpcBaselineBody(_Body):
+    chart: Annotated[
+        str, Field(min_length=1, max_length=300, description="RECIPE/STEP/RESULT@TOOL")
+    ]
+    center: float | None = Field(default=None, description="with sigma: limits set by hand")
+    sigma: float | None = Field(default=None, description="short-term sigma of one value")
+
+
+class SpcClearBody(_Body):
+    chart: Annotated[str, Field(min_length=1, max_length=300)]
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class AckBody(_Body):
     comment: Comment | None = None
 
@@ -207,6 +224,21 @@ async def tools(_: Reading, w: Ctx) -> list[reads.ToolView]:
     return reads.tool_views(tiles)
 
 
+@router.get("/tools/report", response_model=list[E10ReportView])
+async def tools_report(
+    _: Reading, w: Ctx,
+    start: Annotated[datetime, Query(alias="from", description="ISO 8601; UTC if no zone")],
+    end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
+    tool: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[E10ReportView]:  # fmt: skip
+    """SEMI E10 time in state and metrics per tool over a period (controller/station/
+    tool_report.py): availability, utilisation, MTBF(p), MTTR, MTBA(p)."""
+    period = Period(aware(start), aware(end) if end is not None else datetime.now(UTC))
+    tools = [tool] if tool is not None else list(w.station.engine.pool.drivers)
+    rows = await w.station.db.run(lambda s: tool_report.report(s, period, tools))
+    return [E10ReportView.of(r, period) for r in rows]
+
+
 @router.get("/tools/{tool_id}", response_model=reads.ToolView)
 async def tool(tool_id: str, _: Reading, w: Ctx) -> reads.ToolView:
     tile = w.station.monitor.tiles.get(tool_id)
@@ -262,6 +294,66 @@ async def tool_clear_alarms(
     p: Annotated[Principal, Depends(needs(Scope.TOOL_STATE, "clear tool alarms"))],
 ) -> Done:  # fmt: skip
     message = await w.station.tools.clear_alarms(tool_id, p.actor())
+    w.wrote()
+    return Done(message=message)
+
+
+# -- SPC --------------------------------------------------------------------------------------
+
+ChartName = Annotated[
+    str, Query(min_length=1, max_length=300, description="RECIPE/STEP/RESULT@TOOL")
+]
+
+
+@router.get("/spc/charts", response_model=list[ChartView])
+async def spc_charts(
+    _: Reading, w: Ctx,
+    tool: Annotated[str | None, Query(max_length=64)] = None,
+    recipe: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[ChartView]:  # fmt: skip
+    """Every SPC chart: type, rules, OCAP action, frozen limits, open violations."""
+    rows = await w.station.db.run(lambda s: spc_ops.list_charts(s, tool, recipe))
+    return [ChartView.of(r) for r in rows]
+
+
+@router.get("/spc/chart", response_model=ChartDetailView)
+async def spc_chart(
+    name: ChartName, _: Reading, w: Ctx,
+    last: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+) -> ChartDetailView:  # fmt: skip
+    """One chart's current series, violations and capability against the recipe's spec."""
+    detail = await w.station.db.run(lambda s: spc_ops.chart_detail(s, name, last))
+    return ChartDetailView.of_detail(detail)
+
+
+@router.get("/spc/chart.svg", response_class=Response)
+async def spc_chart_svg(
+    name: ChartName, _: Reading, w: Ctx,
+    last: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+) -> Response:  # fmt: skip
+    """The chart drawn: limits, zones, spec, phase I shaded, violations marked."""
+    detail = await w.station.db.run(lambda s: spc_ops.chart_detail(s, name, last))
+    return Response(spc_ops.chart_svg(detail), media_type="image/svg+xml")
+
+
+@router.post("/spc/baseline", response_model=Done)
+async def spc_baseline(
+    body: SpcBaselineBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.SPC_LIMITS, "set SPC limits"))],
+) -> Done:  # fmt: skip
+    """New limits from the next point: by hand (center and sigma), or phase I again."""
+    message = await w.station.spc.baseline(body.chart, p.actor(), body.center, body.sigma)
+    w.wrote()
+    return Done(message=message)
+
+
+@router.post("/spc/clear", response_model=Done)
+async def spc_clear(
+    body: SpcClearBody, w: Ctx,
+    p: Annotated[Principal, Depends(needs(Scope.INHIBIT, "clear SPC charts"))],
+) -> Done:  # fmt: skip
+    """Acknowledge the chart's open violations and release the tool inhibit it raised."""
+    message = await w.station.spc.clear(body.chart, body.note, p.actor(comment=body.note))
     w.wrote()
     return Done(message=message)
 
@@ -521,6 +613,9 @@ def step_view(s: PlannedStep) -> dict[str, Any]:
               "params": {k: str(v) for k, v in s.params.items()}}  # fmt: skip
         if s.spec:
             d["spec"] = {k: {"min": lo, "max": hi} for k, (lo, hi) in s.spec.items()}
+        if s.spc:
+            d["spc"] = {c.result: {"rules": c.rules, "action": c.action, "baseline": c.baseline}
+                        for c in s.spc}  # fmt: skip
     else:
         d |= {"external": s.external, "returns": list(s.returns)}
     return d

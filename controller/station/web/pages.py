@@ -26,7 +26,7 @@ from controller.equipment import SUBSTATES, E10State
 from controller.genealogy import e142, trace
 from controller.genealogy.models import Unit
 from controller.lots import HoldReason, LotRequest, operations
-from controller.station import users
+from controller.station import spc_ops, users
 from controller.station.tool_monitor import Tile
 from controller.station.web import reads
 from controller.station.web.auth import COOKIE, MAX_ID, EventId, Principal, RowId, needs, web
@@ -196,6 +196,31 @@ async def users_page(
     return await page(
         request, w, p, "users.html", "users", rows=rows, roles=[r.value for r in Role]
     )
+
+
+SPC_CHARTS = 24  # charts drawn on the SPC page (the rest are listed)
+SPC_POINTS = 60  # points of each drawn chart
+
+
+@router.get("/spc", response_class=HTMLResponse)
+async def spc_page(request: Request, w: Ctx, p: Viewer, tool: str = "") -> HTMLResponse:
+    """The station's SPC charts, drawn (controller/spc/render.py), those that inhibit a tool
+    or have open violations first."""
+    tool = tool.strip()[:64]
+    data = await w.station.db.run(lambda s: spc_data(s, tool or None))
+    return await page(request, w, p, "spc.html", "spc", tool=tool, **data)
+
+
+def spc_data(s: Session, tool: str | None) -> dict[str, Any]:
+    charts = spc_ops.list_charts(s, tool)
+    charts.sort(key=lambda c: (not c.inhibiting, not c.open_violations, c.name))
+    drawn = []
+    for c in charts[:SPC_CHARTS]:
+        svg = None  # render_svg escapes every text it draws
+        if c.limits is not None:
+            svg = spc_ops.chart_svg(spc_ops.chart_detail(s, c.name, SPC_POINTS))
+        drawn.append({"c": c, "svg": svg})
+    return {"charts": drawn, "more": charts[SPC_CHARTS:]}
 
 
 @router.get("/genealogy", response_class=HTMLResponse)
@@ -507,6 +532,27 @@ async def ui_release_inhibit(
     message = await w.station.tools.release_inhibit(
         tool_id, inhibit_id, note, p.actor(comment=note)
     )
+    w.wrote()
+    return flash(message)
+
+
+@router.post("/ui/spc/clear")
+async def ui_spc_clear(
+    w: Ctx, p: Annotated[Principal, _need(Scope.INHIBIT, "clear SPC charts")],
+    chart: Annotated[str, Form(min_length=1, max_length=300)],
+    note: Annotated[str, Form(min_length=1, max_length=500)],
+) -> HTMLResponse:  # fmt: skip
+    message = await w.station.spc.clear(chart, note, p.actor(comment=note))
+    w.wrote()
+    return flash(message)
+
+
+@router.post("/ui/spc/baseline")
+async def ui_spc_baseline(
+    w: Ctx, p: Annotated[Principal, _need(Scope.SPC_LIMITS, "set SPC limits")],
+    chart: Annotated[str, Form(min_length=1, max_length=300)],
+) -> HTMLResponse:  # fmt: skip
+    message = await w.station.spc.baseline(chart, p.actor())
     w.wrote()
     return flash(message)
 

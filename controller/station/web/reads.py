@@ -50,6 +50,7 @@ class ToolView(BaseModel):
     step: str | None
     status: ToolStatusView
     inhibits: list[InhibitView]
+    spc_open: int = 0  # SPC violations on its charts not yet acknowledged
 
     @classmethod
     def of(cls, t: Tile) -> ToolView:
@@ -71,6 +72,7 @@ class ToolView(BaseModel):
                 InhibitView(id=i.id, reason=i.reason, by=i.by, at=iso(i.at))
                 for i in t.context.inhibits
             ],
+            spc_open=t.context.spc_open,
         )
 
 

@@ -41,7 +41,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("lot_link") as batch:
-        batch.drop_index(batch.f("ix_lot_link_parent_lot"))
-        batch.drop_index(batch.f("ix_lot_link_child_lot"))
-    op.drop_table("lot_link")
+    op.drop_table("lot_link")  # its indexes go with it

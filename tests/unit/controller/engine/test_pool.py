@@ -258,3 +258,37 @@ async def test_a_timed_out_take_leaves_nothing_behind() -> None:
     assert pool._waiting["dicing"] == []
     pool.give_back(D1)
     assert pool.take_now("dicing") is D1
+
+
+# -- inhibited tools -------------------------------------------------------------------------------
+
+
+async def test_an_inhibited_tool_is_given_to_no_lot_until_let_in() -> None:
+    pool = _pool(D1, D2)
+    pool.hold_out("DICE-1")
+    assert pool.held_out("DICE-1") and not pool.held_out("DICE-2")
+    assert pool.take_now("dicing") is D2
+    assert pool.take_now("dicing") is None  # DICE-1 is free but inhibited
+    assert pool.take_now("dicing", tool_id="DICE-1") is None  # pinned to it: waits, no error
+    log: list[str] = []
+    _taker(pool, log, "a")
+    await _waiting(pool, "dicing", 1)
+    pool.let_in("DICE-1")
+    await _served(log, 1)
+    assert log == ["a<-DICE-1"]
+
+
+async def test_a_tool_inhibited_while_in_use_goes_back_to_no_waiter() -> None:
+    pool = _pool(D1)
+    taken = pool.take_now("dicing")
+    assert taken is D1
+    log: list[str] = []
+    _taker(pool, log, "a")
+    await _waiting(pool, "dicing", 1)
+    pool.hold_out("DICE-1")  # the job on it finishes; then it is held out
+    pool.give_back(D1)
+    await _served(log, 0)
+    pool.let_in("DICE-1")  # released: the waiter gets it at once
+    await _served(log, 1)
+    pool.let_in("DICE-1")  # (not held out: nothing to do)
+    assert log == ["a<-DICE-1"]
