@@ -317,6 +317,10 @@ class LotRunner:
         watch = asyncio.ensure_future(self._request_arrives())
         try:
             await asyncio.wait([take, watch], return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (another job of the step stopped the lot)
+            if take.done() and not take.cancelled() and take.exception() is None:
+                self.engine.pool.give_back(take.result())  # taken just now: not ours to keep
+            raise
         finally:
             watch.cancel()
             if not take.done():
