@@ -81,6 +81,9 @@ class LotCreatedData(_Data):
     inputs: dict[str, int] = Field(description="name → count")
     steps: int
     units: list[str] = Field(description="names")
+    carriers: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="carrier id → slot → unit (FOUP, cassette)"
+    )
 
 
 class LotCreated(EventBase):
@@ -262,6 +265,7 @@ HoldKind = Literal[
     "operator",
     "mes",
     "spc",
+    "carrier",
 ]
 """Why a lot stopped, as a category a page or an MES can filter on (the text says the rest)."""
 

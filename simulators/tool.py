@@ -356,6 +356,17 @@ class SimTool(abc.ABC):
     def job(self, job_id: str) -> SimJob | None:
         return self.jobs.get(job_id)
 
+    def read_carrier(self, carrier_id: str, expected: list[int]) -> tuple[str, list[int]]:
+        """The load port reads the carrier's tag and maps its slots. The simulated carrier
+        holds what the host says it holds, unless a `slot_map` fault changed it (one read)."""
+        read = self.faults.carrier_read or carrier_id
+        slots = list(expected) + [0] * (25 - len(expected))
+        for n, state in self.faults.slot_map.items():
+            slots[n - 1] = state
+        self.faults.slot_map.clear()
+        self.faults.carrier_read = None
+        return read, slots[:25]
+
     # -- fault hooks used by the control server ---------------------------------------------
 
     def exhaust(self, name: str) -> None:

@@ -63,6 +63,7 @@ from controller.lots import (
     sort_maps,
     stop_job_on,
 )
+from controller.lots.carriers import CarrierSpec
 from controller.lots.operations import Done
 from controller.lots.views import history, summarise
 from controller.recipes import find
@@ -107,6 +108,13 @@ def run_lot(
         typer.Option(help="Wafers without a map get one the simulated upstream generates."),
     ] = None,
     sort_seed: Annotated[int, typer.Option(help="Seed of the generated sort maps.")] = 0,
+    carrier: Annotated[
+        str | None,
+        typer.Option(help="FOUP or cassette id the first input (the wafers) arrives in."),
+    ] = None,
+    slots: Annotated[
+        str | None, typer.Option(help="Their slots in the carrier, e.g. 1,2,5 (default 1..N).")
+    ] = None,
     line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -130,9 +138,25 @@ def run_lot(
         request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
         if sort_map or sort_yield is not None:
             request = with_sort_maps(request, sort_map or [], sort_yield, sort_seed, allow_draft)
+        if carrier is not None or slots is not None:
+            request = with_carrier(request, carrier, slots)
         return _run(config, request, as_json)
 
     run(work)
+
+
+def with_carrier(request: LotRequest, carrier: str | None, slots: str | None) -> LotRequest:
+    """The request with `--carrier ID [--slots 1,2,5]` for the recipe's first input."""
+    if carrier is None:
+        raise ParameterError("--slots: name the carrier they are in (--carrier FOUP-7)")
+    first = next(iter(find(request.recipe).recipe.inputs))
+    try:
+        numbers = [int(x) for x in slots.split(",")] if slots else None
+        spec = CarrierSpec(id=carrier, slots=numbers)
+    except ValueError as e:
+        why = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise ParameterError(f"--carrier/--slots: {why}") from None
+    return request.model_copy(update={"carriers": {first: spec}})
 
 
 def lot_request(

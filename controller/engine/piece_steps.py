@@ -84,6 +84,11 @@ class PieceSteps:
                 pinned = None
             todo.append((job, pinned, None if pinned else self._number()))
         tools = self._tools()
+        if tools and not runs:  # track-in of the step: the tool reads the lot's carriers
+            why = await r.carrier_problem(ctx, r.engine.pool.drivers[tools[0]])
+            if why is not None:
+                await r._stop(ctx, step, HoldReason("carrier", f"step {step.id}: {why}"))
+                return
         tasks = [
             asyncio.create_task(self._job(job, pinned, n, tools[i % len(tools)] if tools else None))
             for i, (job, pinned, n) in enumerate(todo)

@@ -31,11 +31,11 @@ from controller.engine import journal, spc_hook
 from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
 from controller.engine.piece_steps import PieceSteps
-from controller.engine.pieces import plan_jobs
+from controller.engine.pieces import PIECE_KINDS, plan_jobs
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, StepRun, utcnow
-from controller.lots import lifecycle
+from controller.lots import carriers, lifecycle
 from controller.lots.lease import ME
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
 from controller.recipes import (
@@ -224,6 +224,12 @@ class LotRunner:
         attempt = await self._attempt(ctx, step, job.names)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
+        why = None if attempt.reattached else await self.carrier_problem(ctx, attempt.driver)
+        if why is not None:  # the job never goes out: its run fails, the lot holds
+            self.engine.pool.give_back(attempt.driver)
+            await self._stop(ctx, step, HoldReason("carrier", f"step {step.id}: {why}"),
+                             attempt, "failed")  # fmt: skip
+            return
         # a chart that may inhibit the tool decides in the commit: until then no other lot
         # may start a job on it
         keep = spc_hook.may_inhibit(step)
@@ -367,6 +373,27 @@ class LotRunner:
         ctx.lot = await self.db.run(lambda s: journal.reopen(s, self.lot_id, run_id))
         log.info("engine.found_unconfirmed_job", job_id=run.job_id, state=known.state.name)
         return True
+
+    async def carrier_problem(self, ctx: _Context, driver: ToolDriver) -> str | None:
+        """At track-in the tool's load port reads each carrier the lot's pieces are in: a
+        tag or slot map that differs from the lot's record is the reason to hold the lot
+        (kind `carrier`), naming the carrier and slot. A tool that cannot read carriers
+        (GEM) is trusted."""
+        by_carrier: dict[str, list[tuple[str, int | None]]] = {}
+        for u in ctx.material.active.values():
+            carrier = u.attributes.get("carrier")
+            if carrier and u.kind in PIECE_KINDS:
+                by_carrier.setdefault(str(carrier), []).append((u.name, u.slot))
+        for carrier, units in by_carrier.items():
+            try:
+                read = await driver.read_carrier(carrier, carriers.expected(units))
+            except ToolError as e:
+                return f"carrier {carrier} could not be read at {driver.tool_id}: {e}"
+            if read is not None:
+                why = carriers.check(carrier, units, read.carrier_id, read.slots, driver.tool_id)
+                if why is not None:
+                    return why
+        return None
 
     def _setups(self, step: ToolStepPlan) -> str:
         """What each tool of the step's kind lacks, for the hold reason."""

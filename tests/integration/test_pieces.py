@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from controller.engine import Engine
 from controller.genealogy import store, trace
-from controller.lots import HoldReason
+from controller.lots import HoldReason, LotRequest
+from controller.lots.carriers import CarrierSpec
 from controller.recipes import find
 from simulators.line import INSTANT, SimLine, default_line
 from tests.integration.test_flows import close, make_engine
@@ -242,3 +243,44 @@ async def test_hold_takes_effect_between_jobs_and_abort_stops_every_running_job(
             ]
         finally:
             await close(engine)
+
+
+async def test_a_carrier_slot_map_mismatch_holds_the_lot_naming_carrier_and_slot(
+    line: SimLine, tmp_path: Path
+) -> None:
+    """Three wafers in FOUP-7 slots 1, 2 and 5: recorded with the units and in lot_created;
+    the sputter's load port maps slot 5 empty: the lot holds before the job goes out, the
+    reason naming the carrier, the slot and the wafer; once the carrier is right (the fault
+    was one read) release and resume complete it."""
+    engine = await make_engine(line, f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        r = find("wlcsp-002-24")
+        carrier = CarrierSpec(id="FOUP-7", slots=[1, 2, 5])
+        request = LotRequest(lot_id="CAR-1", recipe=r.recipe.id, inputs={"wafers": 3},
+                             carriers={"wafers": carrier})  # fmt: skip
+        await service(engine).create(request, recipe=r)
+        line.fault("SPUT-1", "slot_map", slot=5, state="empty")
+        out = await engine.run_lot("CAR-1")
+        assert out.state == "held" and out.hold_kind == "carrier"
+        assert out.hold_reason == (
+            "step seed: carrier FOUP-7 slot 5 at SPUT-1: CAR-1-W03 expected, mapped empty"
+        )
+        runs = _runs(engine, "CAR-1")
+        assert [r.state for r in runs] == []  # no job went out
+
+        def read(s: Any) -> tuple[dict[str, Any], list[Any]]:
+            created = store.lot_events(s, "CAR-1")[0]
+            return created, store.lot_units(s, "CAR-1")
+
+        created, units = engine.db.run_sync(read)
+        assert created["data"]["carriers"] == {
+            "FOUP-7": {"1": "CAR-1-W01", "2": "CAR-1-W02", "5": "CAR-1-W03"}
+        }
+        assert [(u.name, u.slot, u.attributes["carrier"]) for u in units] == [
+            ("CAR-1-W01", 1, "FOUP-7"), ("CAR-1-W02", 2, "FOUP-7"), ("CAR-1-W03", 5, "FOUP-7")
+        ]  # fmt: skip
+        await service(engine).release("CAR-1")
+        out = await engine.run_lot("CAR-1")
+        assert out.state == "completed", out.hold_reason
+    finally:
+        await close(engine)

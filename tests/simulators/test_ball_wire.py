@@ -8,7 +8,8 @@ import struct
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-from tests.simulators.raw import client, job_block, text, unf32
+from simulators.line import SimLine
+from tests.simulators.raw import client, job_block, text, unf32, untext
 
 
 async def test_identification(line: Line) -> None:
@@ -113,4 +114,18 @@ async def test_a_boat_of_units_reports_each_position(line: Line) -> None:
         missing += unf32(p[22:24])
     assert missing == unf32(q[22:24])  # each missing ball is missing at one position
     assert (await query("WIRE-B9/5"))[16] == 0  # UNKNOWN: the boat held 4
+    c.close()
+
+
+async def test_the_load_port_reads_a_carrier_by_registers(line: Line, sim_line: SimLine) -> None:
+    """Holding 128-168: carrier id and expected map; input 300-340: the tag and the map the
+    load port read. A slot-map fault (slot 2 double-slotted, another tag) shows once."""
+    c = await client(line, "BALL-2")
+    expected = [1, 1, 1] + [0] * 22
+    await c.write_registers(128, text("FOUP-7", 16) + expected, device_id=1)
+    r = (await c.read_input_registers(300, count=41, device_id=1)).registers
+    assert untext(r[:16]) == b"FOUP-7" and r[16:] == expected
+    sim_line.fault("BALL-2", "slot_map", slot=2, state="double", carrier="FOUP-8")
+    r = (await c.read_input_registers(300, count=41, device_id=1)).registers
+    assert untext(r[:16]) == b"FOUP-8" and r[16:19] == [1, 2, 1]
     c.close()
