@@ -85,9 +85,10 @@ async def main(pieces: int, target: Target) -> None:
             t0 = time.perf_counter()
             out = await engine.run_lot(lot)
             stops = 0
-            while out.state == "held" and "exhausted" in (out.hold_reason or "") and stops < 50:
+            while out.state == "held" and out.hold_kind in ("refused", "alarm") and stops < 50:
                 # a consumable ran out mid-lot (a fcbga lot prints the ball mask once per
-                # package: 2,000 prints a clean): the engineer replaces it and releases
+                # package: 2,000 prints a clean), or wore into an alarm (a blade's kerf
+                # wandering off the street): the engineer replaces it and releases
                 stops += 1
                 await fresh_consumables(engine.pool.drivers)
                 for d in engine.pool.drivers.values():
@@ -113,13 +114,17 @@ async def main(pieces: int, target: Target) -> None:
             for k, run in enumerate(runs):
                 assert run.tool_id is not None
                 job = job_of(run, f"R{lot[:20]}-{k}")
-                try:
-                    await raw[run.tool_id].start(job)
-                except ToolError:  # the same consumable ran out: replaced, as above
-                    await fresh_consumables(raw)
-                    await raw[run.tool_id].clear_alarms()
-                    await raw[run.tool_id].start(job)
-                await raw[run.tool_id].wait(job.job_id)
+                for again in range(2):  # a consumable ran out or wore into an alarm: as above
+                    try:
+                        await raw[run.tool_id].start(job)
+                        await raw[run.tool_id].wait(job.job_id)
+                        break
+                    except ToolError:
+                        if again:
+                            raise
+                        await fresh_consumables(raw)
+                        await raw[run.tool_id].clear_alarms()
+                        job = job_of(run, f"R{lot[:20]}-{k}b")
             t_raw = time.perf_counter() - t0
             rows.append((r.id, n, len(runs), t_engine, t_raw))
     finally:
