@@ -202,7 +202,7 @@ class Pieces:
     a mold press), their number set by the integer parameter `count`; the tool then keeps
     each piece's results as a job of its own, `<job id>/<n>` (n = 1.. in load order)."""
 
-    what: str = "wafer"
+    what: str = "wafer, stack, panel or strip"
     batch: int = 1
     count: str | None = None  # the parameter carrying the number of pieces in the job
 
