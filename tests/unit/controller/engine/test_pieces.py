@@ -91,3 +91,33 @@ def test_each_pieces_defects_stay_with_it_and_run_out_bins_the_edge() -> None:
 
 def test_the_steps_value_for_later_steps_is_the_mean_over_pieces() -> None:
     assert mean_results({"a": {"t": 1.0, "n": 2.0}, "b": {"t": 3.0}}) == {"t": 2.0, "n": 2.0}
+
+
+def test_a_resumed_lot_reads_a_steps_mean_over_its_pieces_newest_runs() -> None:
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from controller.recipes.history import History
+
+    @dataclass
+    class Run:
+        step_index: int
+        state: str
+        results: dict[str, Any]
+        ended_at: datetime | None
+        piece: str | None
+
+    def at(minute: int) -> datetime:
+        return datetime(2026, 12, 6, 8, minute, tzinfo=UTC)
+
+    def t(v: float) -> dict[str, Any]:
+        return {"thickness": {"value": v, "unit": "µm"}}
+
+    runs = [
+        Run(2, "done", t(10.0), at(1), "L-W01"),
+        Run(2, "done", t(99.0), at(2), "L-W02"),  # retried below: the newest counts
+        Run(2, "done", t(14.0), at(4), "L-W02"),
+        Run(2, "failed", t(50.0), at(5), "L-W03"),
+    ]
+    h = History.from_records(runs)
+    assert h.measured[2] == {"thickness": 12.0} and h.ended[2] == at(4)
