@@ -39,7 +39,7 @@ from simulators.faults import FaultPlan
 log = structlog.get_logger("fabline.sim")
 
 F32_EPS = 2.0**-23  # relative rounding of an IEEE-754 single
-JOB_MEMORY = 10_000  # jobs remembered for result-by-id after the controller restarts
+JOB_MEMORY = 100_000  # jobs (and batch pieces) remembered for result-by-id after a restart
 
 
 class Refused(Exception):
