@@ -35,7 +35,7 @@ from controller.engine.pieces import PIECE_KINDS, plan_jobs
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, StepRun, utcnow
-from controller.lots import carriers, lifecycle
+from controller.lots import carriers, lease, lifecycle
 from controller.lots.lease import ME
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
 from controller.recipes import (
@@ -119,7 +119,15 @@ class LotRunner:
     async def run(self) -> Outcome:
         from controller.engine.engine import Outcome
 
-        ctx = await self._claim()
+        try:
+            ctx = await self._claim()
+        except BaseException:
+            # a lease taken for this runner (a station's pickup) is not driven by anyone:
+            # give it back, or at least stop renewing it (the database may be what failed)
+            with contextlib.suppress(Exception):
+                await self.db.run(lambda s: journal.disown(s, self.lot_id))
+            lease.forget({self.lot_id})
+            raise
         try:
             exp = ctx.expansion
             ctx.history = await self.db.run(self._history)

@@ -155,10 +155,11 @@ def forget(lot_ids: set[str]) -> None:
 
 
 def renew(s: Session) -> set[str]:
-    """Extend every lease this process holds; the ids of those it lost (taken over)."""
+    """Extend every lease this process holds; the ids of those it lost (taken over). Reads
+    the database's clock even when none is held, so a station learns it lost the database."""
+    now = db_now(s)
     if not HELD:
         return set()
-    now = db_now(s)
     kept = s.execute(
         update(Lot)
         .where(col(Lot.owner) == ME, col(Lot.id).in_(list(HELD)))

@@ -192,8 +192,17 @@ class Station:
         if task is None:
             task = asyncio.create_task(self.engine.run_lot(lot_id))
             self.runners[lot_id] = task
-            task.add_done_callback(lambda _t: self.runners.pop(lot_id, None))
+            task.add_done_callback(lambda t: self._runner_done(lot_id, t))
         return task
+
+    def _runner_done(self, lot_id: str, task: asyncio.Task[Outcome]) -> None:
+        self.runners.pop(lot_id, None)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # e.g. the database went away mid-step: nothing was committed
+            log.error("station.runner_failed", lot_id=lot_id, error=str(error) or repr(error),
+                      then="its lease runs out and the lot is picked up again")  # fmt: skip
 
     def take_up(self, lot_id: str) -> None:
         """A front door made a lot runnable (dispatched, released, confirmed): run it here,
@@ -231,16 +240,25 @@ class Station:
         next owner re-attaches to it)."""
         every = lease.TTL.total_seconds() / 3
         last_ok = time.monotonic()
+        seen_stray: set[str] = set()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), every)
+            # a lease no runner of this station drives, twice in a row (its runner failed before
+            # it could give it back; once may be a pickup about to start one), is given up, so
+            # it runs out and the lot is picked up again
+            now_stray = set(lease.HELD) - set(self.runners)
+            if stray := now_stray & seen_stray:
+                log.warning("station.stray_leases", lots=sorted(stray))
+                lease.forget(stray)
+            seen_stray = now_stray - stray
             try:
                 lost = await self.db.run(lease.renew)
                 last_ok = time.monotonic()
             except Exception as e:  # the database is unreachable or failing
                 if time.monotonic() - last_ok < lease.TTL.total_seconds():
                     continue
-                lost = set(self.runners)
+                lost = set(self.runners) | set(lease.HELD)
                 lease.forget(lost)  # they run out meanwhile: whoever is up takes them next
                 log.error("station.database_lost", error=str(e), stopping=sorted(lost))
             for lot_id in lost:

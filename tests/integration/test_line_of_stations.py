@@ -214,6 +214,8 @@ def all_completed(line: Line, timeout: float = 240) -> None:
     except AssertionError:
         print(line.query("SELECT id, state, owner, station, lease_epoch, lease_expires FROM lot"))
         print(line.query("SELECT name, station, holder, epoch, expires FROM lease"))
+        for st in line.stations.values():
+            print(f"--- {st.name} (exit {st.proc.poll()}):\n{st.log[-6000:]}")
         raise
 
 
@@ -342,7 +344,11 @@ async def test_a_station_that_loses_the_database_stops_driving(tmp_path: Path) -
             admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                           " WHERE datname = %s", (name,))  # fmt: skip
-            until(lambda: "station.database_lost" in st.log, timeout=LEASE_S * 3 + 30)
+            try:
+                until(lambda: "station.database_lost" in st.log, timeout=LEASE_S * 3 + 30)
+            except AssertionError:
+                print("".join(x for x in st.output if x[:2] == "20" or " in " in x))
+                raise
         finally:
             admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
             admin.close()
