@@ -10,7 +10,7 @@ or boat of packages), each with its intent, its job and its commit. Then the sam
 each step run's tool, operation and recorded setpoints — go through the drivers (`start` +
 `wait`), nothing recorded. Consumables are replaced before each lot and each replay, as an
 engineer would between lots, and when one runs out mid-lot (the lot holds, is released and
-resumed: that time counts; a 25-wafer fcbga lot prints its ball mask 27,700 times).
+resumed: that time counts; a 25-wafer fcbga lot prints its ball mask 693 times a step).
 """
 
 from __future__ import annotations
@@ -86,8 +86,7 @@ async def main(pieces: int, target: Target) -> None:
             out = await engine.run_lot(lot)
             stops = 0
             while out.state == "held" and out.hold_kind in ("refused", "alarm") and stops < 50:
-                # a consumable ran out mid-lot (a fcbga lot prints the ball mask once per
-                # package: 2,000 prints a clean), or wore into an alarm (a blade's kerf
+                # a consumable ran out mid-lot, or wore into an alarm (a blade's kerf
                 # wandering off the street): the engineer replaces it and releases
                 stops += 1
                 await fresh_consumables(engine.pool.drivers)

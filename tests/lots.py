@@ -46,7 +46,7 @@ async def run(
 
 async def fresh_consumables(engine: Engine) -> None:
     """Every consumable of every tool replaced, as maintenance would between runs: lots run
-    per piece draw a whole lot's worth (a fcbga lot prints the ball mask 1,108 times)."""
+    per piece draw a whole lot's worth (a fcbga lot balls 28 boats of packages)."""
     for d in engine.pool.drivers.values():
         for c in d.interface.consumables:
             await d.replace_consumable(c.name)
