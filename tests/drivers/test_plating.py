@@ -201,7 +201,8 @@ async def test_immersion_au_is_self_limiting(line: Line) -> None:
         assert short["thickness"] == pytest.approx(immersion_au_um(5), rel=0.08)
         assert long["thickness"] == pytest.approx(immersion_au_um(15), rel=0.08)
         assert immersion_au_um(15) == pytest.approx(0.1 * (1 - 2.718281828 ** (-15 / 4)), rel=1e-6)
-        assert 0.05 < long["thickness"] < 0.1  # ENIG Au ≥ 0.05 µm, saturating at 0.1 µm
+        # ENIG Au ≥ 0.05 µm, saturating at 0.1 µm (plus the tool's noise, as above)
+        assert 0.05 < long["thickness"] < 0.1 * 1.08
         assert long["ni_dissolved"] == pytest.approx(NI_PER_AU * long["thickness"], rel=1e-7)
         assert long["duration"] == pytest.approx(15)
         hot = (

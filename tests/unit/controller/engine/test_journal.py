@@ -470,7 +470,11 @@ def test_a_stopped_lot_is_claimed_without_taking_it(db: Database, state: str) ->
     assert get_lot(db, "L1").owner is None and events(db, "L1") == []
 
 
-@pytest.mark.parametrize(("owner", "after"), [(ME, None), (OTHER_LIVE, OTHER_LIVE), (None, None)])
+@pytest.mark.parametrize(
+    ("owner", "after"),
+    [(ME, None), (OTHER_LIVE, OTHER_LIVE), (None, None)],
+    ids=["me", "other-live", "nobody"],  # not the pids: every test process must collect alike
+)
 def test_disown_gives_back_only_this_process_s_lot(
     db: Database, owner: str | None, after: str | None
 ) -> None:
