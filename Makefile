@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/driver_overhead.py
 	$(BIN)/python bench/gem.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/pieces.py
 	$(BIN)/python bench/mes.py
 	$(BIN)/python bench/genealogy.py
 	$(BIN)/python bench/spc.py

@@ -81,6 +81,9 @@ class LotCreatedData(_Data):
     inputs: dict[str, int] = Field(description="name → count")
     steps: int
     units: list[str] = Field(description="names")
+    carriers: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="carrier id → slot → unit (FOUP, cassette)"
+    )
 
 
 class LotCreated(EventBase):
@@ -96,6 +99,10 @@ class StepInfo(_Data):
     job_id: str
     attempt: int
     role: str | None
+    pieces: list[str] = Field(
+        default_factory=list,
+        description="the work pieces of the job, in load order (none: the whole lot)",
+    )
 
 
 class TrackIn(EventBase):
@@ -140,6 +147,10 @@ class StepCompletedData(_Data):
     setpoints: dict[str, str] = Field(description="as the recipe wrote them")
     results: dict[str, Quantity] = Field(description="quantities")
     in_spec: bool
+    pieces: dict[str, dict[str, Quantity]] = Field(
+        default_factory=dict,
+        description="a job of several pieces: each piece's own results (results: the job's)",
+    )
 
 
 class StepCompleted(EventBase):
@@ -254,6 +265,7 @@ HoldKind = Literal[
     "operator",
     "mes",
     "spc",
+    "carrier",
 ]
 """Why a lot stopped, as a category a page or an MES can filter on (the text says the rest)."""
 

@@ -110,6 +110,15 @@ class JobResult:
     warnings: tuple[Alarm, ...] = ()
 
 
+@dataclass(frozen=True)
+class CarrierRead:
+    """What a tool's load port read of a carrier: the id on its tag and the state of each
+    slot (drivers/protocols/modbus_map.py SlotState; slot 1 first)."""
+
+    carrier_id: str
+    slots: tuple[int, ...]
+
+
 class ToolDriver(ABC):
     """Base of every driver; one instance per tool."""
 
@@ -266,6 +275,16 @@ class ToolDriver(ABC):
         if res.state is JobState.UNKNOWN:
             raise JobNotFound(self.tool_id, f"tool has no record of job {job_id}")
         return res
+
+    async def read_carrier(self, carrier_id: str, expected: tuple[int, ...]) -> CarrierRead | None:
+        """Have the tool read a carrier at its load port (SEMI E87 slot-map verification):
+        the host names the carrier and the slot map it expects, the tool answers with the
+        tag it read and the slots it mapped. None: the tool's protocol has no carrier read
+        (GEM here: not built)."""
+        return await self._read_carrier(carrier_id, expected)
+
+    async def _read_carrier(self, carrier_id: str, expected: tuple[int, ...]) -> CarrierRead | None:
+        return None
 
     async def abort(self) -> None:
         await self._abort()

@@ -138,12 +138,15 @@ class Param:
 @dataclass(frozen=True)
 class Result:
     """One measured result a job reports, in `unit`. `defect`: a count of defective units
-    (or sites) of this kind, binned as rejects with that reason by the genealogy."""
+    (or sites) of this kind, binned as rejects with that reason by the genealogy; `at_edge`:
+    the defects lie at the work piece's edge (run-out, edge chipping), so the dies binned
+    for them are the outermost ones, not dies picked at random."""
 
     name: str
     unit: str = ""
     doc: str = ""
     defect: str | None = None
+    at_edge: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,37 @@ class DieGrid:
 
 
 @dataclass(frozen=True)
+class Pieces:
+    """How an operation takes material: what one work piece is at that point of a flow, and
+    how many one job processes. Per piece (`batch` 1): one job per wafer, panel, strip or
+    boat. Batch: up to `batch` pieces in one job (a plating rack, a cure oven, a reflow line,
+    a mold press), their number set by the integer parameter `count`; the tool then keeps
+    each piece's results as a job of its own, `<job id>/<n>` (n = 1.. in load order)."""
+
+    what: str = "wafer, stack, panel or strip"
+    batch: int = 1
+    count: str | None = None  # the parameter carrying the number of pieces in the job
+
+    @property
+    def per_piece(self) -> bool:
+        return self.count is None
+
+    def describe(self) -> str:
+        if self.per_piece:
+            return f"per piece: one {self.what} per job"
+        return f"batch: up to {self.batch} pieces ({self.what}) per job, counted by `{self.count}`"
+
+
+PIECE_SUFFIX = "/"
+"""A batch job's piece n is known to the tool as `<job id>/<n>`."""
+
+
+def piece_job_id(job_id: str, n: int) -> str:
+    """The id a batch job's piece `n` (1-based, load order) is queried by."""
+    return f"{job_id}{PIECE_SUFFIX}{n}"
+
+
+@dataclass(frozen=True)
 class Operation:
     name: str
     code: int  # Modbus operation code; SCPI uses the upper-case name
@@ -200,6 +234,24 @@ class Operation:
     results: tuple[Result, ...]
     rules: tuple[Rule, ...] = ()
     die_grid: DieGrid | None = None  # the operation singulates
+    pieces: Pieces = Pieces()
+
+    def __post_init__(self) -> None:
+        count = self.pieces.count
+        if count is None:
+            return
+        p = next((p for p in self.params if p.name == count), None)
+        if p is None or not p.integer or p.max is None or p.max < self.pieces.batch:
+            raise ValueError(
+                f"operation {self.name}: pieces are counted by {count!r}, which must be an"
+                f" integer parameter allowing {self.pieces.batch}"
+            )
+
+    def piece_count(self, values: Mapping[str, Value]) -> int:
+        """Pieces one job with these values processes."""
+        if self.pieces.count is None:
+            return 1
+        return int(float(values.get(self.pieces.count, 1)))
 
     @property
     def mnemonic(self) -> str:

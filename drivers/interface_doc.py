@@ -40,7 +40,10 @@ def _param_wire(iface: ToolInterface, p: Param, i: int) -> str:
 
 def _operation(iface: ToolInterface, op: Operation) -> list[str]:
     ident = f"SCPI `{op.mnemonic}`" if iface.protocol == "scpi" else f"Modbus code {op.code}"
-    out = [f"### `{op.name}` ({ident})", "", op.doc, ""]
+    out = [f"### `{op.name}` ({ident})", "", op.doc, "", f"Work pieces: {op.pieces.describe()}."]
+    if not op.pieces.per_piece:
+        out[-1] += " Each piece's results are kept as job `<job id>/<n>` (n = 1.. in load order)."
+    out.append("")
     out += ["| parameter | unit | allowed | default | must be installed | wire |",
             "|---|---|---|---|---|---|"]  # fmt: skip
     for i, p in enumerate(op.params):
@@ -61,6 +64,8 @@ def _operation(iface: ToolInterface, op: Operation) -> list[str]:
             else f"IR {mm.IR_QUERY_RESULTS + 2 * i}–{mm.IR_QUERY_RESULTS + 2 * i + 1} f32"
         )
         doc = f"{r.doc} (defects: rejected as “{r.defect}”)" if r.defect else r.doc
+        if r.at_edge:
+            doc += " at the edge"
         out.append(f"| `{r.name}` | {r.unit} | {doc} | {wire} |")
     return [*out, ""]
 

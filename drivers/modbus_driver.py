@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 
 from drivers.base import (
+    CarrierRead,
     ConsumableLevel,
     Identity,
     JobProgress,
@@ -122,6 +123,17 @@ class ModbusDriver(ToolDriver):
             _job_state(self.tool_id, q[mm.IR_QUERY_STATE - mm.IR_QUERY_JOB_ID]),
             q[mm.IR_QUERY_PROGRESS - mm.IR_QUERY_JOB_ID] / 10.0,
             q[mm.IR_QUERY_ALARM - mm.IR_QUERY_JOB_ID],
+        )
+
+    async def _read_carrier(self, carrier_id: str, expected: tuple[int, ...]) -> CarrierRead:
+        slots = [*expected, *([0] * (mm.CARRIER_SLOTS - len(expected)))][: mm.CARRIER_SLOTS]
+        async with self._query_lock:
+            await self.link.write(
+                mm.HR_CARRIER_ID, [*mm.str_to_regs(carrier_id, mm.JOB_ID_REGS), *slots]
+            )
+            r = await self.link.read_input(mm.IR_CARRIER_ID, mm.CARRIER_BLOCK)
+        return CarrierRead(
+            mm.regs_to_str(r[: mm.JOB_ID_REGS]), tuple(r[mm.JOB_ID_REGS : mm.CARRIER_BLOCK])
         )
 
     async def _result(self, job_id: str) -> JobResult:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Mapping
 
 from drivers.base import (
+    CarrierRead,
     ConsumableLevel,
     Identity,
     JobProgress,
@@ -91,6 +92,15 @@ class ScpiDriver(ToolDriver):
             return JobProgress(JobState[f[0]], _number(f[1]), int(f[2]))
         except (KeyError, ValueError, IndexError):
             raise GarbledReply(self.tool_id, f"bad job state {f!r}", q) from None
+
+    async def _read_carrier(self, carrier_id: str, expected: tuple[int, ...]) -> CarrierRead:
+        q = f"CARR:MAP? {quote(carrier_id)},{quote(''.join(str(x) for x in expected))}"
+        (f,) = self._fields(await self.link.query(q), 1, q)
+        try:
+            tag, states = unquote(f[0]), unquote(f[1])
+            return CarrierRead(tag, tuple(int(c) for c in states))
+        except (ValueError, IndexError):
+            raise GarbledReply(self.tool_id, f"bad slot map {f!r}", q) from None
 
     async def _result(self, job_id: str) -> JobResult:
         q = f"JOB:RES? {quote(job_id)}"

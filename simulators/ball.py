@@ -253,7 +253,10 @@ class BallSim(SimTool):
         extra = sum(poisson(rng, balls * p_extra) for _ in range(pieces))
         sigma = offset_sigma_um(carrier, warp, v_hole > 0)
         offsets = [max_offset_um(sigma, balls) * rng.gauss(1.0, 0.04) for _ in range(pieces)]
-        flux_ml = pieces * (flux_volume_ml(balls, pad, flux, v_hole) + FLUX_PURGE_ML)
+        # a boat of units is printed through one mask in one stroke; wafers and strips one
+        # print each
+        prints = 1 if carrier == "BOAT" else pieces
+        flux_ml = pieces * flux_volume_ml(balls, pad, flux, v_hole) + prints * FLUX_PURGE_ML
         used = balls * pieces + extra
         results = {
             "placed": float(balls * pieces - sum(missing)),
@@ -264,7 +267,7 @@ class BallSim(SimTool):
             "flux_used": flux_ml,
             "balls_used": float(used),
         }
-        wear = {"ball_supply": float(used), "flux": flux_ml, "mask_cycles": float(pieces)}
+        wear = {"ball_supply": float(used), "flux": flux_ml, "mask_cycles": float(prints)}
         alarm = None
         limit = int(float(values["missing_limit"]))
         for i in range(pieces):  # the AOI inspects each work piece after mounting it

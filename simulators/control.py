@@ -77,6 +77,25 @@ def apply_fault(servers: Mapping[str, ToolServer], req: Mapping[str, Any]) -> st
         except ValueError as e:
             raise FaultRequestError(str(e)) from None
         return f"{tool_id}: {name} exhausted"
+    if fault == "slot_map":
+        slot = req.get("slot")
+        if slot is not None:
+            n = int(number("slot", 1, 1, 25))
+            state = req.get("state", "empty")
+            codes = {"empty": 0, "occupied": 1, "double": 2, "cross": 3}
+            if state not in codes:
+                raise FaultRequestError(f"slot_map: state must be one of {', '.join(codes)}")
+            plan.slot_map[n] = codes[str(state)]
+        carrier = req.get("carrier")
+        if carrier is not None:
+            plan.carrier_read = str(carrier)[:32]
+        if slot is None and carrier is None:
+            raise FaultRequestError("slot_map: give slot (and state) or carrier")
+        return (
+            f"{tool_id}: the next carrier read maps {req.get('state', 'empty')} at slot"
+            + (f" {slot}" if slot is not None else "s as expected")
+            + (f", tag {carrier}" if carrier is not None else "")
+        )
     if fault in ("local", "remote"):
         try:
             return server.switch_control(fault == "local")

@@ -14,6 +14,7 @@ from enum import Enum
 
 FAULTS = (
     "alarm", "drop", "garble", "stall", "slow", "offline", "exhaust", "local", "remote", "clear",
+    "slot_map",
 )  # fmt: skip
 
 
@@ -35,6 +36,10 @@ class FaultPlan:
     # link faults armed by the next job start, e.g. {"garble": 2}: the reply that confirms
     # the start and the next one are garbled (a start whose outcome the host cannot see)
     on_start: dict[str, int] = field(default_factory=dict)
+    # what the next carrier read finds different from what the host expects: slot -> state
+    # mapped there, and a carrier id read from the tag instead of the one expected
+    slot_map: dict[int, int] = field(default_factory=dict)
+    carrier_read: str | None = None
 
     def job_started(self) -> None:
         for fault, count in self.on_start.items():
@@ -69,6 +74,8 @@ class FaultPlan:
         self.pending_alarms.clear()
         self.garble = self.stall = self.slow_count = 0
         self.on_start.clear()
+        self.slot_map.clear()
+        self.carrier_read = None
         self.slow_delay = 0.0
         self.offline_until = 0.0
 

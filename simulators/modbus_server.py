@@ -17,9 +17,11 @@ from simulators.faults import wire_text
 from simulators.server import ToolServer
 from simulators.tool import Refused, SimTool
 
-HOLDING_SIZE = 128
-WRITABLE = set(range(0, mm.HR_PARAMS + 2 * mm.PARAM_SLOTS)) | set(
-    range(mm.HR_QUERY_JOB_ID, mm.HR_QUERY_JOB_ID + mm.JOB_ID_REGS)
+HOLDING_SIZE = mm.HR_CARRIER_EXPECTED + mm.CARRIER_SLOTS
+WRITABLE = (
+    set(range(0, mm.HR_PARAMS + 2 * mm.PARAM_SLOTS))
+    | set(range(mm.HR_QUERY_JOB_ID, mm.HR_QUERY_JOB_ID + mm.JOB_ID_REGS))
+    | set(range(mm.HR_CARRIER_ID, HOLDING_SIZE))
 )
 MAX_READ = 125
 
@@ -92,7 +94,18 @@ class ModbusServer(ToolServer):
         q0 = mm.IR_QUERY_JOB_ID
         if q0 <= address and address + count <= q0 + mm.QUERY_BLOCK:
             return self._query_block()[address - q0 : address - q0 + count]
+        c0 = mm.IR_CARRIER_ID
+        if c0 <= address and address + count <= c0 + mm.CARRIER_BLOCK:
+            return self._carrier_block()[address - c0 : address - c0 + count]
         raise ModbusError(mm.EXC_ILLEGAL_ADDRESS)
+
+    def _carrier_block(self) -> list[int]:
+        """The carrier named at HR_CARRIER_ID, read now: its tag and its slot map."""
+        h = self.holding
+        carrier = mm.regs_to_str(h[mm.HR_CARRIER_ID : mm.HR_CARRIER_ID + mm.JOB_ID_REGS])
+        expected = h[mm.HR_CARRIER_EXPECTED : mm.HR_CARRIER_EXPECTED + mm.CARRIER_SLOTS]
+        read, slots = self.tool.read_carrier(carrier, list(expected))
+        return [*mm.str_to_regs(read[:32], mm.JOB_ID_REGS), *slots]
 
     def _write(self, address: int, values: list[int]) -> None:
         span = range(address, address + len(values))

@@ -106,6 +106,7 @@ class ScpiServer(ToolServer):
             ("JOB:ABORt", lambda a: t.abort()),
             ("JOB:STATe?", self._job_state),
             ("JOB:RESult?", self._job_result),
+            ("CARRier:MAP?", self._carrier_map),
         ):
             nodes, query = _compile(pattern)
             self._commands.append((nodes, query, handler))
@@ -234,6 +235,15 @@ class ScpiServer(ToolServer):
         if job is None:
             return f"{JobState.UNKNOWN.name},0.0,0"
         return f"{job.state.name},{job.progress(self.tool.now()):.1f},{job.alarm}"
+
+    def _carrier_map(self, args: list[str]) -> str:
+        """`CARR:MAP? "FOUP-7","1111100..."` (slot states, slot 1 first: 0 empty, 1 one
+        piece, 2 double, 3 cross-slotted) -> `"<id read from the tag>","<states mapped>"`."""
+        carrier, expected = self._arg(args, 0, 2), self._arg(args, 1, 2)
+        if not expected.isdigit() or len(expected) > 25 or set(expected) - set("0123"):
+            raise ScpiError(-224, "Illegal parameter value; slot map is up to 25 of 0-3")
+        read, slots = self.tool.read_carrier(carrier, [int(c) for c in expected])
+        return f"{quote(read)},{quote(''.join(str(x) for x in slots))}"
 
     def _job_result(self, args: list[str]) -> str:
         job = self.tool.job(self._arg(args, 0, 1))

@@ -31,6 +31,7 @@ from drivers.interface import (
     ToolState,
     Value,
     check_setup,
+    piece_job_id,
 )
 from drivers.protocols.modbus_map import Refusal
 from simulators.faults import FaultPlan
@@ -38,7 +39,7 @@ from simulators.faults import FaultPlan
 log = structlog.get_logger("fabline.sim")
 
 F32_EPS = 2.0**-23  # relative rounding of an IEEE-754 single
-JOB_MEMORY = 10_000  # jobs remembered for result-by-id after the controller restarts
+JOB_MEMORY = 100_000  # jobs (and batch pieces) remembered for result-by-id after a restart
 
 
 class Refused(Exception):
@@ -61,6 +62,8 @@ class Plan:
     wear: dict[str, float] = field(default_factory=dict)
     alarm: tuple[int, float] | None = None
     warnings: list[int] = field(default_factory=list)  # raised at completion; do not stop
+    # a batch job's pieces, in load order: each one's own results (its own noise)
+    pieces: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -353,6 +356,17 @@ class SimTool(abc.ABC):
     def job(self, job_id: str) -> SimJob | None:
         return self.jobs.get(job_id)
 
+    def read_carrier(self, carrier_id: str, expected: list[int]) -> tuple[str, list[int]]:
+        """The load port reads the carrier's tag and maps its slots. The simulated carrier
+        holds what the host says it holds, unless a `slot_map` fault changed it (one read)."""
+        read = self.faults.carrier_read or carrier_id
+        slots = list(expected) + [0] * (25 - len(expected))
+        for n, state in self.faults.slot_map.items():
+            slots[n - 1] = state
+        self.faults.slot_map.clear()
+        self.faults.carrier_read = None
+        return read, slots[:25]
+
     # -- fault hooks used by the control server ---------------------------------------------
 
     def exhaust(self, name: str) -> None:
@@ -379,6 +393,20 @@ class SimTool(abc.ABC):
     @abc.abstractmethod
     def plan(self, op: Operation, values: Mapping[str, Value], rng: random.Random) -> Plan:
         """The job's duration, results, wear and warnings (each kind models its process)."""
+
+    def piece_plans(
+        self, op: Operation, values: Mapping[str, Value], base: str
+    ) -> list[dict[str, float]]:
+        """Each piece of a batch job measured on its own: the process of one piece at its
+        place in the batch, with noise seeded per piece (the whole job's plan still decides
+        the duration and the wear)."""
+        assert op.pieces.count is not None
+        one = {**values, op.pieces.count: 1.0}
+        out = []
+        for n in range(1, op.piece_count(values) + 1):
+            rng = random.Random(f"{self.seed}/{self.tool_id}/{base}/{n}")
+            out.append(self.plan(op, one, rng).results)
+        return out
 
     def refuse_reason(self, op: Operation, values: Mapping[str, Value]) -> str | None:
         """A tool-specific reason to refuse a job beyond ranges, rules and setup."""
@@ -412,8 +440,12 @@ class SimTool(abc.ABC):
         reason = self.refuse_reason(op, values)
         if reason:
             raise Refused(Refusal.RULE, reason)
-        rng = random.Random(f"{self.seed}/{self.tool_id}/{job.job_id.split('#')[0]}")
+        base = job.job_id.split("#")[0]
+        rng = random.Random(f"{self.seed}/{self.tool_id}/{base}")
         plan = self.plan(op, values, rng)
+        if not op.pieces.per_piece:
+            plan.pieces = self.piece_plans(op, values, base)
+            _place_defects(op, plan, random.Random(f"{self.seed}/{self.tool_id}/{base}/defects"))
         self._check_consumables(plan)
         if self.faults.pending_alarms:
             code, at = self.faults.pending_alarms.pop(0)
@@ -470,6 +502,13 @@ class SimTool(abc.ABC):
         job.warnings = sorted(set(plan.warnings))
         job.results = plan.results
         job.state = JobState.COMPLETE
+        for n, results in enumerate(plan.pieces, start=1):
+            # each piece of a batch is queried like a job of its own, by `<job id>/<n>`
+            piece = SimJob(piece_job_id(job.job_id, n), job.op, job.values, state=JobState.COMPLETE)
+            piece.results = {**results, "duration": plan.results.get("duration", 0.0)}
+            piece.warnings, piece.stopped_at = job.warnings, 100.0
+            self.jobs[piece.job_id] = piece
+        self._forget_old_jobs()
         self.jobs_done += 1
         self.state = ToolState.COMPLETE
         self._emit(ToolEvent("completed", job))
@@ -516,6 +555,21 @@ class SimTool(abc.ABC):
         if bad:
             raise ValueError(f"{self.tool_id}: setup {name}: unknown {bad} (choices: {f.choices})")
         self.setup[name] = tuple(values)
+
+
+def _place_defects(op: Operation, plan: Plan, rng: random.Random) -> None:
+    """A batch's defects as the tool counted them for the whole job, each at one piece's
+    position (a missing ball is missing in one unit of the boat): the pieces' defect counts
+    add up to the job's, whatever noise each piece's own measurements carry."""
+    n = len(plan.pieces)
+    for r in op.results:
+        if not r.defect or r.name not in plan.results:
+            continue
+        counts = [0] * n
+        for _ in range(max(0, round(plan.results[r.name]))):
+            counts[rng.randrange(n)] += 1
+        for piece, k in zip(plan.pieces, counts, strict=True):
+            piece[r.name] = float(k)
 
 
 def _coerce(param: Param, raw: object) -> Value:

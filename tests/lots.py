@@ -42,3 +42,11 @@ async def run(
 ) -> Outcome:
     lot_id = await create(engine, recipe, None, options, **inputs)
     return await engine.run_lot(lot_id)
+
+
+async def fresh_consumables(engine: Engine) -> None:
+    """Every consumable of every tool replaced, as maintenance would between runs: lots run
+    per piece draw a whole lot's worth (a fcbga lot balls 28 boats of packages)."""
+    for d in engine.pool.drivers.values():
+        for c in d.interface.consumables:
+            await d.replace_consumable(c.name)

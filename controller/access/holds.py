@@ -48,6 +48,8 @@ DEFAULT_CODES = (
     HoldCode(code="MES", category="mes", text="held by the MES", release_role=Role.OPERATOR),
     HoldCode(code="OPERATOR", category="operator", text="held from a terminal"),
     HoldCode(code="SPC", category="quality", text="SPC rule violation: engineer decides"),
+    HoldCode(code="CARRIER", category="material", text="carrier slot map or tag mismatch",
+             release_role=Role.OPERATOR),
 )  # fmt: skip
 DEFAULT_KINDS: dict[str, str] = {
     "out_of_spec": "OOS",
@@ -59,6 +61,7 @@ DEFAULT_KINDS: dict[str, str] = {
     "mes": "MES",
     "operator": "OPERATOR",
     "spc": "SPC",
+    "carrier": "CARRIER",
 }
 
 

@@ -63,7 +63,9 @@ from controller.lots import (
     sort_maps,
     stop_job_on,
 )
+from controller.lots.carriers import CarrierSpec
 from controller.lots.operations import Done
+from controller.lots.views import history, summarise
 from controller.recipes import find
 from controller.station import registry
 from controller.station.runtime import Station, StationConfig
@@ -106,6 +108,13 @@ def run_lot(
         typer.Option(help="Wafers without a map get one the simulated upstream generates."),
     ] = None,
     sort_seed: Annotated[int, typer.Option(help="Seed of the generated sort maps.")] = 0,
+    carrier: Annotated[
+        str | None,
+        typer.Option(help="FOUP or cassette id the first input (the wafers) arrives in."),
+    ] = None,
+    slots: Annotated[
+        str | None, typer.Option(help="Their slots in the carrier, e.g. 1,2,5 (default 1..N).")
+    ] = None,
     line: EngineLineOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -129,9 +138,25 @@ def run_lot(
         request = lot_request(recipe, lot, option or [], input_ or [], wafers, priority)
         if sort_map or sort_yield is not None:
             request = with_sort_maps(request, sort_map or [], sort_yield, sort_seed, allow_draft)
+        if carrier is not None or slots is not None:
+            request = with_carrier(request, carrier, slots)
         return _run(config, request, as_json)
 
     run(work)
+
+
+def with_carrier(request: LotRequest, carrier: str | None, slots: str | None) -> LotRequest:
+    """The request with `--carrier ID [--slots 1,2,5]` for the recipe's first input."""
+    if carrier is None:
+        raise ParameterError("--slots: name the carrier they are in (--carrier FOUP-7)")
+    first = next(iter(find(request.recipe).recipe.inputs))
+    try:
+        numbers = [int(x) for x in slots.split(",")] if slots else None
+        spec = CarrierSpec(id=carrier, slots=numbers)
+    except ValueError as e:
+        why = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise ParameterError(f"--carrier/--slots: {why}") from None
+    return request.model_copy(update={"carriers": {first: spec}})
 
 
 def lot_request(
@@ -329,18 +354,25 @@ def list_lots(db_url: str | None, states: list[str], as_json: bool) -> int:
 
 
 @lot_app.command("show")
-def lot_show(lot: str, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """State, step history with setpoints and results, MES events."""
-    run(lambda: show_lot(db, lot, as_json))
+def lot_show(
+    lot: str,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    pieces: Annotated[
+        bool, typer.Option("--pieces", help="every job and piece with its own results")
+    ] = False,
+) -> None:
+    """State, steps (pieces, tools, min / mean / max of each result), MES events."""
+    run(lambda: show_lot(db, lot, as_json, pieces))
 
 
-def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
+def show_lot(db_url: str | None, lot_id: str, as_json: bool, pieces: bool = False) -> int:
     def read(s: Session) -> LotDetail:
         lot = store.get_lot(s, lot_id)
         return LotDetail(
             **LotView.of(lot).model_dump(),
             units=store.count_units(s, lot_id),
-            history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
+            history=history(s, lot_id),
             events=store.lot_events(s, lot_id),
             operations=[lineage.describe(k) for k in lineage.of_lot(s, lot_id)],
         )
@@ -357,19 +389,59 @@ def show_lot(db_url: str | None, lot_id: str, as_json: bool) -> int:
     )
     units = ", ".join(f"{n} {k}" for k, n in sorted(detail.units.items()))
     out.print("units: " + (units or "none (scrapped or moved to other lots)"))
-    t = Table(title="step history", title_justify="left")
-    for col in ("#", "step", "tool", "state", "results"):
-        t.add_column(col, overflow="fold")
-    for h in detail.history:
-        res = " ".join(f"{k}={_short(v)}" for k, v in (h.results or {}).items())
-        state = h.state + (f": {h.message}" if h.message else "")
-        t.add_row(str(h.index + 1), h.step, h.tool or "external", state, res)
-    out.print(t)
+    out.print(_piece_table(detail.history) if pieces else _step_table(detail.history))
     for op in detail.operations:  # split, merge, rework loops (the events say the same)
         out.print(_operation(op))
     last = detail.events[-1]["type"] if detail.events else "none"
     out.print(f"{len(detail.events)} MES events (last: {last})")
     return EXIT_OK
+
+
+def _step_table(runs: list[StepRunView]) -> Table:
+    """One row a step: its pieces and tools, each result's min / mean / max over pieces."""
+    t = Table(title="steps", title_justify="left")
+    for col in ("#", "step", "tools", "pieces", "state", "results (min / mean / max)"):
+        t.add_column(col, overflow="fold")
+    by_index = {}
+    for h in runs:
+        by_index[h.index] = h  # the newest run's message stands for the step
+    for sm in summarise(runs):
+        last = by_index[sm.index]
+        states = ", ".join(f"{n} {st}" if n > 1 else st for st, n in sm.states.items())
+        if last.message:
+            states += f": {last.message}"
+        res = " ".join(
+            f"{k}={_num(r.mean)}{r.unit}"
+            if _num(r.min) == _num(r.max)
+            else f"{k}={_num(r.min)}/{_num(r.mean)}/{_num(r.max)}{r.unit}"
+            for k, r in sm.results.items()
+        )
+        t.add_row(str(sm.index + 1), sm.step, " ".join(sm.tools) or "external",
+                  str(sm.pieces), states, res)  # fmt: skip
+    return t
+
+
+def _piece_table(runs: list[StepRunView]) -> Table:
+    """Every job, and under a job of several pieces each piece with its own results."""
+    t = Table(title="steps by job and piece", title_justify="left")
+    for col in ("#", "step", "tool", "job", "piece", "state", "results"):
+        t.add_column(col, overflow="fold")
+    for h in runs:
+        state = h.state + (f": {h.message}" if h.message else "")
+        per = h.pieces if h.piece_count else {"(lot)": h.results}
+        if not per:  # a job that did not finish: no piece results
+            per = {h.piece or "(lot)": {}}
+        for i, (name, results) in enumerate(per.items()):
+            res = " ".join(f"{k}={_short(v)}" for k, v in results.items())
+            first = i == 0
+            t.add_row(str(h.index + 1) if first else "", h.step if first else "",
+                      (h.tool or "external") if first else "", (h.job_id or "") if first else "",
+                      name, state if first else "", res)  # fmt: skip
+    return t
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
 
 
 def _short(v: Any) -> str:

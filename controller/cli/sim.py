@@ -97,7 +97,8 @@ def fault(
         str,
         typer.Argument(
             metavar="FAULT",
-            help="alarm, drop, garble, stall, slow, offline, exhaust, local, remote or clear.",
+            help="alarm, drop, garble, stall, slow, offline, exhaust, local, remote, slot_map"
+            " or clear.",
         ),
     ],
     code: Annotated[int | None, typer.Option(help="alarm: the tool's alarm code.")] = None,
@@ -110,6 +111,11 @@ def fault(
         str | None,
         typer.Option(help="garble/stall: 'start' = from the reply to the next job start."),
     ] = None,
+    slot: Annotated[int | None, typer.Option(help="slot_map: the slot read wrong (1-25).")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="slot_map: empty, occupied, double or cross.")
+    ] = None,
+    carrier: Annotated[str | None, typer.Option(help="slot_map: the tag read instead.")] = None,
     line: LineOption = None,
 ) -> None:
     """Inject a fault into a tool of a running simulated line."""
@@ -123,6 +129,9 @@ def fault(
         "seconds": seconds,
         "consumable": consumable,
         "on": on,
+        "slot": slot,
+        "state": state,
+        "carrier": carrier,
     }
     request = {"tool": tool, "fault": kind, **{k: v for k, v in options.items() if v is not None}}
 

@@ -45,7 +45,7 @@ from controller.events import (
 from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun, Unit, utcnow
 from controller.genealogy.write import Change, write_change
-from controller.lots import lease, lifecycle
+from controller.lots import lease, lifecycle, operations
 from controller.lots.lease import ME, driven_elsewhere
 from controller.lots.lifecycle import HoldReason, LotState
 from controller.recipes import (
@@ -112,19 +112,24 @@ def take_request(s: Session, lot: Lot, step: PlannedStep) -> bool:
 
 @dataclass(frozen=True)
 class Intent:
-    """A tool step about to go out: the tool, which attempt it is, and the job id."""
+    """A tool step's job about to go out: the tool, which run of the step it is, the job id,
+    and its work pieces (none: a job for the whole lot)."""
 
     step: ToolStepPlan
     tool_id: str
     tool_kind: str
     attempt: int
     job_id: str
+    pieces: tuple[str, ...] = ()
 
 
 def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> int | None:
-    """The step run and its track-in events; None when a request stopped the lot instead."""
+    """The step run and its track-in events; None when a request stopped the lot instead
+    (or another job of the step already did: no job starts on a held lot)."""
     step = intent.step
     if take_request(s, lot, step):
+        return None
+    if lot.state not in (LotState.QUEUED, LotState.RUNNING):
         return None
     recorded = feedforward.setpoints(step)  # fed-forward values carry formula and inputs
     points = {k: Setpoint.model_validate(v) for k, v in recorded.items()}
@@ -143,6 +148,8 @@ def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> 
         recipe_hash=recipe.hash,
         state="started",
         setpoints=recorded,
+        piece=intent.pieces[0] if intent.pieces else None,
+        piece_count=len(intent.pieces),
     )
     info = StepInfo(
         step_index=step.index,
@@ -150,6 +157,7 @@ def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> 
         job_id=intent.job_id,
         attempt=intent.attempt,
         role=step.role,
+        pieces=list(intent.pieces),
     )
     where = {"lot_id": lot.id, "tool_id": intent.tool_id, "step_id": step.id}
     lifecycle.apply(
@@ -171,6 +179,42 @@ def reopen(s: Session, lot_id: str, run_id: int) -> Lot:
     lot = store.get_lot(s, lot_id, for_update=True)
     store.set_lot(lot, state=LotState.RUNNING.value, owner=ME)
     return lot
+
+
+def piece_violations(step: ToolStepPlan, per_piece: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Every piece's results out of spec, each naming its piece (a piece never passes on
+    the strength of the others)."""
+    out = []
+    for piece, results in per_piece.items():
+        bad = spec_violations(step, results)
+        if bad:  # a lot of one piece reads as before: the step's values
+            named = piece and len(per_piece) > 1
+            out.append(f"{piece}: {', '.join(bad)}" if named else "; ".join(bad))
+    return out
+
+
+def quantities(step: ToolStepPlan, results: Mapping[str, float]) -> dict[str, Quantity]:
+    units = {r.name: r.unit for r in step.op.results}
+    return {k: Quantity(value=v, unit=units.get(k, "")) for k, v in results.items()}
+
+
+def piece_rows(
+    run_id: int,
+    per_piece: Mapping[str, Mapping[str, float]],
+    ids: Mapping[str, int],
+    step: ToolStepPlan,
+) -> list[store.PieceRow]:
+    """The run's pieces (unit names in load order) with their own results."""
+    return [
+        store.PieceRow(
+            step_run_id=run_id,
+            unit_id=ids[name],
+            position=n,
+            results={k: q.model_dump() for k, q in quantities(step, results).items()},
+        )
+        for n, (name, results) in enumerate(per_piece.items(), start=1)
+        if name in ids
+    ]
 
 
 def spec_violations(step: ToolStepPlan, results: Mapping[str, float]) -> list[str]:
@@ -195,6 +239,7 @@ class Committed:
     new_ids: dict[str, int]
     next_run: int | None  # the next step's run, when its intent was written too
     spc: SpcOutcome = field(default_factory=SpcOutcome)  # what the step's SPC charts decided
+    split_off: tuple[str, ...] = ()  # pieces moved to a held child lot (out of spec)
 
 
 def commit(
@@ -209,14 +254,14 @@ def commit(
     next_intent: Intent | None,
     verdicts: Sequence[tool_warnings.Verdict] = (),
     area: str | None = None,
+    per_piece: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Committed:
     """A step's results, genealogy and events (the tool's warnings among them), and the next
     step's intent if given; the results' SPC points (spc_hook.py). A result out of spec, an
     SPC violation whose chart holds, or a warning the recipe holds on, holds the lot after
-    the step."""
-    units = {r.name: r.unit for r in step.op.results}
-    results = {k: Quantity(value=v, unit=units.get(k, "")) for k, v in result.results.items()}
-    out_of_spec = spec_violations(step, result.results)
+    the step. `per_piece`: the job's work pieces with their own results."""
+    results = quantities(step, result.results)
+    out_of_spec = piece_violations(step, per_piece or {"": result.results})
     store.finish_step_run(
         s,
         run_id,
@@ -224,13 +269,15 @@ def commit(
         state="done",
         results={k: q.model_dump() for k, q in results.items()},
     )
+    known = {name: u.id for name, u in material.active.items() if u.id is not None}
+    if per_piece:
+        store.add_run_pieces(s, piece_rows(run_id, per_piece, known, step))
     lot = store.get_lot(s, lot_id, for_update=True)
     loaded = {c: store.consumable_lot(s, tool_id, c) for c in step.consume}
     change = plan_change(
         material, step, result.results, {c: n for c, (n, _) in loaded.items()},
-        recipe.recipe.inputs,
+        recipe.recipe.inputs, per_piece,
     )  # fmt: skip
-    known = {name: u.id for name, u in material.active.items() if u.id is not None}
     known |= {name: uid for name, uid in loaded.values()}
     new_ids = write_change(s, lot.id, change, run_id, step.index, known)
     where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
@@ -270,6 +317,149 @@ def commit(
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
     return Committed(lot, change, new_ids, next_run, charted)
+
+
+def commit_job(
+    s: Session,
+    lot_id: str,
+    step: ToolStepPlan,
+    tool_id: str,
+    run_id: int,
+    result: JobResult,
+    per_piece: Mapping[str, Mapping[str, float]],
+    ids: Mapping[str, int],
+    verdicts: Sequence[tool_warnings.Verdict] = (),
+    recipe_id: str = "",
+) -> Lot:
+    """One job of a step of several: its run, its pieces with their own results, its events
+    and each piece's SPC points (a chart that holds holds the lot now: no more jobs start).
+    The step's genealogy and its spec verdict wait for its last job (`finish_step`)."""
+    results = quantities(step, result.results)
+    store.finish_step_run(
+        s,
+        run_id,
+        expect=("started",),
+        state="done",
+        results={k: q.model_dump() for k, q in results.items()},
+    )
+    store.add_run_pieces(s, piece_rows(run_id, per_piece, ids, step))
+    lot = store.get_lot(s, lot_id, for_update=True)
+    where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
+    pieces = (
+        {name: quantities(step, r) for name, r in per_piece.items()} if len(per_piece) > 1 else {}
+    )
+    events: list[EventBase] = [
+        StepCompleted(
+            **where,
+            data=StepCompletedData(
+                job_id=result.job_id,
+                operation=step.operation,
+                setpoints={k: str(v) for k, v in step.params.items()},
+                results=results,
+                in_spec=not piece_violations(step, per_piece),
+                pieces=pieces,
+            ),
+        ),
+        TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
+        *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
+    ]
+    hold: HoldReason | None = None
+    for piece_results in per_piece.values():
+        charted = spc_hook.record(
+            s, lot_id=lot.id, recipe_id=recipe_id, step=step, tool_id=tool_id,
+            run_id=run_id, job_id=result.job_id, results=piece_results,
+        )  # fmt: skip
+        events += charted.events
+        hold = hold or charted.hold
+    store.add_events(s, lot.station, events, lot)
+    if hold is not None and lot.state in (LotState.QUEUED, LotState.RUNNING):
+        lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id, tool_id=tool_id)
+    return lot
+
+
+def finish_step(
+    s: Session,
+    lot_id: str,
+    step: ToolStepPlan,
+    material: Material,
+    recipe: LoadedRecipe,
+    per_piece: Mapping[str, Mapping[str, float]],
+    tools: Mapping[str, str],
+    runs: Mapping[str, int],
+    warned: str | None,
+    area: str | None,
+) -> Committed:
+    """The last job of a step of several is in: the step's genealogy (each piece's defects
+    its own, each piece consuming from the tool it ran on), the lot on to the next step, and
+    a hold when a piece is out of spec or a warning the recipe holds on was raised."""
+    lot = store.get_lot(s, lot_id, for_update=True)
+    by_tool = {
+        t: {c: store.consumable_lot(s, t, c) for c in step.consume} for t in set(tools.values())
+    }
+    first = next(iter(by_tool.values()), {})
+    change = plan_change(
+        material, step, {}, {c: n for c, (n, _) in first.items()}, recipe.recipe.inputs,
+        per_piece,
+        {p: {c: n for c, (n, _) in by_tool[t].items()} for p, t in tools.items()},
+    )  # fmt: skip
+    known = {name: u.id for name, u in material.active.items() if u.id is not None}
+    for loaded in by_tool.values():
+        known |= {name: uid for name, uid in loaded.values()}
+    last = max(runs.values(), default=None)
+    new_ids = write_change(s, lot.id, change, last, step.index, known, runs)
+    where = {"lot_id": lot.id, "step_id": step.id}
+    store.set_lot(lot, next_step=step.index + 1)
+    store.add_events(s, lot.station, [e.model_copy(update=where) for e in change.events], lot)
+    out_of_spec = piece_violations(step, per_piece)
+    failing = [p for p, r in per_piece.items() if spec_violations(step, r)]
+    reshaped = bool(change.ended)  # pieces merged or diced: nothing left to split off
+    split_off: tuple[str, ...] = ()
+    if lot.state not in (LotState.QUEUED, LotState.RUNNING):
+        pass  # a request took effect between the jobs: the lot stays as it was asked
+    elif out_of_spec:
+        n = len(out_of_spec)
+        reason = f"out of spec at step {step.id} ({n} of {len(per_piece)} pieces): "
+        reason += "; ".join(out_of_spec)
+        hold = HoldReason("out_of_spec", reason)
+        if step.out_of_spec == "split" and len(failing) < len(per_piece) and not reshaped:
+            lot = split_failing(s, lot, step, failing, hold)
+            split_off = tuple(failing)
+        else:
+            lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id)
+    elif warned is not None:
+        lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
+    elif area is not None and area != lot.area:
+        hand_over(s, lot, area)
+    return Committed(lot, change, new_ids, None, split_off=split_off)
+
+
+def split_failing(
+    s: Session, lot: Lot, step: ToolStepPlan, failing: Sequence[str], hold: HoldReason
+) -> Lot:
+    """The recipe's `out_of_spec: split`: the failing pieces go to a new child lot, held with
+    the reason, by the lot operation an operator would use (its events and lot link); the
+    lot runs on with the rest. In the trail: held, split, released by the engine."""
+    lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id)
+    station = lot.station
+    lease.give_up(lot)  # a lot operation happens on a lot no controller drives
+    store.write_lots(s)
+    child_id = _child_id(s, lot.id)
+    parent, _child = operations.split(s, lot.id, child_id, failing)
+    note = f"out-of-spec pieces {', '.join(failing)} split to held lot {child_id}"
+    lifecycle.apply(s, parent, "release", note=note)
+    lease.take(s, parent, station)
+    return parent
+
+
+def _child_id(s: Session, lot_id: str) -> str:
+    """A new lot id for pieces split off `lot_id`: LOT.X1, LOT.X2, ... (32 characters)."""
+    k = 1
+    while True:
+        suffix = f".X{k}"
+        candidate = lot_id[: 32 - len(suffix)] + suffix
+        if s.get(Lot, candidate) is None:
+            return candidate
+        k += 1
 
 
 def hand_over(s: Session, lot: Lot, area: str) -> None:
@@ -356,6 +546,8 @@ def stop(
         store.finish_step_run(s, run_id, expect=("started",), state=run_state, message=reason.text)
     lot = store.get_lot(s, lot_id, for_update=True)
     action = "abort" if abort else "hold"
+    if lot.state == LotState.ABORTED or (lot.state == LotState.HELD and not abort):
+        return lot  # another job of the step already stopped the lot: its reason stands
     lifecycle.apply(s, lot, action, reason=reason, step_id=step.id, tool_id=tool_id)
     return lot
 

@@ -83,9 +83,14 @@ def plan_change(
     results: Mapping[str, float],
     consumables: Mapping[str, str],
     inputs: Mapping[str, Any],
+    per_piece: Mapping[str, Mapping[str, float]] | None = None,
+    piece_consumables: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Change:
     """What the step did to the genealogy. `consumables` maps the step's consumable names to
-    the consumable lots loaded on the tool; `inputs` is the recipe's input declarations."""
+    the consumable lots loaded on the tool; `inputs` is the recipe's input declarations;
+    `per_piece`, when the step ran per work piece: each piece's (unit name's) own results,
+    whose defects stay with that piece; `piece_consumables`: the consumable lots of the tool
+    each piece ran on (pieces of one step may run on several tools)."""
     change = Change()
     g = step.genealogy
     if g.merge is not None:
@@ -96,15 +101,27 @@ def plan_change(
     # merged away in it
     processed = [u for u in material.processed() if u.name not in change.ended]
     processed += [_view(row) for row in change.units if row["name"] not in change.ended]
-    for cname, lot_name in consumables.items():
+    lots_of = {u.name: consumables for u in processed}
+    if piece_consumables:  # each piece from the tool it ran on
         for u in processed:
-            change.edges.append(EdgeRow(lot_name, u.name, "consume"))
-        change.events.append(
-            GenealogyConsume(
-                data=ConsumeData(consumable=cname, consumable_lot=lot_name, units=len(processed))
+            lots_of[u.name] = piece_consumables.get(u.name) or piece_consumables.get(
+                str(u.attributes.get("from")), consumables
             )
+    drawn: dict[tuple[str, str], int] = {}
+    for cname in consumables:
+        for u in processed:
+            lot_name = lots_of[u.name].get(cname)
+            if lot_name is not None:
+                change.edges.append(EdgeRow(lot_name, u.name, "consume"))
+                drawn[(cname, lot_name)] = drawn.get((cname, lot_name), 0) + 1
+    for (cname, lot_name), n in drawn.items():
+        change.events.append(
+            GenealogyConsume(data=ConsumeData(consumable=cname, consumable_lot=lot_name, units=n))
         )
-    _defects(step, results, processed, change)
+    if per_piece:
+        _piece_defects(step, per_piece, processed, change)
+    else:
+        _defects(step, results, processed, change)
     return change
 
 
@@ -262,8 +279,13 @@ def _split(material: Material, step: ToolStepPlan, spec: Split, change: Change) 
                 kids.append(name)
         change.ended[parent.name] = "split"
         defects = parent.attributes.get("defects", {})
+        at_edge = set(parent.attributes.get("edge_defects", ()))
         for reason, n in defects.items():
-            for name in _pick(kids, int(n), f"{parent.name}/{reason}"):
+            if reason in at_edge:  # run-out, edge chipping: the outermost dies
+                chosen = _outermost(kids, grid, int(n), f"{parent.name}/{reason}")
+            else:
+                chosen = _pick(kids, int(n), f"{parent.name}/{reason}")
+            for name in chosen:
                 change.bins[name] = ("reject", reason)
         change.events.append(
             GenealogySplit(
@@ -282,8 +304,8 @@ def _defects(
 ) -> None:
     """Spread defect counts a tool reports over the units it processed: packages get a
     reject bin now; wafers and stacks carry the count until they are diced."""
-    counted = [(r.name, r.defect) for r in step.op.results if r.defect]
-    for key, reason in counted:
+    counted = [(r.name, r.defect, r.at_edge) for r in step.op.results if r.defect]
+    for key, reason, at_edge in counted:
         n = round(results.get(key, 0.0))
         if n <= 0 or not processed:
             continue
@@ -298,7 +320,59 @@ def _defects(
         for i, u in enumerate(processed):
             d = u.attributes.setdefault("defects", {})
             d[reason] = d.get(reason, 0) + share + (1 if i < extra else 0)
+            if at_edge and reason not in u.attributes.setdefault("edge_defects", []):
+                u.attributes["edge_defects"].append(reason)
             change.attributes[u.name] = u.attributes
+
+
+def _piece_defects(
+    step: ToolStepPlan,
+    per_piece: Mapping[str, Mapping[str, float]],
+    processed: Sequence[UnitView],
+    change: Change,
+) -> None:
+    """Each piece's defect counts stay with that piece: a package (a unit at its boat
+    position) is rejected; a wafer, stack or strip carries the count to its dicing. A piece
+    merged away in the step hands its count to what it became."""
+    by_name = {u.name: u for u in processed}
+    became = {str(u.attributes.get("from")): u for u in processed if u.attributes.get("from")}
+    counted = [(r.name, r.defect, r.at_edge) for r in step.op.results if r.defect]
+    for piece, results in per_piece.items():
+        u = by_name.get(piece) or became.get(piece)
+        if u is None:
+            continue
+        for key, reason, at_edge in counted:
+            n = round(results.get(key, 0.0))
+            if n <= 0 or reason is None:
+                continue
+            if u.kind in ("package", "die"):
+                change.bins.setdefault(u.name, ("reject", reason))
+                continue
+            d = u.attributes.setdefault("defects", {})
+            d[reason] = d.get(reason, 0) + n
+            if at_edge:
+                edge = u.attributes.setdefault("edge_defects", [])
+                if reason not in edge:
+                    edge.append(reason)
+            change.attributes[u.name] = u.attributes
+
+
+def _outermost(
+    names: Sequence[str], grid: Sequence[tuple[int, int]], n: int, salt: str
+) -> list[str]:
+    """The n dies farthest from the centre of the grid (ties in hash order)."""
+    if not grid:
+        return []
+    cx = (min(x for x, _ in grid) + max(x for x, _ in grid)) / 2
+    cy = (min(y for _, y in grid) + max(y for _, y in grid)) / 2
+
+    def key(i: int) -> tuple[float, bytes]:
+        x, y = grid[i]
+        tie = hashlib.blake2b(f"{salt}/{names[i]}".encode(), digest_size=8).digest()
+        return (-((x - cx) ** 2 + (y - cy) ** 2), tie)
+
+    ranked = sorted(range(min(len(names), len(grid))), key=key)
+    return [names[i] for i in ranked[: max(0, n)]]
 
 
 def _pick(names: Sequence[str], n: int, salt: str) -> list[str]:

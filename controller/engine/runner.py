@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,10 +30,12 @@ from sqlalchemy.orm import Session
 from controller.engine import journal, spc_hook
 from controller.engine.journal import Intent
 from controller.engine.material import Material, UnitView
+from controller.engine.piece_steps import PieceSteps
+from controller.engine.pieces import PIECE_KINDS, plan_jobs
 from controller.engine.progress import LotStopped, StepBegan, StepDone, StepProgress
 from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, StepRun, utcnow
-from controller.lots import lease, lifecycle
+from controller.lots import carriers, lease, lifecycle
 from controller.lots.lease import ME
 from controller.lots.lifecycle import STOPPED, HoldReason, LotState
 from controller.recipes import (
@@ -81,6 +84,7 @@ class Attempt:
     run_id: int
     job_id: str
     reattached: bool
+    pieces: tuple[str, ...] = ()  # the job's work pieces (none: the whole lot)
 
 
 @dataclass
@@ -94,6 +98,11 @@ class _Context:
     prior: StepRun | None = None
     begun: Attempt | None = None  # the next step's intent, written by the last commit
     history: History = field(default_factory=History)  # measurements, end times, waivers
+
+
+def _principal(ctx: _Context) -> str | None:
+    """The recipe's first input: what its steps work on (controller/engine/pieces.py)."""
+    return next(iter(ctx.recipe.recipe.inputs), None)
 
 
 class LotRunner:
@@ -215,9 +224,20 @@ class LotRunner:
     # -- tool steps -------------------------------------------------------------------------
 
     async def _tool_step(self, ctx: _Context, step: ToolStepPlan) -> None:
-        attempt = await self._attempt(ctx, step)
+        jobs = plan_jobs(ctx.material, step, _principal(ctx))
+        if len(jobs) > 1 or jobs[0].batch:
+            await PieceSteps(self, ctx, step, jobs).run()
+            return
+        job = jobs[0]
+        attempt = await self._attempt(ctx, step, job.names)
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
+        why = None if attempt.reattached else await self.carrier_problem(ctx, attempt.driver)
+        if why is not None:  # the job never goes out: its run fails, the lot holds
+            self.engine.pool.give_back(attempt.driver)
+            await self._stop(ctx, step, HoldReason("carrier", f"step {step.id}: {why}"),
+                             attempt, "failed")  # fmt: skip
+            return
         # a chart that may inhibit the tool decides in the commit: until then no other lot
         # may start a job on it
         keep = spc_hook.may_inhibit(step)
@@ -233,13 +253,16 @@ class LotRunner:
             if result is None or not keep:
                 self.engine.pool.give_back(attempt.driver)  # free again before the commit
         if result is not None:
+            per_piece = {job.names[0]: result.results} if job.units else None
             try:
-                await self._commit(ctx, step, attempt, result)
+                await self._commit(ctx, step, attempt, result, per_piece)
             finally:
                 if keep:
                     self.engine.pool.give_back(attempt.driver)
 
-    async def _attempt(self, ctx: _Context, step: ToolStepPlan) -> Attempt | None:
+    async def _attempt(
+        self, ctx: _Context, step: ToolStepPlan, pieces: list[str]
+    ) -> Attempt | None:
         """The step's attempt: the one the last commit wrote, a re-attached one, or a new
         one whose intent is committed here. None if the lot stopped instead."""
         begun, ctx.begun = ctx.begun, None
@@ -270,7 +293,7 @@ class LotRunner:
                     return None
                 if found:
                     return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
-            intent = self._intent(step, driver, prior)
+            intent = self._intent(step, driver, prior, tuple(pieces))
             run_id = await self._write_intent(ctx, intent)
         except BaseException:
             self.engine.pool.give_back(driver)
@@ -278,7 +301,7 @@ class LotRunner:
         if run_id is None:
             self.engine.pool.give_back(driver)
             return None
-        return Attempt(step, driver, run_id, intent.job_id, reattached=False)
+        return Attempt(step, driver, run_id, intent.job_id, False, intent.pieces)
 
     async def _write_intent(self, ctx: _Context, intent: Intent) -> int | None:
         def tx(s: Session) -> tuple[Lot, int | None]:
@@ -308,6 +331,10 @@ class LotRunner:
         watch = asyncio.ensure_future(self._request_arrives())
         try:
             await asyncio.wait([take, watch], return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (another job of the step stopped the lot)
+            if take.done() and not take.cancelled() and take.exception() is None:
+                self.engine.pool.give_back(take.result())  # taken just now: not ours to keep
+            raise
         finally:
             watch.cancel()
             if not take.done():
@@ -355,6 +382,27 @@ class LotRunner:
         log.info("engine.found_unconfirmed_job", job_id=run.job_id, state=known.state.name)
         return True
 
+    async def carrier_problem(self, ctx: _Context, driver: ToolDriver) -> str | None:
+        """At track-in the tool's load port reads each carrier the lot's pieces are in: a
+        tag or slot map that differs from the lot's record is the reason to hold the lot
+        (kind `carrier`), naming the carrier and slot. A tool that cannot read carriers
+        (GEM) is trusted."""
+        by_carrier: dict[str, list[tuple[str, int | None]]] = {}
+        for u in ctx.material.active.values():
+            carrier = u.attributes.get("carrier")
+            if carrier and u.kind in PIECE_KINDS:
+                by_carrier.setdefault(str(carrier), []).append((u.name, u.slot))
+        for carrier, units in by_carrier.items():
+            try:
+                read = await driver.read_carrier(carrier, carriers.expected(units))
+            except ToolError as e:
+                return f"carrier {carrier} could not be read at {driver.tool_id}: {e}"
+            if read is not None:
+                why = carriers.check(carrier, units, read.carrier_id, read.slots, driver.tool_id)
+                if why is not None:
+                    return why
+        return None
+
     def _setups(self, step: ToolStepPlan) -> str:
         """What each tool of the step's kind lacks, for the hold reason."""
         parts = []
@@ -364,11 +412,19 @@ class LotRunner:
                 parts.append(f"{d.tool_id}: {why}" if why else d.tool_id)
         return "; ".join(parts)
 
-    def _intent(self, step: ToolStepPlan, driver: ToolDriver, prior: StepRun | None) -> Intent:
-        attempt = (prior.attempt + 1) if prior else 1
+    def _intent(
+        self,
+        step: ToolStepPlan,
+        driver: ToolDriver,
+        prior: StepRun | None,
+        pieces: tuple[str, ...] = (),
+        attempt: int | None = None,
+    ) -> Intent:
+        if attempt is None:
+            attempt = (prior.attempt + 1) if prior else 1
         # the nonce keeps ids unique on a tool across databases; simulators seed without it
         job_id = f"{self.lot_id[:12]}-{step.index:03d}-{attempt}#{secrets.token_hex(2)}"
-        return Intent(step, driver.tool_id, driver.kind, attempt, job_id)
+        return Intent(step, driver.tool_id, driver.kind, attempt, job_id, pieces)
 
     async def _start(self, ctx: _Context, step: ToolStepPlan, attempt: Attempt) -> bool:
         driver = attempt.driver
@@ -457,8 +513,10 @@ class LotRunner:
             wake.clear()
             lot = await self.db.run(lambda s: store.get_lot(s, self.lot_id))
             asked = lifecycle.requested(lot)
-            if asked is not None and asked[0] == "abort":
-                self._abort_reason = asked[1]
+            # aborted already: another job of the step took the request; this one stops too
+            if (asked is not None and asked[0] == "abort") or lot.state == LotState.ABORTED:
+                if asked is not None:
+                    self._abort_reason = asked[1]
                 try:
                     st = await driver.status()
                     if st.job_id == job_id:
@@ -470,26 +528,36 @@ class LotRunner:
     # -- outcomes ---------------------------------------------------------------------------
 
     async def _commit(
-        self, ctx: _Context, step: ToolStepPlan, attempt: Attempt, result: JobResult
+        self,
+        ctx: _Context,
+        step: ToolStepPlan,
+        attempt: Attempt,
+        result: JobResult,
+        per_piece: dict[str, Mapping[str, float]] | None,
     ) -> None:
         """Record the step in one transaction; when the next step is a tool step and a tool
         for it is free right now, its intent is written in the same transaction."""
         steps = ctx.expansion.steps
         last = step.index + 1 >= len(steps)
         verdicts = tool_warnings.classify(step, result.warnings)
-        held = bool(journal.spec_violations(step, result.results)) or bool(
+        held = bool(journal.piece_violations(step, per_piece or {"": result.results})) or bool(
             tool_warnings.hold_reason(step, verdicts)
         )
         ctx.history.record(step.index, result.results, utcnow())  # feeds later setpoints
         area = self.settings.areas.at(steps, step.index + 1, ctx.lot.area)
         leaves = area != ctx.lot.area  # handed over to the area of the next step
-        intent = None if held or last or leaves else self._next_intent(ctx, steps[step.index + 1])
+        reshapes = step.genealogy.merge is not None or step.genealogy.split is not None
+        intent = (
+            None
+            if held or last or leaves or reshapes
+            else self._next_intent(ctx, steps[step.index + 1])
+        )
         tool_id = attempt.driver.tool_id
 
         def tx(s: Session) -> journal.Committed:
             return journal.commit(
                 s, self.lot_id, step, tool_id, attempt.run_id, result, ctx.material,
-                ctx.recipe, intent[1] if intent else None, verdicts, area,
+                ctx.recipe, intent[1] if intent else None, verdicts, area, per_piece,
             )  # fmt: skip
 
         try:
@@ -513,8 +581,9 @@ class LotRunner:
                 self.engine.pool.give_back(driver)
             else:
                 ctx.begun = Attempt(
-                    next_intent.step, driver, done.next_run, next_intent.job_id, reattached=False
-                )
+                    next_intent.step, driver, done.next_run, next_intent.job_id, False,
+                    next_intent.pieces,
+                )  # fmt: skip
         self.steps_run += 1
         self.engine.notify(StepDone(self.lot_id, step.index, step.id))
 
@@ -527,6 +596,10 @@ class LotRunner:
         step = g.step
         if not g.clear or not isinstance(step, ToolStepPlan):
             return None
+        jobs = plan_jobs(ctx.material, step, _principal(ctx))
+        if len(jobs) > 1 or jobs[0].batch:
+            return None  # a step of several jobs writes each job's intent itself
+        pieces = tuple(jobs[0].names)
         operation = step.operation
         try:
             driver = self.engine.pool.take_now(
@@ -534,7 +607,7 @@ class LotRunner:
             )
         except NoToolFits:
             return None  # the step itself holds the lot, with what each tool lacks
-        return None if driver is None else (driver, self._intent(step, driver, None))
+        return None if driver is None else (driver, self._intent(step, driver, None, pieces))
 
     async def _stop(
         self,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from controller.genealogy.models import LotLink, StepRun, Unit
+from controller.genealogy.models import LotLink, RunPiece, StepRun, Unit
 
 DONE = ("done", "confirmed")
 
@@ -129,14 +129,24 @@ def unit_steps(
     arrival there and its leaving (its creation and end bound them as usual)."""
     out: list[dict[str, Any]] = []
     since = datetime.min.replace(tzinfo=UTC)
+    # runs of several pieces: only this unit's, with its own results
+    mine = {
+        p.step_run_id: p.results
+        for p in s.scalars(select(RunPiece).where(col(RunPiece.unit_id) == unit.id))
+    }
     for link in moves:
         until = _utc(link.created_at)
         q = select(StepRun).where(
             col(StepRun.lot_id) == link.parent_lot, col(StepRun.state).in_(DONE)
         )
         for r in s.scalars(q.order_by(col(StepRun.step_index), col(StepRun.id))):
+            if r.piece_count and r.id not in mine:
+                continue  # another piece's job
             if r.step_index > unit.created_step and since <= _utc(r.ended_at) <= until:
-                out.append(step_entry(r, r.lot_id))
+                entry = step_entry(r, r.lot_id)
+                if r.id in mine:
+                    entry["results"] = mine[r.id]
+                out.append(entry)
         since = until
     out += [st for st in own if step_time(st["at"]) >= since]
     return out

@@ -164,6 +164,26 @@ class StepRun(SQLModel, table=True):
     message: str | None = None
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # the job's work pieces (controller/engine/pieces.py): 0 for a job on the whole lot;
+    # `piece` names its first piece (a wafer, strip, or the first unit of a boat). `attempt`
+    # numbers the step's runs, whatever piece each ran
+    piece: str | None = Field(default=None, max_length=96)
+    piece_count: int = 0
+
+
+class RunPiece(SQLModel, table=True):
+    """One work piece of a step run's job, with its own results: a wafer's, a strip's, a
+    unit's at its boat position (`position`, 1.. in load order)."""
+
+    __tablename__ = "run_piece"
+    __table_args__ = (Index("ix_run_piece_run_unit", "step_run_id", "unit_id"),)
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    step_run_id: int = Field(foreign_key="step_run.id")
+    unit_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("unit.id"), nullable=False))
+    position: int = 1
+    results: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class ConsumableLoad(SQLModel, table=True):

@@ -25,6 +25,7 @@ from controller.genealogy.models import (
     Lot,
     Outbox,
     RecipeVersion,
+    RunPiece,
     StepRun,
     Unit,
     utcnow,
@@ -45,6 +46,7 @@ _INSERT_RUN = _RUNS.insert().returning(_RUNS.c.id)
 _FINISH_RUN = _RUNS.update().where(
     _RUNS.c.id == bindparam("run_id"), _RUNS.c.state.in_(bindparam("expect", expanding=True))
 )
+_INSERT_PIECES = RunPiece.__table__.insert()  # type: ignore[attr-defined]
 _INSERT_EVENTS = Outbox.__table__.insert()  # type: ignore[attr-defined]
 _INSERT_EDGES = Edge.__table__.insert()  # type: ignore[attr-defined]
 _LOADED_CONSUMABLE = (
@@ -115,6 +117,12 @@ def _write_changed_lots(s: Session) -> None:
         changed = {f: getattr(lot, f) for f in _LOT_FIELDS if getattr(lot, f) != before[f]}
         if changed:
             s.connection().execute(_UPDATE_LOT, {**changed, "lot_key": lot.id})
+
+
+def write_lots(s: Session) -> None:
+    """Write the changes to lots read in this transaction now, so a statement that reads a
+    lot's row again (a lot operation inside a step's commit) sees them."""
+    _write_changed_lots(s)
 
 
 def list_lots(s: Session, states: Sequence[str] | None = None) -> list[Lot]:
@@ -358,6 +366,42 @@ def open_step_run(s: Session, lot_id: str, step_index: int) -> StepRun | None:
         .order_by(col(StepRun.attempt).desc())
     )
     return s.scalars(q).first()
+
+
+def step_runs_of(s: Session, lot_id: str, step_index: int) -> list[StepRun]:
+    """Every run of one step, oldest first (a step of several pieces has a run per job)."""
+    q = (
+        select(StepRun)
+        .where(col(StepRun.lot_id) == lot_id, col(StepRun.step_index) == step_index)
+        .order_by(col(StepRun.attempt))
+    )
+    return list(s.scalars(q))
+
+
+class PieceRow(TypedDict):
+    step_run_id: int
+    unit_id: int
+    position: int
+    results: dict[str, Any]
+
+
+def add_run_pieces(s: Session, rows: Sequence[PieceRow]) -> None:
+    """The pieces of finished jobs with their results (one statement)."""
+    if rows:
+        s.connection().execute(_INSERT_PIECES, list(rows))
+
+
+def run_pieces(s: Session, lot_id: str) -> list[tuple[int, str, int, dict[str, Any]]]:
+    """(step run id, unit name, position, results) of every piece a lot's jobs processed."""
+    q = (
+        select(col(RunPiece.step_run_id), col(Unit.name), col(RunPiece.position),
+               col(RunPiece.results))
+        .join(Unit, col(Unit.id) == col(RunPiece.unit_id))
+        .join(StepRun, col(StepRun.id) == col(RunPiece.step_run_id))
+        .where(col(StepRun.lot_id) == lot_id)
+        .order_by(col(RunPiece.id))
+    )  # fmt: skip
+    return [(int(r[0]), str(r[1]), int(r[2]), dict(r[3] or {})) for r in s.execute(q)]
 
 
 # -- events -------------------------------------------------------------------------------

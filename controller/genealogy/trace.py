@@ -43,16 +43,20 @@ WITH RECURSIVE up(id, via, edge_kind, depth) AS (
 SELECT up.depth, up.edge_kind, up.via, u.id, u.name, u.kind, u.lot_id, u.slot,
        u.die_x, u.die_y, u.unit_x, u.unit_y, u.bin, u.bin_reason, u.material,
        sr.step_index, sr.step_id, sr.tool_id, sr.operation, sr.job_id, sr.state,
-       sr.setpoints, sr.results, sr.ended_at
+       sr.setpoints, sr.results, sr.ended_at, sr.piece_count, rp.position,
+       rp.results AS piece_results
 FROM up
 JOIN unit u ON u.id = up.id
 LEFT JOIN step_run sr ON sr.lot_id = u.lot_id
      AND sr.step_index > u.created_step
      AND (u.ended_step IS NULL OR sr.step_index <= u.ended_step)
      AND sr.state IN ('done', 'confirmed')
-ORDER BY up.depth, u.id, sr.step_index
+     AND (sr.piece_count = 0 OR EXISTS (
+         SELECT 1 FROM run_piece x WHERE x.step_run_id = sr.id AND x.unit_id = u.id))
+LEFT JOIN run_piece rp ON rp.step_run_id = sr.id AND rp.unit_id = u.id
+ORDER BY up.depth, u.id, sr.step_index, sr.attempt
 """).columns(  # typed, so SQLite hands back dicts like PostgreSQL does, not JSON text
-    setpoints=JSON, results=JSON, ended_at=DateTime(timezone=True)
+    setpoints=JSON, results=JSON, piece_results=JSON, ended_at=DateTime(timezone=True)
 )
 
 FORWARD = text("""
@@ -199,7 +203,12 @@ def backward(s: Session, name: str) -> list[Node]:
             node = nodes[(r.id, r.depth)] = _node(r)
             node.material = r.material
         if r.step_id is not None:
-            node.steps.append(lineage.step_entry(r))
+            step = lineage.step_entry(r)
+            if r.piece_results is not None:  # a job of several pieces: this unit's own
+                step["results"] = r.piece_results
+            if r.piece_count and r.piece_count > 1 and r.position is not None:
+                step["piece"] = {"position": r.position, "of": r.piece_count}
+            node.steps.append(step)
     found = list(nodes.values())
     _lot_operations(s, found)
     return found

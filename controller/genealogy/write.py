@@ -45,12 +45,15 @@ def write_change(
     run_id: int | None,
     step_index: int,
     known: Mapping[str, int],
+    run_of: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Write a step's genealogy change; return the ids of the new units. `known` gives ids
     already at hand (the lot's active units, the step's consumable lots), so only parts
-    merged earlier (chips on a strip) are looked up by name."""
+    merged earlier (chips on a strip) are looked up by name. `run_of`: for a step of several
+    jobs, the run of each piece (an edge names the run of its child, else of its parent)."""
     if not change:
         return {}
+    runs = run_of or {}
     for row in change.units:
         row["lot_id"] = lot_id
     new_ids = store.insert_units(s, change.units)
@@ -60,7 +63,7 @@ def write_change(
         s,
         [
             {"parent_id": ids[e.parent], "child_id": ids[e.child], "kind": e.kind,
-             "step_run_id": run_id}
+             "step_run_id": runs.get(e.child) or runs.get(e.parent) or run_id}
             for e in change.edges
         ],
     )  # fmt: skip

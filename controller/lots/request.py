@@ -14,7 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.lots import sort_maps
+from controller.lots import carriers, sort_maps
+from controller.lots.carriers import CarrierSpec
 from controller.lots.inputs import (
     InputUnit,
     build_inputs,
@@ -52,6 +53,8 @@ class LotRequest(BaseModel):
     ] = Field(default_factory=dict, max_length=MAX_MAPS)
     sort_yield: Annotated[float, Field(gt=0, le=1)] | None = None
     sort_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    # input -> the carrier (FOUP, cassette) its units arrive in, with their slots
+    carriers: dict[str, CarrierSpec] = Field(default_factory=dict, max_length=8)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def plan(
         request.sort_seed,
         labels,
     )
+    inputs = carriers.attach(inputs, request.carriers)
     return LotPlan(
         lot_id=request.lot_id,
         recipe=loaded,

@@ -538,10 +538,21 @@ def _create(s: Session, p: LotPlan, station: str, owner: str | None) -> Lot:
             inputs={name: len(units) for name, units in p.inputs.items()},
             steps=len(p.expansion.steps),
             units=[row["name"] for row in rows],
+            carriers=_carrier_slots(p),
         ),
     )
     store.add_events(s, station, [created], lot)
     return lot
+
+
+def _carrier_slots(p: LotPlan) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for units in p.inputs.values():
+        for u in units:
+            carrier = u.attributes.get("carrier")
+            if carrier:
+                out.setdefault(str(carrier), {})[str(u.slot)] = u.name
+    return out
 
 
 def _open_job(s: Session, lot_id: str) -> tuple[str, str] | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
+from controller.genealogy import store
 from controller.genealogy.models import Lot, StepRun
 from drivers.base import ToolStatus
 
@@ -70,9 +72,13 @@ class StepRunView(_View):
     message: str | None
     started: str
     ended: str | None
+    # the job's work pieces (0: the whole lot) and each one's own results, by unit name
+    piece: str | None = None  # its first piece: names the job among the step's
+    piece_count: int = 0
+    pieces: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def of(cls, r: StepRun) -> StepRunView:
+    def of(cls, r: StepRun, pieces: dict[str, dict[str, Any]] | None = None) -> StepRunView:
         return cls(
             index=r.step_index,
             step=r.step_id,
@@ -87,7 +93,82 @@ class StepRunView(_View):
             message=r.message,
             started=r.started_at.isoformat(),
             ended=r.ended_at.isoformat() if r.ended_at else None,
+            piece=r.piece,
+            piece_count=r.piece_count,
+            pieces=pieces or {},
         )
+
+
+class ResultSpread(_View):
+    """One result over a step's pieces."""
+
+    unit: str
+    min: float
+    mean: float
+    max: float
+
+
+class StepSummary(_View):
+    """A step over all its jobs: how many pieces it processed, on which tools, and each
+    result's min / mean / max over the pieces."""
+
+    index: int
+    step: str
+    tools: list[str]
+    jobs: int
+    pieces: int
+    states: dict[str, int]
+    results: dict[str, ResultSpread]
+
+
+def summarise(history: list[StepRunView]) -> list[StepSummary]:
+    """Per step (its newest run per piece counts): pieces, tools, and results spread."""
+    by_step: dict[int, list[StepRunView]] = {}
+    for h in history:
+        by_step.setdefault(h.index, []).append(h)
+    out = []
+    for index, runs in sorted(by_step.items()):
+        latest: dict[str, StepRunView] = {}
+        for r in runs:  # oldest first: a retry of a piece replaces its earlier run
+            latest[r.piece or ""] = r
+        values: dict[str, list[float]] = {}
+        units: dict[str, str] = {}
+        states: dict[str, int] = {}
+        n = 0
+        for r in latest.values():
+            states[r.state] = states.get(r.state, 0) + 1
+            per = r.pieces or {"": r.results}
+            if r.state != "done" and r.kind == "tool":
+                continue
+            n += len(per) if r.piece_count else 1
+            for results in per.values():
+                for k, v in results.items():
+                    if isinstance(v, dict) and isinstance(v.get("value"), int | float):
+                        values.setdefault(k, []).append(float(v["value"]))
+                        units[k] = str(v.get("unit") or "")
+        out.append(
+            StepSummary(
+                index=index,
+                step=runs[0].step,
+                tools=sorted({r.tool for r in latest.values() if r.tool}),
+                jobs=len(latest),
+                pieces=n,
+                states=states,
+                results={
+                    k: ResultSpread(unit=units[k], min=min(v), mean=sum(v) / len(v), max=max(v))
+                    for k, v in values.items()
+                },
+            )
+        )
+    return out
+
+
+def history(s: Session, lot_id: str) -> list[StepRunView]:
+    """A lot's step runs, oldest first, each with its pieces' own results."""
+    pieces: dict[int, dict[str, dict[str, Any]]] = {}
+    for run_id, name, _position, results in store.run_pieces(s, lot_id):
+        pieces.setdefault(run_id, {})[name] = results
+    return [StepRunView.of(r, pieces.get(r.id or 0)) for r in store.step_runs(s, lot_id)]
 
 
 class LotDetail(LotView):

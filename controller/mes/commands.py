@@ -32,6 +32,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from controller.lots.carriers import CarrierSpec
 from controller.lots.request import LotRequest
 
 COMMAND_SCHEMA = "fabline.command/2"
@@ -130,6 +131,10 @@ class Dispatch(_Command):
     )
     sort_yield: Annotated[float, Field(gt=0, le=1)] | None = None
     sort_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    # input -> the carrier its units arrive in (FOUP id, their slots)
+    carriers: dict[Annotated[str, Field(max_length=64)], CarrierSpec] = Field(
+        default_factory=dict, max_length=8
+    )
 
     def request(self) -> LotRequest:
         return LotRequest(
@@ -143,6 +148,7 @@ class Dispatch(_Command):
             sort_maps=dict(self.sort_maps),
             sort_yield=self.sort_yield,
             sort_seed=self.sort_seed,
+            carriers=dict(self.carriers),
         )
 
 

@@ -148,6 +148,7 @@ class ToolStepPlan(StepPlan):
     # at run time: per fed-forward parameter, the measurements it was computed from
     fed_inputs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     warnings_hold: frozenset[str] = frozenset()  # tool warnings that hold the lot
+    out_of_spec: str = "hold"  # or "split": failing pieces go to a held child lot
     warnings_expected: frozenset[str] = frozenset()
     spc: tuple[ChartPlan, ...] = ()  # SPC charts on its results
 
@@ -453,6 +454,7 @@ class _Expander:
                 rework=step.rework,
                 warnings_hold=frozenset(hold - expected),
                 warnings_expected=frozenset(expected),
+                out_of_spec=step.out_of_spec,
                 spc=charts,
             )
         )

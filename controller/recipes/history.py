@@ -40,9 +40,16 @@ class History:
         cls, runs: Iterable[RunRecord], events: Iterable[Mapping[str, Any]] = ()
     ) -> History:
         h = cls()
+        # a step of several jobs (one per wafer, controller/engine/pieces.py): its newest run
+        # per piece counts, and later steps read the mean over them, as the runner records
+        latest: dict[int, dict[str, RunRecord]] = {}
         for run in sorted(runs, key=lambda r: (r.step_index, _utc(r.ended_at))):
             if run.state in ("done", "confirmed") and run.ended_at is not None:
-                h.record(run.step_index, _plain(run.results), run.ended_at)
+                latest.setdefault(run.step_index, {})[getattr(run, "piece", None) or ""] = run
+        for index, by_piece in latest.items():
+            done = list(by_piece.values())
+            ended = max(_utc(r.ended_at) for r in done)
+            h.record(index, _mean([plain(r.results) for r in done]), ended)
         for ev in events:
             data = ev.get("data") or {}
             if ev.get("type") == QTIME_EVENT and data.get("action") == "hold":
@@ -63,6 +70,18 @@ class History:
         self.ended[step_index] = _utc(ended)
 
 
+def _mean(results: list[dict[str, float | str]]) -> dict[str, float | str]:
+    """Numbers averaged over pieces; a text field (an external step's) as the last says."""
+    if len(results) == 1:
+        return results[0]
+    out: dict[str, float | str] = {}
+    for key in dict.fromkeys(k for r in results for k in r):
+        values = [r[key] for r in results if key in r]
+        numbers = [float(v) for v in values if isinstance(v, int | float)]
+        out[key] = sum(numbers) / len(numbers) if len(numbers) == len(values) else values[-1]
+    return out
+
+
 def _utc(when: datetime | None) -> datetime:
     """SQLite hands back naive datetimes for aware columns: they are UTC."""
     if when is None:
@@ -70,7 +89,7 @@ def _utc(when: datetime | None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _plain(results: Mapping[str, Any]) -> dict[str, float | str]:
+def plain(results: Mapping[str, Any]) -> dict[str, float | str]:
     """Stored results are {"value", "unit"} objects (tool steps) or returned fields (external
     steps, strings or numbers)."""
     out: dict[str, float | str] = {}

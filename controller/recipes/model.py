@@ -230,6 +230,9 @@ class ToolStep(StepBase):
     # parameter -> formula over earlier steps' measured results (docs/recipes.md)
     feed_forward: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
     spec: dict[str, Limit] = Field(default_factory=dict)
+    # a work piece out of spec holds the lot (hold), or goes with the others out of spec to
+    # a held child lot while the rest run on (split)
+    out_of_spec: Literal["hold", "split"] = "hold"
     # result -> its SPC chart (`{}` takes every default)
     spc: dict[Annotated[str, Field(pattern=NAME)], ChartSpec] = Field(default_factory=dict)
     consume: list[str] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Pieces,
     Qualification,
     Result,
     Rule,
@@ -262,6 +263,7 @@ BALL = ToolInterface(
             params=(*_BALL, _CARRIER, *_WORK, *_PLACE),
             results=(*_PLACE_RESULTS, _DURATION),
             rules=(_FLUX_RULE, *_GEOMETRY_RULES),
+            pieces=Pieces("wafer, strip, or unit in a boat", 50, "work_pieces"),
         ),
         Operation(
             "reflow",
@@ -270,6 +272,7 @@ BALL = ToolInterface(
             params=(*_REFLOW_BALL, _CARRIER, *_WORK, *_PROFILE),
             results=(*_REFLOW_RESULTS, _DURATION),
             rules=(*_GEOMETRY_RULES, *_PROFILE_RULES),
+            pieces=Pieces("wafer, strip, or unit in a boat", 50, "work_pieces"),
         ),
         Operation(
             "wafer_bump",
@@ -278,6 +281,7 @@ BALL = ToolInterface(
             params=(*_BALL, *_WORK, *_PLACE, *_PROFILE),
             results=(*_PLACE_RESULTS, *_REFLOW_RESULTS, _DURATION),
             rules=(_FLUX_RULE, *_GEOMETRY_RULES, *_PROFILE_RULES),
+            pieces=Pieces("wafer, strip, or unit in a boat", 50, "work_pieces"),
         ),
     ),
     alarms=(

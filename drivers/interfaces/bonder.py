@@ -400,8 +400,10 @@ BONDER = ToolInterface(
                 Result(
                     "opens",
                     "count",
-                    "open joints (misregistered, not wetted, resin trapped)",
+                    "open joints (misregistered, not wetted, resin trapped); run-out puts"
+                    " them at the wafer edge",
                     defect="open bump",
+                    at_edge=True,
                 ),
                 Result("void", "%", "void area in the joints (X-ray)"),
                 _DURATION,

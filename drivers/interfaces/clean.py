@@ -16,6 +16,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Pieces,
     Qualification,
     Result,
     Rule,
@@ -118,6 +119,7 @@ CLEAN = ToolInterface(
                 Result("duration", "min", "pump-down, plasma and vent"),
             ),
             rules=(Rule("no O₂ plasma on solder or Ni/Au about to be joined", _o2_on_metal),),
+            pieces=Pieces("wafer, strip, panel or unit", 50, "work_pieces"),
         ),
         Operation(
             "flux_clean",
@@ -145,6 +147,7 @@ CLEAN = ToolInterface(
                 Result("chemistry_used", "L", "wash chemistry used"),
                 Result("duration", "min", "load, wash, rinse and dry"),
             ),
+            pieces=Pieces("wafer, strip, panel or unit", 50, "work_pieces"),
         ),
         Operation(
             "bake",
@@ -187,6 +190,7 @@ CLEAN = ToolInterface(
                 Result("duration", "min", "ramp, hold and cool"),
             ),
             rules=(Rule("temp ≤ temp_limit − 5 °C (the work's thermal budget)", _bake_limit),),
+            pieces=Pieces("wafer, strip, panel or unit", 50, "work_pieces"),
         ),
     ),
     alarms=(

@@ -11,6 +11,7 @@ from drivers.interface import (
     Consumable,
     Operation,
     Param,
+    Pieces,
     Qualification,
     Result,
     Rule,
@@ -417,6 +418,7 @@ MOLD = ToolInterface(
                 ),
                 _SHAPE_RULE,
             ),
+            pieces=Pieces("strip, panel or wafer", 50, "work_pieces"),
         ),
         Operation(
             "post_mold_cure",
@@ -473,6 +475,7 @@ MOLD = ToolInterface(
                 Result("duration", "min", "ramp up, hold and cool down"),
             ),
             rules=(_temp_limit("cure_temp"), _SHAPE_RULE),
+            pieces=Pieces("strip, panel or wafer", 50, "work_pieces"),
         ),
     ),
     alarms=(

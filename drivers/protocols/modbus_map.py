@@ -21,6 +21,12 @@ JOB_ID_REGS = 16
 HR_PARAMS = 20  # f32 slot i at HR_PARAMS + 2*i, in the operation's parameter order
 PARAM_SLOTS = 24
 HR_QUERY_JOB_ID = 100  # string, 16 registers: selects the job shown at IR_QUERY_*
+# a carrier at the load port (SEMI E87 slot-map verification): the host writes the carrier id
+# and the slot map it expects; reading IR_CARRIER_* has the tool read the carrier's tag and
+# map the slots
+HR_CARRIER_ID = 128  # string, 16 registers
+HR_CARRIER_EXPECTED = 144  # u16 × 25: SlotState expected per slot (slot 1 first)
+CARRIER_SLOTS = 25
 
 # --- input registers (FC4) ---
 IR_STATE = 0  # u16 ToolState
@@ -57,6 +63,10 @@ IR_QUERY_WARNINGS = 269  # u16 × 8 their codes
 QUERY_WARNING_SLOTS = 8
 QUERY_BLOCK = 77  # registers 200..276
 
+IR_CARRIER_ID = 300  # string, 16 registers: the carrier id the tool read from its tag
+IR_SLOT_MAP = 316  # u16 × 25: SlotState the tool mapped per slot
+CARRIER_BLOCK = 41  # registers 300..340
+
 
 class Command(IntEnum):
     NONE = 0
@@ -65,6 +75,15 @@ class Command(IntEnum):
     CLEAR_ALARMS = 3
     RESET = 4
     REPLACE_CONSUMABLE = 5
+
+
+class SlotState(IntEnum):
+    """What a load port maps in one slot of a carrier."""
+
+    EMPTY = 0
+    OCCUPIED = 1  # one work piece, flat
+    DOUBLE = 2  # two pieces in one slot
+    CROSS = 3  # one piece across two slots
 
 
 class Refusal(IntEnum):

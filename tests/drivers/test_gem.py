@@ -222,3 +222,22 @@ async def test_every_kind_can_be_a_gem_tool(kind: str) -> None:
         assert st.control is ControlState.REMOTE
         assert [c.name for c in st.consumables] == [c.name for c in interface_for(kind).consumables]
         await d.close()
+
+
+async def test_a_batchs_pieces_are_jobs_by_id_and_carriers_are_not_read() -> None:
+    """A plasma batch of 3 on a GEM cleaner: each piece is the job `<id>/<n>` of the tool's
+    record (E39 GetAttr by id), with its own measurement; a GEM tool has no carrier read."""
+    spec = Line(tools=[ToolEntry(id="CLEAN-1", kind="clean", protocol="gem")])
+    async with SimLine(spec, time_scale=1e5, seed=5) as line:
+        d = make_driver(line.describe().tool("CLEAN-1"), timeout=1.0)
+        await d.connect()
+        params = {"gas": "AR_H2", "surface": "CU", "time": "30 s", "work_pieces": "3"}
+        batch = await d.run(Job("GEMB-1", "plasma", params))
+        pieces = [await d.result(f"GEMB-1/{n}") for n in (1, 2, 3)]
+        assert all(p.state is JobState.COMPLETE and p.operation == "plasma" for p in pieces)
+        assert len({p.results["residue"] for p in pieces}) == 3
+        assert {p.results["duration"] for p in pieces} == {batch.results["duration"]}
+        with pytest.raises(JobNotFound):
+            await d.result("GEMB-1/4")
+        assert await d.read_carrier("FOUP-1", (1, 1)) is None
+        await d.close()

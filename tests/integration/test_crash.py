@@ -87,3 +87,74 @@ def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
     finally:
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=10)
+
+
+def test_sigkill_amid_a_steps_pieces_then_resume_runs_each_piece_once(tmp_path: Path) -> None:
+    """Three strips, one job each: killed while the first strips' 8 h post-mould cures run
+    on the line's two presses (the third not sent yet), `fabline resume` re-attaches the jobs
+    by their ids, runs the rest and finishes the step once: one run per strip at every step,
+    nothing doubled."""
+    env = {**os.environ, "FABLINE_HOME": str(tmp_path), "FABLINE_LOG": "warning"}
+    sim = subprocess.Popen(
+        [FABLINE, "sim", "--json", "--time-scale", "30000", "--seed", "5"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None and json.loads(sim.stdout.readline())["tools"]
+        line = tmp_path / "sim-line.json"
+        db = tmp_path / "crash.db"
+        common = ["--line", str(line), "--db", str(db)]
+        run = subprocess.Popen(
+            [FABLINE, "run", "substrate-first-fc-003-1", "--lot", "K3", "-i", "strips=3", *common],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert run.stdout is not None
+        for out in run.stdout:
+            if "post-mold-cure on MOLD-" in out:
+                run.send_signal(signal.SIGKILL)
+                break
+        else:
+            raise AssertionError(
+                f"run ended before the step: {run.stderr.read() if run.stderr else ''}"
+            )
+        assert run.wait(timeout=10) == -signal.SIGKILL
+        with sqlite3.connect(db) as c:
+            open_runs = c.execute(
+                "SELECT piece, job_id, tool_id FROM step_run WHERE lot_id='K3'"
+                " AND state='started' ORDER BY id"
+            ).fetchall()
+        # the line has two presses: the first strips in slot order, one on each (the second
+        # may not have gone out yet when the first reports), the third waiting for a press
+        assert [p for p, _, _ in open_runs] in (["K3-S01"], ["K3-S01", "K3-S02"])
+        assert len({t for _, _, t in open_runs}) == len(open_runs)
+        started = {p: j for p, j, _ in open_runs}
+
+        resumed = subprocess.run(
+            [FABLINE, "resume", "K3", *common, "--json"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["state"] == "completed"
+        with sqlite3.connect(db) as c:
+            per_piece = c.execute(
+                "SELECT step_id, piece, count(*), min(state), group_concat(job_id) FROM step_run"
+                " WHERE lot_id='K3' GROUP BY step_index, piece"
+            ).fetchall()
+            doubled = c.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM edge GROUP BY parent_id, child_id, kind,"
+                " step_run_id HAVING count(*) > 1)"
+            ).fetchone()[0]
+            seqs = [r[0] for r in c.execute("SELECT seq FROM outbox WHERE lot_id='K3' ORDER BY id")]
+            packages = c.execute(
+                "SELECT count(*) FROM unit WHERE lot_id='K3' AND kind='package'"
+            ).fetchone()[0]
+        assert all(n == 1 and st == "done" for _, _, n, st, _ in per_piece), per_piece
+        cures = {p: jobs for s, p, _, _, jobs in per_piece if s == "post-mold-cure"}
+        assert set(cures) == {"K3-S01", "K3-S02", "K3-S03"}
+        assert all(cures[p] == j for p, j in started.items())  # re-attached, not sent again
+        assert doubled == 0
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert packages == 3 * 64
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=10)

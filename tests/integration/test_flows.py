@@ -19,7 +19,7 @@ from controller.recipes import find
 from drivers.interfaces.dicing import die_positions
 from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
-from tests.lots import run, service
+from tests.lots import fresh_consumables, run, service
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -35,6 +35,7 @@ async def make_engine(line: SimLine, url: str, **settings: object) -> Engine:
     engine = Engine(db, [make_driver(t, timeout=1.0) for t in line.describe().tools],
                     replace(base, **settings))  # type: ignore[arg-type]  # fmt: skip
     await engine.connect()
+    await fresh_consumables(engine)
     return engine
 
 

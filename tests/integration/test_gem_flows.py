@@ -86,8 +86,19 @@ def shape(engine: Engine, lot_id: str) -> dict[str, Any]:
         steps = q(text("SELECT step_id, tool_id, operation, state, results FROM step_run"
                        " WHERE lot_id = :l ORDER BY step_index, attempt"),
                   {"l": lot_id}).all()  # fmt: skip
-        events = q(text("SELECT type FROM outbox WHERE lot_id = :l ORDER BY seq"),
-                   {"l": lot_id}).scalars().all()  # fmt: skip
+        # the jobs of a step of several pieces run at once: their events interleave as the
+        # tools finish, so a step's events compare as a set, the steps in order
+        rows = q(text("SELECT payload FROM outbox WHERE lot_id = :l ORDER BY seq"),
+                 {"l": lot_id}).scalars().all()  # fmt: skip
+        events: list[Any] = []
+        for payload in rows:
+            p = json.loads(payload) if isinstance(payload, str) else payload
+            kind, step = p["type"], p.get("step_id")
+            if events and step is not None and events[-1][0] == step:
+                events[-1][1].append(kind)
+            else:
+                events.append((step, [kind]))
+        events = [(step, sorted(kinds)) for step, kinds in events]
         return {"units": units, "edges": edges, "steps": steps, "events": events}
 
     result: dict[str, Any] = engine.db.run_sync(read)

@@ -224,10 +224,13 @@ def check_lot(line: Line, lot: str, events: Events, hand_overs: int | None = Non
     recipe = LOTS[lot][0]
     [(state, seq)] = line.query("SELECT state, event_seq FROM lot WHERE id = %s", lot)
     assert state == "completed", (lot, state)
-    runs = line.query("SELECT step_index, state FROM step_run WHERE lot_id = %s ORDER BY id", lot)
-    done = [i for i, s in runs if s == "done"]
+    runs = line.query(
+        "SELECT step_index, piece, state FROM step_run WHERE lot_id = %s ORDER BY id", lot
+    )
+    done = [(i, p) for i, p, s in runs if s == "done"]
     expected = [s.index for s in find(recipe).expand({}).steps if not s.rework]
-    assert sorted(done) == expected, (lot, runs)  # every step once, none twice
+    assert sorted({i for i, _ in done}) == expected, (lot, runs)  # every step ran
+    assert len(set(done)) == len(done), (lot, runs)  # none twice: each piece's job once
     rows = line.query(
         "SELECT seq, event_id, sent_at IS NOT NULL, type FROM outbox WHERE lot_id = %s"
         " AND seq IS NOT NULL ORDER BY seq", lot,

@@ -8,7 +8,8 @@ import struct
 from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from drivers.line import Line
-from tests.simulators.raw import client, job_block, text, unf32
+from simulators.line import SimLine
+from tests.simulators.raw import client, job_block, text, unf32, untext
 
 
 async def test_identification(line: Line) -> None:
@@ -84,4 +85,47 @@ async def test_rule_and_setup_refusals(line: Line) -> None:
         ">32H", *(await c.read_input_registers(26, count=32, device_id=1)).registers
     )
     assert reason.startswith(b"alloy SNPB63 not set up (installed: SAC305)")
+    c.close()
+
+
+async def test_a_boat_of_units_reports_each_position(line: Line) -> None:
+    """ball_place (op 1) of a boat of 4 units of 64 sites (work_pieces 4): the job places
+    256 balls; each position is queried as job `WIRE-B9/<n>`, and the job's missing balls
+    are each missing at one of them."""
+    c = await client(line, "BALL-1")
+    # alloy SAC305=1, ball_size D300=5, carrier BOAT=2, ball_count 64, work_pieces 4,
+    # pitch 500, pad 250, hole 0 x 0, warpage 0, flux 120, missing_limit 10
+    place = [1, 5, 2, 64, 4, 500, 250, 0, 0, 0, 120, 10]
+    rr = await c.write_registers(0, job_block(1, "WIRE-B9", place), device_id=1)
+    assert not rr.isError()
+
+    async def query(job_id: str) -> list[int]:
+        await c.write_registers(100, text(job_id, 16), device_id=1)
+        return (await c.read_input_registers(200, count=68, device_id=1)).registers
+
+    while (q := await query("WIRE-B9"))[16] != 3:
+        assert q[16] == 2
+    assert unf32(q[20:22]) + unf32(q[22:24]) == 256  # placed + missing, the whole boat
+    missing = 0.0
+    for n in (1, 2, 3, 4):
+        p = await query(f"WIRE-B9/{n}")
+        assert p[16] == 3 and p[19] == 1  # COMPLETE, ball_place
+        assert 0 < unf32(p[20:22]) <= 64  # placed at this position, of its 64 sites
+        missing += unf32(p[22:24])
+    assert missing == unf32(q[22:24])  # each missing ball is missing at one position
+    assert (await query("WIRE-B9/5"))[16] == 0  # UNKNOWN: the boat held 4
+    c.close()
+
+
+async def test_the_load_port_reads_a_carrier_by_registers(line: Line, sim_line: SimLine) -> None:
+    """Holding 128-168: carrier id and expected map; input 300-340: the tag and the map the
+    load port read. A slot-map fault (slot 2 double-slotted, another tag) shows once."""
+    c = await client(line, "BALL-2")
+    expected = [1, 1, 1] + [0] * 22
+    await c.write_registers(128, text("FOUP-7", 16) + expected, device_id=1)
+    r = (await c.read_input_registers(300, count=41, device_id=1)).registers
+    assert untext(r[:16]) == b"FOUP-7" and r[16:] == expected
+    sim_line.fault("BALL-2", "slot_map", slot=2, state="double", carrier="FOUP-8")
+    r = (await c.read_input_registers(300, count=41, device_id=1)).registers
+    assert untext(r[:16]) == b"FOUP-8" and r[16:19] == [1, 2, 1]
     c.close()

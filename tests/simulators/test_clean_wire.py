@@ -7,6 +7,7 @@ breaks.
 from __future__ import annotations
 
 from drivers.line import Line
+from simulators.line import SimLine
 from tests.simulators.raw import RawScpi, stock_idn
 
 
@@ -57,4 +58,36 @@ async def test_o2_on_solder_is_refused_with_the_rule(line: Line) -> None:
     )
     code, text = await c.error()
     assert code == -221 and "SOLDER" in text  # Settings conflict: the published rule
+    c.close()
+
+
+async def test_a_batch_reports_each_piece_as_its_own_job(line: Line) -> None:
+    """A batch of 3 wafers (`WORK_PIECES 3`): the job's record is the batch, and each piece
+    is queried as `<job id>/<n>` with its own noise; a 4th piece does not exist."""
+    t = line.tool("CLEAN-1")
+    c = await RawScpi.open(t.host, t.port)
+    await c.send(
+        'JOB:NEW "CLWIRE-B",PLASMA;:JOB:PAR GAS,AR_H2;:JOB:PAR SURFACE,CU;:JOB:PAR TIME,30;'
+        ":JOB:PAR WORK_PIECES,3"
+    )
+    await c.send("JOB:STAR")
+    assert await c.ask("SYST:ERR?") == '0,"No error"'
+    batch = await c.finish("CLWIRE-B")
+    pieces = [await c.finish(f"CLWIRE-B/{n}") for n in (1, 2, 3)]
+    assert all(2.0 < p["RESIDUE"] < 4.2 for p in pieces)
+    assert len({p["RESIDUE"] for p in pieces}) == 3  # each piece its own noise
+    assert all(p["DURATION"] == batch["DURATION"] for p in pieces)
+    assert (await c.ask('JOB:STAT? "CLWIRE-B/4"')).startswith("UNKNOWN")
+    c.close()
+
+
+async def test_the_load_port_reads_a_carrier(line: Line, sim_line: SimLine) -> None:
+    """`CARR:MAP?` with the expected map: the simulated carrier holds what the host says,
+    unless a slot-map fault armed the next read (slot 3 mapped empty)."""
+    t = line.tool("CLEAN-1")
+    c = await RawScpi.open(t.host, t.port)
+    assert await c.ask('CARR:MAP? "FOUP-9","11100"') == '"FOUP-9","1110000000000000000000000"'
+    assert "slot 3" in sim_line.fault("CLEAN-1", "slot_map", slot=3, state="empty")
+    assert await c.ask('CARR:MAP? "FOUP-9","11100"') == '"FOUP-9","1100000000000000000000000"'
+    assert await c.ask('CARR:MAP? "FOUP-9","11100"') == '"FOUP-9","1110000000000000000000000"'
     c.close()

@@ -13,7 +13,7 @@ from tests.simulators.raw import client, job_block, reason, text, unf32
 # work_width 70 mm, work_length 240 mm, work_pieces 1, units 200, exposed_height 0,
 # feature_coplanarity 5 µm, occupied_volume 0 %, min_gap 0, mold_temp 175 °C,
 # temp_limit 190 °C, pressure 0 (standard 7 MPa), cure_time 0 (standard 90 s), vacuum 5 mbar,
-# cavity_share 100 % (the whole cavity is this strip's)
+# cavity_share 100 % (one cavity over the strip: a slot left 0 would be out of its 5-100 %)
 STRIP = [0, 0, 0, 1, 300, 500, 1, 70, 240, 1, 200, 0, 5, 0, 0, 175, 190, 0, 0, 5, 100]
 
 

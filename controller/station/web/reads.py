@@ -15,7 +15,8 @@ from sqlmodel import col
 from controller.genealogy import lineage, store
 from controller.genealogy.models import Lot, Outbox, StepRun
 from controller.genealogy.station_models import AlarmAck, Audit
-from controller.lots import FINAL, LotDetail, LotView, StepRunView, ToolStatusView
+from controller.lots import FINAL, LotDetail, LotView, ToolStatusView
+from controller.lots.views import history
 from controller.recipes import LoadedRecipe, catalog
 from controller.recipes.catalog import recipes_dir
 from controller.station.tool_monitor import Tile
@@ -189,7 +190,7 @@ def lot_detail(s: Session, lot_id: str) -> LotDetail:
     return LotDetail(
         **LotView.of(lot).model_dump(),
         units=store.count_units(s, lot_id),
-        history=[StepRunView.of(r) for r in store.step_runs(s, lot_id)],
+        history=history(s, lot_id),
         events=store.lot_events(s, lot_id),
         operations=[lineage.describe(k) for k in lineage.of_lot(s, lot_id)],
     )

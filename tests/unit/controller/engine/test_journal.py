@@ -149,7 +149,8 @@ def test_an_intent_is_a_started_run_and_its_track_in(db: Database) -> None:
     lot = get_lot(db, "L1")
     assert (lot.state, lot.owner) == ("running", ME)
     track_in, started = events(db, "L1")
-    info = {"step_index": 0, "operation": "dice", "job_id": "J-1", "attempt": 2, "role": None}
+    info = {"step_index": 0, "operation": "dice", "job_id": "J-1", "attempt": 2, "role": None,
+            "pieces": []}  # fmt: skip
     assert (track_in["type"], track_in["seq"], track_in["data"]) == ("track_in", 2, info)
     assert (started["type"], started["seq"]) == ("step_started", 3)
     assert started["data"] == {**info, "setpoints": run.setpoints}

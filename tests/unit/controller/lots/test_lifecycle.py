@@ -101,7 +101,7 @@ def test_the_table_is_the_one_written_here() -> None:
     assert REQUESTS == ("hold", "pause", "abort")
     assert HOLD_KINDS == (
         "alarm", "out_of_spec", "warning", "qtime", "interlock", "feed_forward", "unreachable",
-        "lost_job", "no_tool", "refused", "operator", "mes", "spc",
+        "lost_job", "no_tool", "refused", "operator", "mes", "spc", "carrier",
     )  # fmt: skip
 
 

@@ -102,6 +102,7 @@ async def test_a_lot_is_created_with_its_units_and_one_event(db: Database) -> No
         "inputs": {"wafers": 2, "panels": 2},
         "steps": 1,
         "units": ["L1-W01", "L1-W02", "L1-P01", "L1-P02", "L1-DIE"],
+        "carriers": {},
     }
     # the runner finds the expansion the lot was checked with, not a new one
     found = expansions.get(TINY.hash, "not parsed", "unused", {"layout": "plain"})
