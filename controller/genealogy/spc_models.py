@@ -1,6 +1,6 @@
 """SPC tables: a chart per (recipe, step, result, tool), its frozen limits, its points and the
 rule violations they raised (docs/spc.md). The chart logic is controller/spc (pure); these rows
-are what it is fed from and what it decided. Created by migration 0007.
+are what it is fed from and what it decided. Created by migration 0006.
 """
 
 from __future__ import annotations

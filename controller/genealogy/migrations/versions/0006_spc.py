@@ -1,7 +1,7 @@
 """SPC: charts, frozen limits, points, violations; what raised a tool inhibit
 
-Revision ID: 0007
-Revises: 0008
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06 08:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0008"  # written on 0006; after lot operations (0008), already in main
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

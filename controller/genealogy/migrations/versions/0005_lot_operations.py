@@ -1,7 +1,7 @@
 """lot operations: links between lots for split, merge and rework loops
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 07:40:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0006"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

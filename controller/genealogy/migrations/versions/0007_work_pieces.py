@@ -1,7 +1,7 @@
 """work pieces: a step run's pieces and each piece's results
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06 08:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0007"  # written on 0006; after 0008 and 0007, already in main
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
