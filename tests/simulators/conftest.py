@@ -1,7 +1,7 @@
 """Each wire-test module talks to a simulated line of its own: the literal registers and
 replies it checks assume fresh tools (consumables full, no job, no alarm, no fault), whatever
 other tests did to the session's line before it (the suite runs in several processes, so
-which tests share a line is not fixed)."""
+which tests share a line is not fixed). `sim_line` is that line, for faults."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from tests.helpers import TEST_TIME_SCALE
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def line() -> AsyncIterator[Line]:
+async def sim_line() -> AsyncIterator[SimLine]:
     async with SimLine(default_line(), time_scale=TEST_TIME_SCALE, seed=7) as sim:
-        yield sim.describe()
+        yield sim
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def line(sim_line: SimLine) -> Line:
+    return sim_line.describe()
