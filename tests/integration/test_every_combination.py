@@ -189,29 +189,42 @@ def _history(s: Any, *, lot_id: str, steps: Mapping[int, str]) -> tuple[Runs, li
     return runs, store.lot_events(s, lot_id)
 
 
-@pytest.mark.parametrize("recipe_id", sorted(r.recipe.id for r in catalog()))
+def _batches() -> list[tuple[str, int]]:
+    """(recipe, index of its first combination) for every batch of lots: one test each, so
+    the parallel suite spreads a recipe's batches over its processes."""
+    out = []
+    for r in sorted(catalog(), key=lambda x: x.recipe.id):
+        size = BATCHES.get(r.recipe.id, BATCH)
+        out += [(r.recipe.id, start) for start in range(0, len(accepted(r)), size)]
+    return out
+
+
+BATCH_RUNS = _batches()
+
+
+@pytest.mark.parametrize(
+    ("recipe_id", "start"),
+    BATCH_RUNS,
+    ids=[f"{r}-{s // BATCHES.get(r, BATCH) + 1}" for r, s in BATCH_RUNS],
+)
 async def test_every_accepted_combination_runs_and_holds_its_physics(
-    line: SimLine, tmp_path: Path, recipe_id: str
+    line: SimLine, tmp_path: Path, recipe_id: str, start: int
 ) -> None:
     r = next(x for x in catalog() if x.recipe.id == recipe_id)
     where = Path(tempfile.mkdtemp(dir=SHM)) if HAS_SHM else tmp_path
     engine = await _engine(line, where / "combos.db")
     failures: list[str] = []
     try:
-        combos = accepted(r)
-        lots: dict[str, dict[str, str]] = {}
         size = BATCHES.get(recipe_id, BATCH)
-        for start in range(0, len(combos), size):
-            line.maintain()  # fresh blades, wheels and supplies between batches
-            batch = {}
-            for i, options in enumerate(combos[start : start + size], start):
-                lot_id = f"C{i:03d}-{recipe_id[-6:]}"
-                await lots_.create(engine, r, lot_id, options)
-                batch[lot_id] = options
-            for out in await engine.run_lots(list(batch)):
-                if out.state != "completed":
-                    failures.append(f"{batch[out.lot_id]}: {out.state} ({out.hold_reason})")
-            lots |= batch
+        line.maintain()  # fresh blades, wheels and supplies for each batch
+        lots: dict[str, dict[str, str]] = {}
+        for i, options in enumerate(accepted(r)[start : start + size], start):
+            lot_id = f"C{i:03d}-{recipe_id[-6:]}"
+            await lots_.create(engine, r, lot_id, options)
+            lots[lot_id] = options
+        for out in await engine.run_lots(list(lots)):
+            if out.state != "completed":
+                failures.append(f"{lots[out.lot_id]}: {out.state} ({out.hold_reason})")
         assert not failures, failures
         for lot_id, options in lots.items():
             steps = {s.index: s.template for s in r.expand(options).steps}

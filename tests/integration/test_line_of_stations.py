@@ -37,7 +37,7 @@ AREAS = {
 }
 ONE_AREA = {"line": [k for kinds in AREAS.values() for k in kinds]}
 LEASE_S = 2.0  # short, so take-overs happen within a test
-TIME_SCALE = 4000  # simulated seconds per real second: steps of a few seconds at most
+TIME_SCALE = 16000  # simulated seconds per real second: a fcbga lot (28 boats) in ~20 s
 LOTS = {  # lot -> (recipe, inputs); no external steps (a line file confirms none itself)
     "X1": ("fcbga-thermal-001-19", {"wafers": 1, "panels": 1}),
     "X2": ("wlcsp-002-42", {"wafers": 1}),
