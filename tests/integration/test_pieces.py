@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,14 @@ async def test_an_out_of_spec_wafer_splits_into_a_held_child_lot(
 
 
 async def _cures_running(engine: Engine, lot: str, n: int) -> list[Any]:
-    """Wait until `n` jobs of the lot's post-mould cure are on their presses."""
+    """Wait until `n` jobs of the lot's post-mould cure are on their presses (polled)."""
+    deadline = time.monotonic() + 60
     while True:
         runs = [r for r in _runs(engine, lot) if r.step_id == "post-mold-cure"]
         started = [r for r in runs if r.job_id]
         if len(started) >= n:
             return started
+        assert time.monotonic() < deadline, f"{n} cures of {lot} never ran at once: {runs}"
         await asyncio.sleep(0.02)
 
 
