@@ -127,7 +127,8 @@ async def test_tsv_rdl_fill_voids_above_the_heuristic(line: Line) -> None:
             )
         ).results
         assert good["void_index"] == pytest.approx(void_index("CU_ACID", 5, 10), rel=1e-7)
-        assert good["void_index"] < 1 and good["via_voids"] == 0
+        # 0.068 voided vias expected of 1000 inspected (Poisson): one now and then, never many
+        assert good["void_index"] < 1 and good["via_voids"] <= 2
         bad = (
             await d.run(
                 Job(new_job_id("tsv"), "electroplate", {**tsv, "current_density": "15 mA/cm²"})
