@@ -173,6 +173,14 @@ def write_intent(s: Session, lot: Lot, intent: Intent, recipe: LoadedRecipe) -> 
     return run_id
 
 
+def pinned_run(prior: StepRun | None) -> StepRun | None:
+    """The run whose job may be on its tool: one left started, or one whose start failed
+    (the tool may have taken it). A new attempt re-attaches to it or asks the tool first."""
+    if prior is not None and prior.state in ("started", "failed") and prior.job_id:
+        return prior
+    return None
+
+
 def reopen(s: Session, lot_id: str, run_id: int) -> Lot:
     """A run marked failed whose job the tool turns out to have: started again."""
     store.reopen_step_run(s, run_id)

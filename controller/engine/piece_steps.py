@@ -31,11 +31,11 @@ from controller.lots.lifecycle import HoldReason
 from controller.recipes import ToolStepPlan, tool_warnings
 from controller.recipes.history import plain
 from drivers.base import JobResult, ToolDriver
-from drivers.errors import JobNotFound, NoToolFits, ToolError
+from drivers.errors import JobNotFound, ToolError
 from drivers.interface import piece_job_id
 
 if TYPE_CHECKING:
-    from controller.engine.runner import Attempt, LotRunner, _Context
+    from controller.engine.runner import LotRunner, _Context
 
 log = structlog.get_logger("fabline.engine")
 
@@ -79,9 +79,7 @@ class PieceSteps:
             prior = latest.get(job.key)
             if job.key in done:
                 continue
-            pinned = prior if prior is not None and prior.state in ("started", "failed") else None
-            if pinned is not None and not pinned.job_id:
-                pinned = None
+            pinned = journal.pinned_run(prior)
             todo.append((job, pinned, None if pinned else self._number()))
         tools = self._tools()
         if tools and not runs:  # track-in of the step: the tool reads the lot's carriers
@@ -169,7 +167,14 @@ class PieceSteps:
         assert task is not None
         self.waiting.add(task)
         try:
-            attempt = await self._attempt(step, job, pinned, number, tool)
+            attempt = await r.attempt(
+                ctx,
+                step,
+                tuple(job.names),
+                pinned=pinned,
+                number=(lambda: number) if number is not None else self._number,
+                tool=tool,
+            )
         finally:
             self.waiting.discard(task)
         if attempt is None:
@@ -207,51 +212,6 @@ class PieceSteps:
             )
         )
         return _Done(per_piece, tool_id, list(verdicts), run_id)
-
-    async def _attempt(
-        self,
-        step: ToolStepPlan,
-        job: PieceJob,
-        pinned: StepRun | None,
-        number: int | None,
-        tool: str | None,
-    ) -> Attempt | None:
-        """The job's tool and run: re-attached to the job a run left on its tool, or a new
-        run whose intent is committed here. None if the lot stopped instead."""
-        from controller.engine.runner import Attempt
-
-        r, ctx = self.runner, self.ctx
-        pieces = tuple(job.names)
-        try:
-            driver = await r._take_tool(ctx, step, pinned.tool_id if pinned else tool)
-        except NoToolFits as e:
-            reason = HoldReason("no_tool", f"step {step.id}: {e} ({r._setups(step)})")
-            await r._stop(ctx, step, reason)
-            return None
-        if driver is None:
-            return None
-        try:
-            if pinned is not None:
-                assert pinned.id is not None and pinned.job_id is not None
-                if pinned.state == "started":
-                    log.info("engine.reattach", job_id=pinned.job_id, tool_id=driver.tool_id)
-                    return Attempt(step, driver, pinned.id, pinned.job_id, True, pieces)
-                found = await r._ask_tool(ctx, step, driver, pinned)
-                if found is None:
-                    r.engine.pool.give_back(driver)
-                    return None
-                if found:
-                    return Attempt(step, driver, pinned.id, pinned.job_id, True, pieces)
-            n = number if number is not None else self._number()
-            intent = r._intent(step, driver, None, pieces, n)
-            run_id = await r._write_intent(ctx, intent)
-        except BaseException:
-            r.engine.pool.give_back(driver)
-            raise
-        if run_id is None:
-            r.engine.pool.give_back(driver)
-            return None
-        return Attempt(step, driver, run_id, intent.job_id, False, pieces)
 
     async def _pieces(
         self, driver: ToolDriver, job: PieceJob, result: JobResult

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -229,7 +229,7 @@ class LotRunner:
             await PieceSteps(self, ctx, step, jobs).run()
             return
         job = jobs[0]
-        attempt = await self._attempt(ctx, step, job.names)
+        attempt = await self._next_attempt(ctx, step, tuple(job.names))
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
         why = None if attempt.reattached else await self.carrier_problem(ctx, attempt.driver)
@@ -260,21 +260,32 @@ class LotRunner:
                 if keep:
                     self.engine.pool.give_back(attempt.driver)
 
-    async def _attempt(
-        self, ctx: _Context, step: ToolStepPlan, pieces: list[str]
+    async def _next_attempt(
+        self, ctx: _Context, step: ToolStepPlan, pieces: tuple[str, ...]
     ) -> Attempt | None:
-        """The step's attempt: the one the last commit wrote, a re-attached one, or a new
-        one whose intent is committed here. None if the lot stopped instead."""
+        """A single-job step's attempt: the one the last commit wrote, else `attempt`."""
         begun, ctx.begun = ctx.begun, None
         if begun is not None:
             return begun
         prior, ctx.prior = ctx.prior, None
-        # a run left started may have a job on its tool; one whose start failed may too
-        pinned = prior if prior is not None and prior.state in ("started", "failed") else None
-        if pinned is not None and not pinned.job_id:
-            pinned = None
+        return await self.attempt(ctx, step, pieces, pinned=journal.pinned_run(prior), prior=prior)
+
+    async def attempt(
+        self,
+        ctx: _Context,
+        step: ToolStepPlan,
+        pieces: tuple[str, ...],
+        *,
+        pinned: StepRun | None,
+        prior: StepRun | None = None,
+        number: Callable[[], int] | None = None,
+        tool: str | None = None,
+    ) -> Attempt | None:
+        """A job's tool and run: re-attached to the job a pinned run left on its tool (see
+        `journal.pinned_run`), or a new run whose intent is committed here, numbered by
+        `number` (else after `prior`), on `tool` if it is free. None if the lot stopped."""
         try:
-            driver = await self._take_tool(ctx, step, pinned.tool_id if pinned else None)
+            driver = await self._take_tool(ctx, step, pinned.tool_id if pinned else tool)
         except NoToolFits as e:
             reason = HoldReason("no_tool", f"step {step.id}: {e} ({self._setups(step)})")
             await self._stop(ctx, step, reason)
@@ -286,14 +297,14 @@ class LotRunner:
                 assert pinned.id is not None and pinned.job_id is not None
                 if pinned.state == "started":
                     log.info("engine.reattach", job_id=pinned.job_id, tool_id=driver.tool_id)
-                    return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
+                    return Attempt(step, driver, pinned.id, pinned.job_id, True, pieces)
                 found = await self._ask_tool(ctx, step, driver, pinned)
                 if found is None:
                     self.engine.pool.give_back(driver)
                     return None
                 if found:
-                    return Attempt(step, driver, pinned.id, pinned.job_id, reattached=True)
-            intent = self._intent(step, driver, prior, tuple(pieces))
+                    return Attempt(step, driver, pinned.id, pinned.job_id, True, pieces)
+            intent = self._intent(step, driver, prior, pieces, number() if number else None)
             run_id = await self._write_intent(ctx, intent)
         except BaseException:
             self.engine.pool.give_back(driver)
@@ -301,7 +312,7 @@ class LotRunner:
         if run_id is None:
             self.engine.pool.give_back(driver)
             return None
-        return Attempt(step, driver, run_id, intent.job_id, False, intent.pieces)
+        return Attempt(step, driver, run_id, intent.job_id, False, pieces)
 
     async def _write_intent(self, ctx: _Context, intent: Intent) -> int | None:
         def tx(s: Session) -> tuple[Lot, int | None]:
