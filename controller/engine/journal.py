@@ -250,6 +250,78 @@ class Committed:
     split_off: tuple[str, ...] = ()  # pieces moved to a held child lot (out of spec)
 
 
+@dataclass
+class _JobRecord:
+    """A job's run and pieces written, its lot locked, its events (`before` the step's
+    genealogy events, `after` them) and the hold an SPC chart asks for."""
+
+    lot: Lot
+    before: list[EventBase]
+    after: list[EventBase]
+    spc: SpcOutcome
+
+
+def _record_job(
+    s: Session,
+    lot_id: str,
+    step: ToolStepPlan,
+    tool_id: str,
+    run_id: int,
+    result: JobResult,
+    per_piece: Mapping[str, Mapping[str, float]] | None,
+    ids: Mapping[str, int],
+    verdicts: Sequence[tool_warnings.Verdict],
+    recipe_id: str,
+) -> _JobRecord:
+    """What every job commits: its run done with its results, its pieces with their own,
+    step_completed and track_out, its warnings and each piece's SPC points."""
+    results = quantities(step, result.results)
+    store.finish_step_run(
+        s,
+        run_id,
+        expect=("started",),
+        state="done",
+        results={k: q.model_dump() for k, q in results.items()},
+    )
+    if per_piece:
+        store.add_run_pieces(s, piece_rows(run_id, per_piece, ids, step))
+    lot = store.get_lot(s, lot_id, for_update=True)
+    where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
+    measured = per_piece or {"": result.results}
+    pieces = (
+        {name: quantities(step, r) for name, r in measured.items()} if len(measured) > 1 else {}
+    )
+    before: list[EventBase] = [
+        StepCompleted(
+            **where,
+            data=StepCompletedData(
+                job_id=result.job_id,
+                operation=step.operation,
+                setpoints={k: str(v) for k, v in step.params.items()},
+                results=results,
+                in_spec=not piece_violations(step, measured),
+                pieces=pieces,
+            ),
+        ),
+        TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
+    ]
+    after: list[EventBase] = [ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts]
+    spc = SpcOutcome()
+    for piece_results in measured.values():
+        charted = spc_hook.record(
+            s, lot_id=lot.id, recipe_id=recipe_id, step=step, tool_id=tool_id,
+            run_id=run_id, job_id=result.job_id, results=piece_results,
+        )  # fmt: skip
+        after += charted.events
+        spc = SpcOutcome(
+            [*spc.events, *charted.events],
+            spc.hold or charted.hold,
+            spc.inhibited or charted.inhibited,
+            [*spc.decisions, *charted.decisions],
+        )
+    return _JobRecord(lot, before, after, spc)
+
+
 def commit(
     s: Session,
     lot_id: str,
@@ -264,23 +336,15 @@ def commit(
     area: str | None = None,
     per_piece: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Committed:
-    """A step's results, genealogy and events (the tool's warnings among them), and the next
-    step's intent if given; the results' SPC points (spc_hook.py). A result out of spec, an
-    SPC violation whose chart holds, or a warning the recipe holds on, holds the lot after
-    the step. `per_piece`: the job's work pieces with their own results."""
-    results = quantities(step, result.results)
-    out_of_spec = piece_violations(step, per_piece or {"": result.results})
-    store.finish_step_run(
-        s,
-        run_id,
-        expect=("started",),
-        state="done",
-        results={k: q.model_dump() for k, q in results.items()},
-    )
+    """A step of one job: its record (`_record_job`), the step's genealogy and events, and
+    the next step's intent if given. A result out of spec, an SPC violation whose chart
+    holds, or a warning the recipe holds on, holds the lot after the step. `per_piece`: the
+    job's work pieces with their own results."""
     known = {name: u.id for name, u in material.active.items() if u.id is not None}
-    if per_piece:
-        store.add_run_pieces(s, piece_rows(run_id, per_piece, known, step))
-    lot = store.get_lot(s, lot_id, for_update=True)
+    job = _record_job(
+        s, lot_id, step, tool_id, run_id, result, per_piece, known, verdicts, recipe.recipe.id
+    )
+    lot = job.lot
     loaded = {c: store.consumable_lot(s, tool_id, c) for c in step.consume}
     change = plan_change(
         material, step, result.results, {c: n for c, (n, _) in loaded.items()},
@@ -289,42 +353,24 @@ def commit(
     known |= {name: uid for name, uid in loaded.values()}
     new_ids = write_change(s, lot.id, change, run_id, step.index, known)
     where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
-    events: list[EventBase] = [
-        StepCompleted(
-            **where,
-            data=StepCompletedData(
-                job_id=result.job_id,
-                operation=step.operation,
-                setpoints={k: str(v) for k, v in step.params.items()},
-                results=results,
-                in_spec=not out_of_spec,
-            ),
-        ),
-        TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
-        *(e.model_copy(update=where) for e in change.events),
-        *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
-    ]
-    charted = spc_hook.record(
-        s, lot_id=lot.id, recipe_id=recipe.recipe.id, step=step, tool_id=tool_id,
-        run_id=run_id, job_id=result.job_id, results=result.results,
-    )  # fmt: skip
-    events += charted.events
+    events = [*job.before, *(e.model_copy(update=where) for e in change.events), *job.after]
     store.set_lot(lot, next_step=step.index + 1)
     store.add_events(s, lot.station, events, lot)
     next_run = None
+    out_of_spec = piece_violations(step, per_piece or {"": result.results})
     warned = tool_warnings.hold_reason(step, verdicts)
     if out_of_spec:
         reason = f"out of spec at step {step.id}: {'; '.join(out_of_spec)}"
         lifecycle.apply(s, lot, "hold", reason=HoldReason("out_of_spec", reason), step_id=step.id)
-    elif charted.hold is not None:
-        lifecycle.apply(s, lot, "hold", reason=charted.hold, step_id=step.id, tool_id=tool_id)
+    elif job.spc.hold is not None:
+        lifecycle.apply(s, lot, "hold", reason=job.spc.hold, step_id=step.id, tool_id=tool_id)
     elif warned is not None:
         lifecycle.apply(s, lot, "hold", reason=HoldReason("warning", warned), step_id=step.id)
     elif area is not None and area != lot.area:
         hand_over(s, lot, area)
     elif next_intent is not None:
         next_run = write_intent(s, lot, next_intent, recipe)
-    return Committed(lot, change, new_ids, next_run, charted)
+    return Committed(lot, change, new_ids, next_run, job.spc)
 
 
 def commit_job(
@@ -339,49 +385,14 @@ def commit_job(
     verdicts: Sequence[tool_warnings.Verdict] = (),
     recipe_id: str = "",
 ) -> Lot:
-    """One job of a step of several: its run, its pieces with their own results, its events
-    and each piece's SPC points (a chart that holds holds the lot now: no more jobs start).
-    The step's genealogy and its spec verdict wait for its last job (`finish_step`)."""
-    results = quantities(step, result.results)
-    store.finish_step_run(
-        s,
-        run_id,
-        expect=("started",),
-        state="done",
-        results={k: q.model_dump() for k, q in results.items()},
-    )
-    store.add_run_pieces(s, piece_rows(run_id, per_piece, ids, step))
-    lot = store.get_lot(s, lot_id, for_update=True)
-    where = {"lot_id": lot.id, "tool_id": tool_id, "step_id": step.id}
-    pieces = (
-        {name: quantities(step, r) for name, r in per_piece.items()} if len(per_piece) > 1 else {}
-    )
-    events: list[EventBase] = [
-        StepCompleted(
-            **where,
-            data=StepCompletedData(
-                job_id=result.job_id,
-                operation=step.operation,
-                setpoints={k: str(v) for k, v in step.params.items()},
-                results=results,
-                in_spec=not piece_violations(step, per_piece),
-                pieces=pieces,
-            ),
-        ),
-        TrackOut(**where, data=TrackOutData(step_index=step.index, job_id=result.job_id)),
-        *(ToolWarning(**where, data=WarningData(**v.data())) for v in verdicts),
-    ]
-    hold: HoldReason | None = None
-    for piece_results in per_piece.values():
-        charted = spc_hook.record(
-            s, lot_id=lot.id, recipe_id=recipe_id, step=step, tool_id=tool_id,
-            run_id=run_id, job_id=result.job_id, results=piece_results,
-        )  # fmt: skip
-        events += charted.events
-        hold = hold or charted.hold
-    store.add_events(s, lot.station, events, lot)
-    if hold is not None and lot.state in (LotState.QUEUED, LotState.RUNNING):
-        lifecycle.apply(s, lot, "hold", reason=hold, step_id=step.id, tool_id=tool_id)
+    """One job of a step of several: its record (`_record_job`; a chart that holds holds
+    the lot now: no more jobs start). The step's genealogy and its spec verdict wait for its
+    last job (`finish_step`)."""
+    job = _record_job(s, lot_id, step, tool_id, run_id, result, per_piece, ids, verdicts, recipe_id)
+    lot = job.lot
+    store.add_events(s, lot.station, [*job.before, *job.after], lot)
+    if job.spc.hold is not None and lot.state in (LotState.QUEUED, LotState.RUNNING):
+        lifecycle.apply(s, lot, "hold", reason=job.spc.hold, step_id=step.id, tool_id=tool_id)
     return lot
 
 
