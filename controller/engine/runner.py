@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from controller.engine import journal, spc_hook
 from controller.engine.journal import Intent
+from controller.engine.lot_watch import LotWatch
 from controller.engine.material import Material, UnitView
 from controller.engine.piece_steps import PieceSteps
 from controller.engine.pieces import PIECE_KINDS, plan_jobs
@@ -113,6 +114,9 @@ class LotRunner:
         self.settings = engine.settings
         self.steps_run = 0
         self._abort_reason: HoldReason | None = None  # the request that stopped a job
+        self.watch = LotWatch(
+            engine.db, lot_id, engine.wakeup(lot_id), engine.settings.request_poll
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -365,13 +369,8 @@ class LotRunner:
     async def _request_arrives(self) -> None:
         """Returns once the lot has a hold, pause or abort request (woken at once from this
         process, polled every `request_poll` seconds for other processes')."""
-        wake = self.engine.wakeup(self.lot_id)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.settings.request_poll)
-            wake.clear()
-            if await self.db.run(lambda s: store.get_lot(s, self.lot_id).request):
-                return
+        while not (await self.watch.next_read()).request:
+            pass
 
     async def _ask_tool(
         self, ctx: _Context, step: ToolStepPlan, driver: ToolDriver, run: StepRun
@@ -517,12 +516,8 @@ class LotRunner:
 
     async def _watch_abort(self, driver: ToolDriver, job_id: str) -> None:
         """While a job runs, an abort request (from any process) stops the tool's job."""
-        wake = self.engine.wakeup(self.lot_id)
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.settings.request_poll)
-            wake.clear()
-            lot = await self.db.run(lambda s: store.get_lot(s, self.lot_id))
+            lot = await self.watch.next_read()
             asked = lifecycle.requested(lot)
             # aborted already: another job of the step took the request; this one stops too
             if (asked is not None and asked[0] == "abort") or lot.state == LotState.ABORTED:
