@@ -160,9 +160,7 @@ class PieceSteps:
         self, job: PieceJob, pinned: StepRun | None, number: int | None, tool: str | None
     ) -> _Done | None:
         r, ctx = self.runner, self.ctx
-        step = self.step
-        if job.values is not step.values:
-            step = dataclasses.replace(step, values=job.values)
+        step = job.step
         task = asyncio.current_task()
         assert task is not None
         self.waiting.add(task)
@@ -245,7 +243,8 @@ class PieceSteps:
         warned = tool_warnings.hold_reason(step, verdicts)
         steps = ctx.expansion.steps
         area = r.settings.areas.at(steps, step.index + 1, ctx.lot.area)
-        ctx.history.record(step.index, mean_results(per_piece), utcnow())  # feeds later steps
+        # feeds later steps: each piece its own measurements, the lot the mean
+        ctx.history.record(step.index, mean_results(per_piece), utcnow(), per_piece)
         lot_id = r.lot_id
 
         def tx(s: Session) -> journal.Committed:

@@ -13,12 +13,13 @@ Pure: no database, no tools.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.engine.material import Material, UnitView
+from controller.recipes import feedforward
 from controller.recipes.expand import ToolStepPlan
-from drivers.interface import Value
 
 PIECE_KINDS = frozenset({"wafer", "stack", "assembly", "panel", "strip"})
 """Unit kinds a tool takes one at a time (or several of in a batch): work pieces."""
@@ -26,13 +27,14 @@ PIECE_KINDS = frozenset({"wafer", "stack", "assembly", "panel", "strip"})
 
 @dataclass(frozen=True)
 class PieceJob:
-    """One job of a step: the units it processes (in load order) and its setpoints. `key`
-    names the job among the step's jobs (its first piece); a job for the whole lot has no
-    units and the key ""."""
+    """One job of a step: the units it processes (in load order) and the step as it runs
+    them (a piece's own fed-forward setpoints, a batch's count of pieces). `key` names the
+    job among the step's jobs (its first piece); a job for the whole lot has no units and
+    the key ""."""
 
     key: str
     units: tuple[UnitView, ...]
-    values: Mapping[str, Value]
+    step: ToolStepPlan
 
     @property
     def batch(self) -> bool:
@@ -58,16 +60,16 @@ def plan_jobs(
         pieces = _ordered(u for u in material.processed() if u.kind not in PIECE_KINDS)
         size = max(1, int(float(step.values[count])))
     else:
-        return [PieceJob("", (), step.values)]
+        return [PieceJob("", (), step)]
     if not pieces:
-        return [PieceJob("", (), step.values)]
+        return [PieceJob("", (), step)]
     jobs = []
     for i in range(0, len(pieces), size):
         group = tuple(pieces[i : i + size])
-        values = dict(step.values)
+        own = feedforward.for_job(step, [u.name for u in group])
         if count is not None:
-            values[count] = float(len(group))
-        jobs.append(PieceJob(group[0].name, group, values))
+            own = dataclasses.replace(own, values={**own.values, count: float(len(group))})
+        jobs.append(PieceJob(group[0].name, group, own))
     return jobs
 
 

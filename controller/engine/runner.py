@@ -184,9 +184,9 @@ class LotRunner:
 
     def _history(self, s: Session) -> History:
         # a child lot's history starts with its parent's measurements before the split
-        return History.from_records(
-            lineage.lineage_runs(s, self.lot_id), store.lot_events(s, self.lot_id)
-        )
+        runs = lineage.lineage_runs(s, self.lot_id)
+        pieces = store.pieces_of_runs(s, [r.id for r in runs if r.id is not None])
+        return History.from_records(runs, store.lot_events(s, self.lot_id), pieces)
 
     async def _gate(self, ctx: _Context, step: PlannedStep) -> PlannedStep | None:
         """Before a step starts (controller/recipes/gate.py): an expired queue time holds the
@@ -233,9 +233,10 @@ class LotRunner:
             await PieceSteps(self, ctx, step, jobs).run()
             return
         job = jobs[0]
-        attempt = await self._next_attempt(ctx, step, tuple(job.names))
+        attempt = await self._next_attempt(ctx, job.step, tuple(job.names))
         if attempt is None:
             return  # the lot stopped: held, or a request took effect
+        step = attempt.step  # as its job runs it (a piece's own fed-forward setpoints)
         why = None if attempt.reattached else await self.carrier_problem(ctx, attempt.driver)
         if why is not None:  # the job never goes out: its run fails, the lot holds
             self.engine.pool.give_back(attempt.driver)
@@ -549,7 +550,7 @@ class LotRunner:
         held = bool(journal.piece_violations(step, per_piece or {"": result.results})) or bool(
             tool_warnings.hold_reason(step, verdicts)
         )
-        ctx.history.record(step.index, result.results, utcnow())  # feeds later setpoints
+        ctx.history.record(step.index, result.results, utcnow(), per_piece)  # feeds later steps
         area = self.settings.areas.at(steps, step.index + 1, ctx.lot.area)
         leaves = area != ctx.lot.area  # handed over to the area of the next step
         reshapes = step.genealogy.merge is not None or step.genealogy.split is not None
@@ -606,6 +607,7 @@ class LotRunner:
         if len(jobs) > 1 or jobs[0].batch:
             return None  # a step of several jobs writes each job's intent itself
         pieces = tuple(jobs[0].names)
+        step = jobs[0].step
         operation = step.operation
         try:
             driver = self.engine.pool.take_now(

@@ -404,6 +404,19 @@ def run_pieces(s: Session, lot_id: str) -> list[tuple[int, str, int, dict[str, A
     return [(int(r[0]), str(r[1]), int(r[2]), dict(r[3] or {})) for r in s.execute(q)]
 
 
+def pieces_of_runs(s: Session, run_ids: Sequence[int]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(step run id, unit name, results) of every piece these step runs processed."""
+    if not run_ids:
+        return []
+    q = (
+        select(col(RunPiece.step_run_id), col(Unit.name), col(RunPiece.results))
+        .join(Unit, col(Unit.id) == col(RunPiece.unit_id))
+        .where(col(RunPiece.step_run_id).in_(run_ids))
+        .order_by(col(RunPiece.id))
+    )  # fmt: skip
+    return [(int(r[0]), str(r[1]), dict(r[2] or {})) for r in s.execute(q)]
+
+
 # -- events -------------------------------------------------------------------------------
 
 

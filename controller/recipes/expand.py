@@ -147,6 +147,9 @@ class ToolStepPlan(StepPlan):
     feed_forward: Mapping[str, FedParam] = field(default_factory=dict)
     # at run time: per fed-forward parameter, the measurements it was computed from
     fed_inputs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # at run time: the step as the job of one work piece runs it, for each piece measured on
+    # its own by a step this one feeds forward from (a wafer's cut from its own thickness)
+    pieces: Mapping[str, ToolStepPlan] = field(default_factory=dict)
     warnings_hold: frozenset[str] = frozenset()  # tool warnings that hold the lot
     out_of_spec: str = "hold"  # or "split": failing pieces go to a held child lot
     warnings_expected: frozenset[str] = frozenset()

@@ -9,6 +9,7 @@ number, a setpoint the tool would refuse). `setpoints` is what the step run reco
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from controller.recipes.expand import (
@@ -24,11 +25,14 @@ from drivers.errors import FablineError, FeedForwardError
 from drivers.units import Quantity, format_quantity, to_unit
 
 
-def measured_total(source: Source, history: History) -> tuple[float, dict[str, float]]:
-    """The source's total over its runs, in its unit, and each run's value (for the record)."""
+def measured_total(
+    source: Source, history: History, piece: str | None = None
+) -> tuple[float, dict[str, float]]:
+    """The source's total over its runs, in its unit, and each run's value (for the record):
+    the piece's own measurement where a run measured it, else the lot's."""
     total, seen = 0.0, {}
     for index, step_id in zip(source.indices, source.ids, strict=True):
-        raw = history.measured.get(index, {}).get(source.ref.result)
+        raw = history.result(index, source.ref.result, piece)
         label = f"{step_id}.{source.ref.result}"
         if raw is None:
             raise FeedForwardError(f"no measured {label} to feed forward (step not done)")
@@ -44,16 +48,36 @@ def measured_total(source: Source, history: History) -> tuple[float, dict[str, f
 
 
 def resolve(step: PlannedStep, history: History) -> PlannedStep:
-    """The step with its fed-forward parameters computed from the lot's measurements."""
+    """The step with its fed-forward parameters computed from the lot's measurements (the
+    mean over its pieces), and `pieces`: the step as each piece's own job runs it, for every
+    piece an earlier step measured on its own. A refusal names the piece."""
     if not isinstance(step, ToolStepPlan) or not step.feed_forward:
         return step
+    resolved = _resolved(step, history, None)
+    sources = [i for fp in step.feed_forward.values() for src in fp.sources for i in src.indices]
+    pieces = {}
+    for piece in history.pieces_measured(sources):
+        try:
+            pieces[piece] = _resolved(step, history, piece)
+        except FeedForwardError as e:
+            raise FeedForwardError(f"piece {piece}: {e}") from None
+    return dataclasses.replace(resolved, pieces=pieces) if pieces else resolved
+
+
+def for_job(step: ToolStepPlan, pieces: Sequence[str]) -> ToolStepPlan:
+    """The step as a job of these pieces runs it: one piece's own (`resolve`), else the
+    lot's (a batch job runs one set of setpoints)."""
+    return step.pieces.get(pieces[0], step) if len(pieces) == 1 else step
+
+
+def _resolved(step: ToolStepPlan, history: History, piece: str | None) -> ToolStepPlan:
     op = step.op
     inputs: dict[str, dict[str, float]] = {}
     totals: dict[Source, float] = {}
     for name, fp in step.feed_forward.items():
         inputs[name] = {}
         for source in fp.sources:
-            totals[source], seen = measured_total(source, history)
+            totals[source], seen = measured_total(source, history, piece)
             inputs[name] |= seen
     values = fed_values(op, step.feed_forward, step.values, totals.__getitem__)
     reason = refusal(op, values, step.feed_forward)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from controller.events import HoldKind, QtimeData, QtimeExpired
 from controller.recipes import feedforward, interlocks, qtime
-from controller.recipes.expand import Expansion, PlannedStep
+from controller.recipes.expand import Expansion, PlannedStep, ToolStepPlan
 from controller.recipes.history import History
 from drivers.errors import FeedForwardError
 
@@ -59,8 +59,11 @@ def gate(exp: Expansion, step: PlannedStep, history: History, now: datetime) -> 
     except FeedForwardError as e:
         text = f"step {step.id}: feed-forward: {e}"
         return Gate(step, hold=("feed_forward", text), events=tuple(events))
-    problems = interlocks.step_problems(exp, resolved)
-    if problems:
-        hold: tuple[HoldKind, str] = ("interlock", f"step {step.id}: {problems[0]}")
-        return Gate(resolved, hold=hold, events=tuple(events))
+    pieces = resolved.pieces if isinstance(resolved, ToolStepPlan) else {}
+    for piece, as_run in [(None, resolved), *pieces.items()]:
+        problems = interlocks.step_problems(exp, as_run)
+        if problems:
+            where = f"step {step.id}" + (f" (piece {piece})" if piece else "")
+            hold: tuple[HoldKind, str] = ("interlock", f"{where}: {problems[0]}")
+            return Gate(resolved, hold=hold, events=tuple(events))
     return Gate(resolved, events=tuple(events))

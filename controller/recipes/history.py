@@ -18,15 +18,22 @@ REWORK_EVENT = "lot_reworked"
 
 
 class RunRecord(Protocol):
+    id: int | None
     step_index: int
     state: str
     results: dict[str, Any]
     ended_at: datetime | None
 
 
+Measured = dict[str, float | str]
+
+
 @dataclass
 class History:
-    measured: dict[int, dict[str, float | str]] = field(default_factory=dict)
+    measured: dict[int, Measured] = field(default_factory=dict)  # per piece: the mean
+    # step index -> work piece -> its own results, for a step run per piece: a wafer's
+    # fed-forward setpoints use its own measurements (feedforward.py)
+    pieces: dict[int, dict[str, Measured]] = field(default_factory=dict)
     ended: dict[int, datetime] = field(default_factory=dict)
     # (limit's step index, its from-step index) a queue-time hold was already raised for: the
     # lot runs again only after an engineer released it, which waives that expiry
@@ -37,8 +44,12 @@ class History:
 
     @classmethod
     def from_records(
-        cls, runs: Iterable[RunRecord], events: Iterable[Mapping[str, Any]] = ()
+        cls,
+        runs: Iterable[RunRecord],
+        events: Iterable[Mapping[str, Any]] = (),
+        pieces: Iterable[tuple[int, str, Mapping[str, Any]]] = (),
     ) -> History:
+        """`pieces`: (step run id, piece name, its results) of the runs' work pieces."""
         h = cls()
         # a step of several jobs (one per wafer, controller/engine/pieces.py): its newest run
         # per piece counts, and later steps read the mean over them, as the runner records
@@ -46,10 +57,15 @@ class History:
         for run in sorted(runs, key=lambda r: (r.step_index, _utc(r.ended_at))):
             if run.state in ("done", "confirmed") and run.ended_at is not None:
                 latest.setdefault(run.step_index, {})[getattr(run, "piece", None) or ""] = run
+        index_of = {r.id: i for i, by_piece in latest.items() for r in by_piece.values()}
+        own: dict[int, dict[str, Measured]] = {}
+        for run_id, name, results in pieces:
+            if run_id in index_of:
+                own.setdefault(index_of[run_id], {})[name] = plain(results)
         for index, by_piece in latest.items():
             done = list(by_piece.values())
             ended = max(_utc(r.ended_at) for r in done)
-            h.record(index, _mean([plain(r.results) for r in done]), ended)
+            h.record(index, _mean([plain(r.results) for r in done]), ended, own.get(index))
         for ev in events:
             data = ev.get("data") or {}
             if ev.get("type") == QTIME_EVENT and data.get("action") == "hold":
@@ -64,13 +80,34 @@ class History:
         sent = self.reentered.get(step_index)
         return sent is not None and self.ended.get(step_index, sent) <= sent
 
-    def record(self, step_index: int, results: Mapping[str, float | str], ended: datetime) -> None:
-        """A step finished (the latest run of an index wins)."""
+    def record(
+        self,
+        step_index: int,
+        results: Mapping[str, float | str],
+        ended: datetime,
+        pieces: Mapping[str, Mapping[str, float | str]] | None = None,
+    ) -> None:
+        """A step finished (the latest run of an index wins): its results (the mean over its
+        pieces) and, when it ran per piece, each piece's own."""
         self.measured[step_index] = dict(results)
         self.ended[step_index] = _utc(ended)
+        if pieces:
+            self.pieces[step_index] = {name: dict(r) for name, r in pieces.items()}
+        else:
+            self.pieces.pop(step_index, None)
+
+    def result(self, step_index: int, name: str, piece: str | None = None) -> float | str | None:
+        """A step's measured result: the piece's own where the step measured it, else the
+        lot's (the mean over its pieces); None if the step has not measured it."""
+        own = self.pieces.get(step_index, {}).get(piece or "", {}).get(name)
+        return own if own is not None else self.measured.get(step_index, {}).get(name)
+
+    def pieces_measured(self, step_indices: Iterable[int]) -> list[str]:
+        """The work pieces with results of their own at any of these steps, in order."""
+        return list(dict.fromkeys(p for i in step_indices for p in self.pieces.get(i, {})))
 
 
-def _mean(results: list[dict[str, float | str]]) -> dict[str, float | str]:
+def _mean(results: list[Measured]) -> Measured:
     """Numbers averaged over pieces; a text field (an external step's) as the last says."""
     if len(results) == 1:
         return results[0]

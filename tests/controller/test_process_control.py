@@ -14,6 +14,7 @@ import yaml
 
 from controller.recipes import feedforward, find, formula, qtime, tool_warnings
 from controller.recipes.catalog import RecipeError, load
+from controller.recipes.expand import ToolStepPlan
 from controller.recipes.formula import FormulaError, Num, Par, Ref
 from controller.recipes.gate import gate
 from controller.recipes.history import History
@@ -202,6 +203,7 @@ class _Run:
     def __init__(self, index: int, results: dict[str, Any], ended: datetime,
                  state: str = "done") -> None:  # fmt: skip
         self.step_index, self.results, self.ended_at, self.state = index, results, ended, state
+        self.id = None
 
 
 def _history_for(exp: Any, measured: dict[str, dict[str, float]], ended: datetime) -> History:
@@ -229,6 +231,36 @@ def test_resolve_computes_the_setpoints_from_the_measurements() -> None:
     assert sp["cut_depth"]["formula"] == "stack_thickness + 30 µm"
     with pytest.raises(feedforward.FeedForwardError, match=r"no measured thin@layer=2\.thickness"):
         feedforward.resolve(dice, _history_for(exp, {"bond@layer=2": {"blt": 9.0}}, NOW))
+
+
+def test_each_piece_runs_on_its_own_measurements_and_a_refusal_names_it() -> None:
+    """A step run per wafer feeds each wafer's own measurement forward (the lot's mean is
+    what a batch job and the record of the step use); one wafer the tool would refuse
+    refuses the step, naming the wafer, before any job starts."""
+    exp = find("stacked-wlp-000-11").expand({"heat_layer": "none"})
+    via = next(s for s in exp.steps if s.id == "via-expose@layer=2")
+    resist = next(s for s in exp.steps if s.id == "via-resist@layer=2")
+    h = History()
+
+    def coated(**thickness: float) -> None:
+        pieces = {f"L-{w}": {"thickness": t} for w, t in thickness.items()}
+        mean = sum(thickness.values()) / len(thickness)
+        h.record(resist.index, {"thickness": mean}, NOW, pieces)
+
+    coated(W01=20.0, W02=24.0)
+    resolved = feedforward.resolve(via, h)
+    assert isinstance(resolved, ToolStepPlan)
+    assert resolved.values["resist_thickness"] == pytest.approx(22.0)
+    w2 = feedforward.for_job(resolved, ["L-W02"])
+    assert w2.values["resist_thickness"] == pytest.approx(24.0)
+    assert feedforward.setpoints(w2)["resist_thickness"]["inputs"] == {
+        "via-resist@layer=2.thickness": 24.0
+    }
+    assert feedforward.for_job(resolved, ["L-W01", "L-W02"]) is resolved  # a batch: the mean
+    assert feedforward.for_job(resolved, ["L-W09"]) is resolved  # not measured on its own
+    coated(W01=20.0, W02=60.0)  # the mean (40 µm) passes
+    with pytest.raises(feedforward.FeedForwardError, match=r"piece L-W02: .*60 µm outside"):
+        feedforward.resolve(via, h)
 
 
 def test_resolve_refuses_a_setpoint_the_tool_would_refuse() -> None:

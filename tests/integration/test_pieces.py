@@ -54,6 +54,31 @@ def _value(results: Any, key: str) -> float:
     return float(r[key]["value"])
 
 
+def _fed_from_own_piece(engine: Engine, lot: str) -> int:
+    """Every fed-forward setpoint of the lot was computed from its own wafer's measurement
+    (each input equal to what the source step measured on that piece); how many were."""
+
+    def read(s: Any) -> list[Any]:
+        q = "SELECT step_id, piece, setpoints, results FROM step_run WHERE lot_id = :l"
+        return list(s.execute(text(q), {"l": lot}))
+
+    rows = engine.db.run_sync(read)
+    measured = {(r.step_id, r.piece): _json(r.results) for r in rows}
+    checked = 0
+    for r in rows:
+        for name, sp in _json(r.setpoints).items():
+            for label, value in sp.get("inputs", {}).items():
+                source, result = label.rsplit(".", 1)
+                own = measured[(source, r.piece)][result]["value"]
+                assert value == pytest.approx(own), (r.step_id, r.piece, name, label)
+                checked += 1
+    return checked
+
+
+def _json(v: Any) -> Any:
+    return json.loads(v) if isinstance(v, str) else v
+
+
 async def test_three_wafers_run_three_jobs_and_trace_to_their_own_data(
     line: SimLine, db_url: str
 ) -> None:
@@ -100,6 +125,7 @@ async def test_three_wafers_run_three_jobs_and_trace_to_their_own_data(
         assert seed1["thickness"] != seed3["thickness"]  # and its own measurements
         own = next(r for r in by_step["seed"] if r.piece == f"{lot}-W03")
         assert seed3["thickness"]["value"] == _value(own.results, "thickness")
+        assert _fed_from_own_piece(engine, lot) >= 3 * 6  # (six fed steps in 002-24)
     finally:
         await close(engine)
 

@@ -49,7 +49,7 @@ def test_a_batch_takes_the_recipes_count_and_each_job_counts_its_own() -> None:
     lot = _lot(*(_wafer(n) for n in range(1, 6)))
     jobs = plan_jobs(lot, _step("clean", "plasma", {"work_pieces": 2.0}), "wafers")
     assert [j.names for j in jobs] == [["L1-W01", "L1-W02"], ["L1-W03", "L1-W04"], ["L1-W05"]]
-    assert [j.values["work_pieces"] for j in jobs] == [2.0, 2.0, 1.0]
+    assert [j.step.values["work_pieces"] for j in jobs] == [2.0, 2.0, 1.0]
 
 
 def test_packages_ride_in_boats_only_where_the_recipe_sets_the_count() -> None:
@@ -101,6 +101,7 @@ def test_a_resumed_lot_reads_a_steps_mean_over_its_pieces_newest_runs() -> None:
 
     @dataclass
     class Run:
+        id: int
         step_index: int
         state: str
         results: dict[str, Any]
@@ -114,10 +115,16 @@ def test_a_resumed_lot_reads_a_steps_mean_over_its_pieces_newest_runs() -> None:
         return {"thickness": {"value": v, "unit": "µm"}}
 
     runs = [
-        Run(2, "done", t(10.0), at(1), "L-W01"),
-        Run(2, "done", t(99.0), at(2), "L-W02"),  # retried below: the newest counts
-        Run(2, "done", t(14.0), at(4), "L-W02"),
-        Run(2, "failed", t(50.0), at(5), "L-W03"),
+        Run(1, 2, "done", t(10.0), at(1), "L-W01"),
+        Run(2, 2, "done", t(99.0), at(2), "L-W02"),  # retried below: the newest counts
+        Run(3, 2, "done", t(14.0), at(4), "L-W02"),
+        Run(4, 2, "failed", t(50.0), at(5), "L-W03"),
     ]
-    h = History.from_records(runs)
+    pieces = [(r.id, r.piece or "", r.results) for r in runs]
+    h = History.from_records(runs, (), pieces)
     assert h.measured[2] == {"thickness": 12.0} and h.ended[2] == at(4)
+    # each piece its own newest measurement (feed-forward per wafer), else the lot's mean
+    assert h.pieces_measured([2]) == ["L-W01", "L-W02"]
+    assert [h.result(2, "thickness", p) for p in ("L-W01", "L-W02", "L-W03", None)] == [
+        10.0, 14.0, 12.0, 12.0,
+    ]  # fmt: skip
