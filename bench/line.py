@@ -191,7 +191,9 @@ def scenario(name: str, tmp: Path, stations: int, lots: int, areas: bool) -> Res
                 procs.append(start(["station", "--config", str(home / "station.yaml")], home,
                                    " on http"))  # fmt: skip
             targets = procs[:1] if areas else procs  # on a line of areas: dispatch anywhere
-            per = lots * stations // len(targets)
+            # the areas share one simulated line: one line's worth of lots (twice that wore
+            # its dicing blade past the cut depth and emptied its flux-clean chemistry)
+            per = lots
             before, t0 = postgres_cpu(), time.perf_counter()
             for k, p in enumerate(targets):
                 with httpx.Client(base_url=p.url, timeout=30) as c:
@@ -217,7 +219,12 @@ def scenario(name: str, tmp: Path, stations: int, lots: int, areas: bool) -> Res
                 wall = time.perf_counter() - t0
                 cpu = cpu_since(before)
                 if bad:
-                    raise SystemExit(f"{name}: {bad} lots held or aborted")
+                    why = conn.execute(
+                        "SELECT id, state, hold_reason FROM lot"
+                        " WHERE state IN ('held', 'aborted') ORDER BY id"
+                    ).fetchall()
+                    shown = "".join(f"\n  {i} {st}: {r}" for i, st, r in why)
+                    raise SystemExit(f"{name}: {bad} lots held or aborted{shown}")
                 (steps,) = conn.execute(
                     "SELECT count(*) FROM step_run WHERE state = 'done'"
                 ).fetchone() or (0,)
