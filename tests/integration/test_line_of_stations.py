@@ -149,12 +149,23 @@ def line_of_stations(tmp: Path, areas: dict[str, list[str]]) -> Iterator[Line]:
         sim.wait(timeout=30)
 
 
-def until(what: Callable[[], T], timeout: float = 120, every: float = 0.2) -> T:
+def until(
+    what: Callable[[], T], timeout: float = 120, every: float = 0.2, line: Line | None = None
+) -> T:
+    """`what()` once it is true; past the timeout, a failure showing the line's lots."""
     deadline = time.monotonic() + timeout
     while not (got := what()):
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            lots = line.query(LOTS_SEEN) if line is not None else "?"
+            raise AssertionError(f"timed out after {timeout:g} s; lots: {lots}")
         time.sleep(every)
     return got
+
+
+LOTS_SEEN = (
+    "SELECT id, state, next_step, owner, lease_epoch, lease_expires > now(), hold_reason"
+    " FROM lot ORDER BY id"
+)
 
 
 async def dispatch(line: Line, station: str) -> None:
@@ -308,15 +319,21 @@ async def test_a_station_paused_past_its_lease_is_fenced_off_and_stands_down(
         until(lambda: line.query("SELECT station FROM lease WHERE name = 'area:line'"))
         line.start("st-b", "line", standby=True)
         await dispatch(line, "st-a")
-        lot, epoch = until(lambda: _running_on(line, ONE_AREA["line"]), timeout=120)
+        until(lambda: _running_on(line, ONE_AREA["line"]), timeout=120)
         os.kill(paused.proc.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         try:
-            until(
+            # the lots it had not finished when it stopped (the one seen running may have
+            # completed in between): one of them is taken over
+            left = dict(line.query("SELECT id, lease_epoch FROM lot WHERE state = 'running'"))
+            assert left, "every lot completed before the station was stopped"
+            ((lot,),) = until(
                 lambda: line.query(
-                    "SELECT 1 FROM lot WHERE id = %s AND lease_epoch > %s", lot, epoch
-                )
-            )
+                    "SELECT id FROM lot WHERE id = ANY(%s) AND lease_epoch >"
+                    " (%s::jsonb ->> id)::int LIMIT 1", list(left), json.dumps(left),
+                ),
+                line=line,
+            )  # fmt: skip
             # alive but silent: the standby waits the lease out (as for a host cut off)
             print(f"take-over after SIGSTOP: lot {time.monotonic() - stopped:.1f} s"
                   f" (lease {LEASE_S:g} s)")  # fmt: skip

@@ -19,6 +19,7 @@ import pytest_asyncio
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from controller.mes.schema import event_schema
+from controller.recipes import find
 from controller.recipes.catalog import recipes_dir
 from tests.services import require_broker
 from tests.station import MesClient, StationProcess, fabline, new_station, station_env
@@ -105,7 +106,8 @@ async def test_split_merge_rework_and_scrap_from_the_command_line(
         (("lot", "scrap", "C1", "C1-W01"), 2, "scrap of lot C1 needs a reason code (codes: "),
         (("lot", "scrap", "C1", "--code", "GONE"), 2, "unknown scrap code 'GONE'"),
         (("lot", "rework", "C1", "--route", "reball"), 2,
-         "recipe wlcsp-002-42 v2 has no rework route 'reball' (routes: plate-recoat)"),
+         f"recipe {RECIPE} v{find(RECIPE).recipe.version} has no rework route 'reball'"
+         " (routes: plate-recoat)"),
         (("lot", "split", "C1", "C1-W01", "C1-W03"), 2, "a split leaves at least one unit"),
     ]  # fmt: skip
     for args, want_code, text in refusals:
