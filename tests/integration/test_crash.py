@@ -10,12 +10,37 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FABLINE = str(Path(sys.executable).with_name("fabline"))
 
 
-def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
+@dataclass
+class Killed:
+    """A `fabline run` SIGKILLed while its lot's post-mould cure runs: how to resume it."""
+
+    db: Path
+    common: list[str]  # --line and --db of the run
+    env: dict[str, str]
+
+    def resume(self, lot: str) -> dict[str, Any]:
+        resumed = subprocess.run(
+            [FABLINE, "resume", lot, *self.common, "--json"],
+            capture_output=True, text=True, env=self.env, timeout=120, check=False,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        out: dict[str, Any] = json.loads(resumed.stdout)
+        return out
+
+
+@contextmanager
+def killed_at_the_cure(tmp_path: Path, lot: str, strips: int) -> Iterator[Killed]:
+    """A simulated line, and a run of a substrate-first lot of `strips` strips killed when
+    its 8 h post-mould cure starts (~1 s at this time scale); the line is stopped after."""
     env = {**os.environ, "FABLINE_HOME": str(tmp_path), "FABLINE_LOG": "warning"}
     sim = subprocess.Popen(
         [FABLINE, "sim", "--json", "--time-scale", "30000", "--seed", "5"],
@@ -23,15 +48,15 @@ def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert sim.stdout is not None and json.loads(sim.stdout.readline())["tools"]
-        line = tmp_path / "sim-line.json"
         db = tmp_path / "crash.db"
-        common = ["--line", str(line), "--db", str(db)]
+        common = ["--line", str(tmp_path / "sim-line.json"), "--db", str(db)]
         run = subprocess.Popen(
-            [FABLINE, "run", "substrate-first-fc-003-1", "--lot", "K1", "-i", "strips=1", *common],
+            [FABLINE, "run", "substrate-first-fc-003-1", "--lot", lot, "-i", f"strips={strips}",
+             *common],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         assert run.stdout is not None
-        for out in run.stdout:  # the 8 h post-mould cure runs ~1 s at this time scale
+        for out in run.stdout:
             if "post-mold-cure on MOLD-" in out:
                 run.send_signal(signal.SIGKILL)
                 break
@@ -40,7 +65,15 @@ def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
                 f"run ended before the step: {run.stderr.read() if run.stderr else ''}"
             )
         assert run.wait(timeout=10) == -signal.SIGKILL
+        yield Killed(db, common, env)
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=10)
 
+
+def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
+    with killed_at_the_cure(tmp_path, "K1", strips=1) as killed:
+        db = killed.db
         with sqlite3.connect(db) as c:
             state, owner = c.execute("SELECT state, owner FROM lot WHERE id='K1'").fetchone()
             open_runs = c.execute(
@@ -49,12 +82,7 @@ def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
         assert state == "running" and owner  # the dead controller still owns it
         assert open_runs == [("post-mold-cure",)]
 
-        resumed = subprocess.run(
-            [FABLINE, "resume", "K1", *common, "--json"],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
-        assert resumed.returncode == 0, resumed.stderr
-        assert json.loads(resumed.stdout)["state"] == "completed"
+        assert killed.resume("K1")["state"] == "completed"
 
         with sqlite3.connect(db) as c:
             per_step = c.execute(
@@ -84,9 +112,6 @@ def test_sigkill_mid_step_then_resume_completes(tmp_path: Path) -> None:
         assert orphans == 0 and doubled == 0
         assert seqs == list(range(1, len(seqs) + 1))
         assert packages == 64
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=10)
 
 
 def test_sigkill_amid_a_steps_pieces_then_resume_runs_each_piece_once(tmp_path: Path) -> None:
@@ -94,30 +119,8 @@ def test_sigkill_amid_a_steps_pieces_then_resume_runs_each_piece_once(tmp_path: 
     on the line's two presses (the third not sent yet), `fabline resume` re-attaches the jobs
     by their ids, runs the rest and finishes the step once: one run per strip at every step,
     nothing doubled."""
-    env = {**os.environ, "FABLINE_HOME": str(tmp_path), "FABLINE_LOG": "warning"}
-    sim = subprocess.Popen(
-        [FABLINE, "sim", "--json", "--time-scale", "30000", "--seed", "5"],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        assert sim.stdout is not None and json.loads(sim.stdout.readline())["tools"]
-        line = tmp_path / "sim-line.json"
-        db = tmp_path / "crash.db"
-        common = ["--line", str(line), "--db", str(db)]
-        run = subprocess.Popen(
-            [FABLINE, "run", "substrate-first-fc-003-1", "--lot", "K3", "-i", "strips=3", *common],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        assert run.stdout is not None
-        for out in run.stdout:
-            if "post-mold-cure on MOLD-" in out:
-                run.send_signal(signal.SIGKILL)
-                break
-        else:
-            raise AssertionError(
-                f"run ended before the step: {run.stderr.read() if run.stderr else ''}"
-            )
-        assert run.wait(timeout=10) == -signal.SIGKILL
+    with killed_at_the_cure(tmp_path, "K3", strips=3) as killed:
+        db = killed.db
         with sqlite3.connect(db) as c:
             open_runs = c.execute(
                 "SELECT piece, job_id, tool_id FROM step_run WHERE lot_id='K3'"
@@ -129,12 +132,7 @@ def test_sigkill_amid_a_steps_pieces_then_resume_runs_each_piece_once(tmp_path: 
         assert len({t for _, _, t in open_runs}) == len(open_runs)
         started = {p: j for p, j, _ in open_runs}
 
-        resumed = subprocess.run(
-            [FABLINE, "resume", "K3", *common, "--json"],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
-        assert resumed.returncode == 0, resumed.stderr
-        assert json.loads(resumed.stdout)["state"] == "completed"
+        assert killed.resume("K3")["state"] == "completed"
         with sqlite3.connect(db) as c:
             per_piece = c.execute(
                 "SELECT step_id, piece, count(*), min(state), group_concat(job_id) FROM step_run"
@@ -155,6 +153,3 @@ def test_sigkill_amid_a_steps_pieces_then_resume_runs_each_piece_once(tmp_path: 
         assert doubled == 0
         assert seqs == list(range(1, len(seqs) + 1))
         assert packages == 3 * 64
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=10)
