@@ -121,15 +121,18 @@ class PieceSteps:
         await self._finish(done)
 
     def _tools(self) -> list[str]:
-        """The tools of the step's kind set up for it, by id: the jobs go round them in slot
-        order (job k to tool k mod n), so the same lot on the same line runs each piece on
-        the same tool — and a seeded simulated run measures the same — whatever finishes
-        first."""
-        step = self.step
+        """The tools of the step's kind set up for it and not inhibited, by id: the jobs go
+        round them in slot order (job k prefers tool k mod n), so the same lot on the same
+        line runs each piece on the same tool — and a seeded simulated run measures the
+        same — whatever finishes first. A job whose tool is inhibited while it waits takes
+        another (pool.py)."""
+        step, pool = self.step, self.runner.engine.pool
         return sorted(
             d.tool_id
-            for d in self.runner.engine.pool.drivers.values()
-            if d.kind == step.tool and d.setup_problem(step.operation, step.values) is None
+            for d in pool.drivers.values()
+            if d.kind == step.tool
+            and not pool.held_out(d.tool_id)
+            and d.setup_problem(step.operation, step.values) is None
         )
 
     def _number(self) -> int:

@@ -288,9 +288,10 @@ class LotRunner:
     ) -> Attempt | None:
         """A job's tool and run: re-attached to the job a pinned run left on its tool (see
         `journal.pinned_run`), or a new run whose intent is committed here, numbered by
-        `number` (else after `prior`), on `tool` if it is free. None if the lot stopped."""
+        `number` (else after `prior`), on `tool` by preference (another of the kind while
+        that one is inhibited). None if the lot stopped."""
         try:
-            driver = await self._take_tool(ctx, step, pinned.tool_id if pinned else tool)
+            driver = await self._take_tool(ctx, step, pinned.tool_id if pinned else None, tool)
         except NoToolFits as e:
             reason = HoldReason("no_tool", f"step {step.id}: {e} ({self._setups(step)})")
             await self._stop(ctx, step, reason)
@@ -328,10 +329,11 @@ class LotRunner:
         return run_id
 
     async def _take_tool(
-        self, ctx: _Context, step: ToolStepPlan, tool_id: str | None
+        self, ctx: _Context, step: ToolStepPlan, tool_id: str | None, prefer: str | None = None
     ) -> ToolDriver | None:
-        """A tool for the step, waiting in line; None if a hold, pause or abort request
-        arrived meanwhile (it is applied: a lot waiting for a tool stops at once)."""
+        """A tool for the step (exactly `tool_id`, or `prefer` unless it is held out),
+        waiting in line; None if a hold, pause or abort request arrived meanwhile (it is
+        applied: a lot waiting for a tool stops at once)."""
         operation = step.operation
         take = asyncio.ensure_future(
             self.engine.pool.take(
@@ -340,6 +342,7 @@ class LotRunner:
                 since=ctx.lot.created_at.timestamp(),
                 tool_id=tool_id,
                 fits=lambda d: d.setup_problem(operation, step.values) is None,
+                prefer=prefer,
             )
         )
         if take.done():

@@ -313,3 +313,21 @@ async def test_a_carrier_slot_map_mismatch_holds_the_lot_naming_carrier_and_slot
         assert out.state == "completed", out.hold_reason
     finally:
         await close(engine)
+
+
+async def test_an_inhibited_tool_gets_no_piece_and_its_lot_runs_on_the_others(
+    line: SimLine, db_url: str
+) -> None:
+    """Pieces go round the tools of a kind in slot order, but never to an inhibited one:
+    with one of the two presses held out, every strip moulds and cures on the other and
+    the lot completes (before, the strips whose turn was the inhibited press waited on it)."""
+    engine = await make_engine(line, db_url)
+    try:
+        engine.pool.hold_out("MOLD-1")
+        lot = await create(engine, find("substrate-first-fc-003-1"), None, None, strips=3)
+        out = await asyncio.wait_for(engine.run_lot(lot), timeout=120)
+        assert out.state == "completed", out.hold_reason
+        presses = {r.tool_id for r in _runs(engine, lot) if r.tool_id.startswith("MOLD-")}
+        assert presses == {"MOLD-2"}
+    finally:
+        await close(engine)

@@ -292,3 +292,25 @@ async def test_a_tool_inhibited_while_in_use_goes_back_to_no_waiter() -> None:
     await _served(log, 1)
     pool.let_in("DICE-1")  # (not held out: nothing to do)
     assert log == ["a<-DICE-1"]
+
+
+async def test_a_preference_waits_for_its_tool_until_that_tool_is_inhibited() -> None:
+    """A piece's job prefers its slot-order tool (a seeded run measures the same) and waits
+    for it while another is free; once its tool is held out it takes any tool that fits,
+    at once or when one comes free: a lot never waits on an inhibited tool."""
+    pool = _pool(D1, D2)
+    pool.take_now("dicing", tool_id="DICE-1")  # busy with another lot's job
+    log: list[str] = []
+    waiting = _taker(pool, log, "piece", prefer="DICE-1")
+    await _waiting(pool, "dicing", 1)
+    assert not waiting.done()  # DICE-2 is free, but not its tool
+    pool.hold_out("DICE-1")  # inhibited (SPC or a technician) while the job on it runs
+    await _served(log, 1)
+    assert log == ["piece<-DICE-2"]
+    assert pool.take_now("dicing", prefer="DICE-1") is None  # DICE-2 taken, DICE-1 out
+    pool.give_back(D2)
+    assert pool.take_now("dicing", prefer="DICE-1") is D2
+    pool.give_back(D2)
+    pool.let_in("DICE-1")
+    pool.give_back(D1)
+    assert pool.take_now("dicing", prefer="DICE-1") is D1  # its own tool again
