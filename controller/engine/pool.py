@@ -86,9 +86,9 @@ class ToolPool:
         fits: Fits | None = None,
         prefer: str | None = None,
     ) -> ToolDriver:
-        """A free tool of `kind` (exactly `tool_id`, if given; `prefer` while it is not held
-        out; one that `fits`, if given), waiting in line for one; hand it back with
-        `give_back`. NoToolFits if no tool of the line could ever serve."""
+        """A free tool of `kind` (exactly `tool_id`, if given, held out or not; `prefer` while
+        it is not held out; one that `fits`, if given), waiting in line for one; hand it back
+        with `give_back`. NoToolFits if no tool of the line could ever serve."""
         driver = self.take_now(kind, tool_id=tool_id, fits=fits, prefer=prefer)
         if driver is not None:
             return driver
@@ -129,14 +129,19 @@ class ToolPool:
     def _take(self, kind: str, waiter: _Waiter) -> ToolDriver | None:
         free = self._free.get(kind, [])
         for i, d in enumerate(free):
-            if d.tool_id not in self._out and waiter.wants(d, self._out):
+            if self._may_serve(d, waiter) and waiter.wants(d, self._out):
                 return free.pop(i)
         return None
 
+    def _may_serve(self, driver: ToolDriver, waiter: _Waiter) -> bool:
+        """A held-out tool serves only who asks for it by id: a job already on it is
+        collected (re-attached after a restart); no new job starts there."""
+        return driver.tool_id not in self._out or waiter.tool_id == driver.tool_id
+
     def give_back(self, driver: ToolDriver) -> None:
-        waiters = [] if driver.tool_id in self._out else self._waiting.get(driver.kind, [])
+        waiters = self._waiting.get(driver.kind, [])
         for w in sorted(waiters):
-            if w.future.done():
+            if w.future.done() or not self._may_serve(driver, w):
                 continue
             if w.wants(driver, self._out):
                 waiters.remove(w)

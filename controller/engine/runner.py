@@ -310,11 +310,18 @@ class LotRunner:
                     return None
                 if found:
                     return Attempt(step, driver, pinned.id, pinned.job_id, True, pieces)
-            intent = self._intent(step, driver, prior, pieces, number() if number else None)
-            run_id = await self._write_intent(ctx, intent)
+            held_out = self.engine.pool.held_out(driver.tool_id)
+            if not held_out:
+                intent = self._intent(step, driver, prior, pieces, number() if number else None)
+                run_id = await self._write_intent(ctx, intent)
         except BaseException:
             self.engine.pool.give_back(driver)
             raise
+        if held_out:  # the tool never took the job and is inhibited now: another runs it
+            self.engine.pool.give_back(driver)
+            return await self.attempt(
+                ctx, step, pieces, pinned=None, prior=prior, number=number, tool=tool
+            )
         if run_id is None:
             self.engine.pool.give_back(driver)
             return None

@@ -17,9 +17,11 @@ from sqlalchemy import text
 
 from controller.engine import Engine
 from controller.genealogy import store, trace
+from controller.genealogy.db import Database
 from controller.lots import HoldReason, LotRequest
 from controller.lots.carriers import CarrierSpec
 from controller.recipes import find
+from drivers.registry import make_driver
 from simulators.line import INSTANT, SimLine, default_line
 from tests.integration.test_flows import close, make_engine
 from tests.lots import create, run, service
@@ -331,3 +333,35 @@ async def test_an_inhibited_tool_gets_no_piece_and_its_lot_runs_on_the_others(
         assert presses == {"MOLD-2"}
     finally:
         await close(engine)
+
+
+async def test_a_job_left_on_a_tool_inhibited_since_is_collected_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A controller stops while a strip cures on a press; the press is inhibited before the
+    next controller resumes the lot: the job already on it is collected (re-attached by its
+    id, not sent again) and the rest of the lot runs on the other press."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    async with SimLine(default_line(), time_scale=20_000, seed=5) as slow:
+        first = await make_engine(slow, url)
+        lot = await create(first, find("substrate-first-fc-003-1"), "INH-1", None, strips=1)
+        running = asyncio.create_task(first.run_lot(lot))
+        (cure,) = await _cures_running(first, lot, 1)
+        running.cancel()  # the controller goes away; the job runs on
+        await asyncio.gather(running, return_exceptions=True)
+        await close(first)
+        second = Engine(Database(url), [make_driver(t, timeout=1.0) for t in slow.describe().tools],
+                        first.settings)  # fmt: skip
+        await second.connect()  # (no fresh consumables: a press is busy)
+        try:
+            second.pool.hold_out(cure.tool_id)
+            out = await asyncio.wait_for(second.run_lot(lot), timeout=120)
+            assert out.state == "completed", out.hold_reason
+            cures = [r for r in _runs(second, lot) if r.step_id == "post-mold-cure"]
+            assert [(r.job_id, r.tool_id, r.state) for r in cures] == [
+                (cure.job_id, cure.tool_id, "done")
+            ]  # collected from the inhibited press, once
+            later = [r for r in _runs(second, lot) if r.step_index > cure.step_index]
+            assert cure.tool_id not in {r.tool_id for r in later}
+        finally:
+            await close(second)
