@@ -455,6 +455,9 @@ class LotRunner:
                 v = step.values[p.name]
                 params[p.name] = v if p.is_choice else Quantity(float(v), p.unit)
         job = Job(attempt.job_id, step.op.name, params, recipe=ctx.recipe.recipe.id)
+        if not lease.fresh(self.lot_id):  # paused past its safe window: still the owner?
+            lot_id = self.lot_id
+            await self.db.run(lambda s: lease.confirm(s, lot_id))  # LeaseLost: nothing sent
         deadline = time.monotonic() + self.settings.retry_budget
         pause = 0.1
         while True:

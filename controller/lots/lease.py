@@ -13,6 +13,13 @@ epoch; if another station took the lot over meanwhile (this process was paused, 
 from the database past its lease), the transaction fails with `LeaseLost` and writes nothing.
 The row lock held to the commit keeps a take-over from slipping in between.
 
+What goes to a tool is fenced by time: a lease taken or renewed at local (monotonic) time t
+runs at least until t + TTL by the database's clock, so this process counts it as its own
+until t + SAFE × TTL (`fresh`). Past that (it was paused, say), the runner renews the lease
+(`confirm`) before it sends a start, and stops if another station took the lot meanwhile:
+a stale owner never sends a job for a lot it lost (a standby re-attaching to the job id
+would otherwise find it on the tool later, or start the step a second time).
+
 A lot whose lease ran out may be taken by any controller; so may one whose owner is a
 process on this host that is gone (no need to wait out the lease after a crash).
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +44,9 @@ ME = f"{socket.gethostname()}:{os.getpid()}"
 TTL = timedelta(seconds=15)  # a lease not renewed for this long may be taken over
 # this process's leases: lot id -> the epoch it took the lot at
 HELD: dict[str, int] = {}
+# lot id -> the monotonic time until which its lease is surely this process's (`fresh`)
+FRESH_UNTIL: dict[str, float] = {}
+SAFE = 0.8  # of a lease's TTL counted from its take or renewal, on this host's clock
 
 
 def configure(ttl_seconds: float) -> None:
@@ -99,6 +110,7 @@ def driven_elsewhere(lot: Lot, now: datetime) -> bool:
 def take(s: Session, lot: Lot, station: str) -> int:
     """Take the lease of a lot read `for_update` in this transaction; the new epoch.
     Refused while another controller holds it."""
+    started = time.monotonic()
     now = db_now(s)
     if driven_elsewhere(lot, now):
         assert lot.lease_expires is not None
@@ -112,7 +124,43 @@ def take(s: Session, lot: Lot, station: str) -> int:
     lot.lease_expires = now + TTL
     lot.updated_at = utcnow()
     HELD[lot.id] = lot.lease_epoch
+    FRESH_UNTIL[lot.id] = started + SAFE * TTL.total_seconds()
     return lot.lease_epoch
+
+
+def _drop(lot_id: str) -> None:
+    HELD.pop(lot_id, None)
+    FRESH_UNTIL.pop(lot_id, None)
+
+
+def fresh(lot_id: str) -> bool:
+    """This process's lease of the lot surely runs now: renewed (or taken) less than
+    SAFE × TTL ago by this host's clock. A lot this process holds no lease of: True (the
+    step's transaction fences it)."""
+    if lot_id not in HELD:
+        return True
+    return time.monotonic() < FRESH_UNTIL.get(lot_id, 0.0)
+
+
+def confirm(s: Session, lot_id: str) -> None:
+    """Renew this process's lease of the lot now; LeaseLost if another controller took it."""
+    started = time.monotonic()
+    epoch = HELD.get(lot_id)
+    if epoch is None:
+        return
+    kept = s.execute(
+        update(Lot)
+        .where(col(Lot.id) == lot_id, col(Lot.owner) == ME, col(Lot.lease_epoch) == epoch)
+        .values(lease_expires=db_now(s) + TTL)
+        .returning(col(Lot.id))
+    ).first()
+    if kept is None:
+        _drop(lot_id)
+        raise LeaseLost(
+            f"lot {lot_id} was taken over while this process was not renewing its lease"
+            f" (lease {epoch}): nothing sent to a tool, this process stops driving it"
+        )
+    FRESH_UNTIL[lot_id] = started + SAFE * TTL.total_seconds()
 
 
 def fence(lot: Lot) -> None:
@@ -120,7 +168,7 @@ def fence(lot: Lot) -> None:
     epoch = HELD.get(lot.id)
     if epoch is None or (lot.owner == ME and lot.lease_epoch == epoch):
         return
-    HELD.pop(lot.id, None)
+    _drop(lot.id)
     raise LeaseLost(
         f"lot {lot.id} was taken over by controller {lot.owner} of station {lot.station}"
         f" (lease {lot.lease_epoch}, this process held lease {epoch}): nothing written,"
@@ -133,13 +181,14 @@ store.on_lot_locked(fence)
 
 def give_up(lot: Lot) -> None:
     """End this process's lease of a lot read `for_update` in this transaction (handed over)."""
-    HELD.pop(lot.id, None)
+    _drop(lot.id)
     lot.owner, lot.lease_expires = None, None
 
 
 def give_back(s: Session, lot_id: str) -> None:
     """End this process's lease of a lot (a lease taken over meanwhile is left alone)."""
-    epoch = HELD.pop(lot_id, None)
+    epoch = HELD.get(lot_id)
+    _drop(lot_id)
     lot = store.get_lot(s, lot_id, for_update=True)  # not fenced any more: never refused
     if lot.owner == ME and (epoch is None or lot.lease_epoch == epoch):
         lot.owner, lot.lease_expires = None, None
@@ -151,12 +200,13 @@ def forget(lot_ids: set[str]) -> None:
     be reached): they run out by its clock, and whoever takes the lots next, this process
     included, takes them at a new epoch."""
     for lot_id in lot_ids:
-        HELD.pop(lot_id, None)
+        _drop(lot_id)
 
 
 def renew(s: Session) -> set[str]:
     """Extend every lease this process holds; the ids of those it lost (taken over). Reads
     the database's clock even when none is held, so a station learns it lost the database."""
+    started = time.monotonic()
     now = db_now(s)
     if not HELD:
         return set()
@@ -169,7 +219,9 @@ def renew(s: Session) -> set[str]:
     still = {lot_id for lot_id, epoch in kept if HELD.get(lot_id) == epoch}
     lost = set(HELD) - still
     for lot_id in lost:
-        HELD.pop(lot_id, None)
+        _drop(lot_id)
+    for lot_id in still:
+        FRESH_UNTIL[lot_id] = started + SAFE * TTL.total_seconds()
     return lost
 
 

@@ -211,3 +211,27 @@ def test_give_back_ends_this_process_s_lease(db: Database) -> None:
     db.run_sync(lambda s: lease.give_back(s, "L1"))
     lot = get_lot(db, "L1")
     assert (lot.owner, lot.lease_expires, lot.lease_epoch, lease.HELD) == (None, None, 1, {})
+
+
+def test_a_lease_is_fresh_for_part_of_its_ttl_then_confirmed_before_a_send(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing goes to a tool on a lease this process may have lost: fresh for SAFE × TTL of
+    this host's clock after a take or renewal; past it (paused), `confirm` renews it, or
+    finds the lot taken over and refuses."""
+    new_lot(db, "L1", "running")
+    clock = [1000.0]
+    monkeypatch.setattr(lease.time, "monotonic", lambda: clock[0])
+    _take(db)
+    ttl = lease.TTL.total_seconds()
+    assert lease.fresh("L1")
+    clock[0] += lease.SAFE * ttl + 0.1  # paused past the safe part of the lease
+    assert not lease.fresh("L1")
+    db.run_sync(lambda s: lease.confirm(s, "L1"))  # still ours: renewed
+    assert lease.fresh("L1")
+    clock[0] += ttl
+    _taken_over(db)
+    with pytest.raises(LeaseLost, match="nothing sent to a tool"):
+        db.run_sync(lambda s: lease.confirm(s, "L1"))
+    assert "L1" not in lease.HELD and lease.fresh("L1")  # not ours: the commit fences it
+    assert lease.fresh("NOT-HELD")
